@@ -1,0 +1,101 @@
+# crypto-rates — the front door. `make run` and `make test` are the whole set-up on a fresh machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+NPM    ?= npm
+
+.PHONY: help venv run test lint \
+        test-backend lint-backend \
+        frontend frontend-build test-frontend test-e2e lint-frontend \
+        images test-images up down \
+        test-deploy test-helm test-terraform test-workflows \
+        bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+
+# ---------------------------------------------------------------------------------------------
+# Bootstrap: a virtualenv with the package and every Python tool the tests use.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,deploy,bench]'
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv with the package and its dev tools
+
+# ---------------------------------------------------------------------------------------------
+# The two commands.
+test: lint test-backend test-frontend test-e2e test-deploy ## everything that runs without Docker
+	@echo "make test: all green"
+
+lint: lint-backend lint-frontend ## ruff, mypy, eslint, tsc
+
+# ---------------------------------------------------------------------------------------------
+# Backend (issue 2)
+run: venv frontend-build ## start the service on 127.0.0.1:8000 (and the UI) against live CoinGecko
+	$(PY) -m crypto_rates
+
+test-backend: venv ## backend tests with the coverage gate
+	$(PY) -m pytest backend/tests --cov=crypto_rates --cov-report=term-missing
+
+lint-backend: venv
+	$(BIN)/ruff check backend
+	$(BIN)/ruff format --check backend
+	$(BIN)/mypy
+
+# ---------------------------------------------------------------------------------------------
+# Frontend (issue 3)
+frontend: frontend-build
+
+frontend-build:
+	@echo "frontend build: not yet"
+
+test-frontend:
+	@echo "frontend tests: not yet"
+
+test-e2e:
+	@echo "e2e tests: not yet"
+
+lint-frontend:
+	@echo "frontend lint: not yet"
+
+# ---------------------------------------------------------------------------------------------
+# Images and compose (issue 4)
+images:
+	@echo "images: not yet"
+
+test-images:
+	@echo "image tests: not yet"
+
+up:
+	docker compose up --build -d
+
+down:
+	docker compose down
+
+# ---------------------------------------------------------------------------------------------
+# Deployment artefacts (issues 5, 6, 8)
+test-deploy: test-helm test-terraform test-workflows ## chart, terraform and workflow checks
+
+test-helm:
+	@echo "helm tests: not yet"
+
+test-terraform:
+	@echo "terraform tests: not yet"
+
+test-workflows:
+	@echo "workflow tests: not yet"
+
+# ---------------------------------------------------------------------------------------------
+# Benchmarks (issue 7)
+bench:
+	@echo "bench: not yet"
+
+clean: ## remove build and test output
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov frontend/dist .artifacts .bench
