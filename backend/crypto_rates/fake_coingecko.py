@@ -1,0 +1,324 @@
+"""A fake CoinGecko upstream: a real HTTP server on 127.0.0.1 for tests, e2e runs and benchmarks.
+
+It serves ``GET /api/v3/exchange_rates`` from a fixture (by default the bundled recorded response)
+and can be told to fail the ways the real one does. Control it in-process (``FakeCoinGecko``) or
+over HTTP:
+
+    POST /_control/mode   {"mode": "ok|500|429|timeout|html|truncated|wrong_shape|empty",
+                           "retry_after": "<optional Retry-After header value>"}
+    POST /_control/scale  {"factor": 1.1}   multiplies every value (a "changed snapshot")
+    GET  /_control/calls  -> {"calls": n}
+    POST /_control/reset
+
+Standalone: ``python -m crypto_rates.fake_coingecko --port 9900`` prints one line whose last word
+is its base URL (``http://127.0.0.1:9900/api/v3``) once it accepts connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, Final, cast
+
+MODES: Final = ("ok", "500", "429", "timeout", "html", "truncated", "wrong_shape", "empty")
+RATES_PATH: Final = "/api/v3/exchange_rates"
+DEFAULT_HANG_SECONDS: Final = 30.0
+_BUNDLED_SAMPLE: Final = "data/sample-exchange-rates.json"
+
+_HTML_PAGE: Final = (
+    b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>Bad gateway</h1><p>The origin is unreachable.</p></body></html>"
+)
+_RATE_LIMITED: Final = (
+    b'{"status":{"error_code":429,"error_message":"You\'ve exceeded the Rate Limit."}}'
+)
+_SERVER_ERROR: Final = b'{"error":"Internal Server Error"}'
+
+
+def load_fixture(path: str | Path | None = None) -> dict[str, Any]:
+    """Read an exchange-rates payload; ``None`` means the bundled recorded response."""
+    if path is None:
+        raw = resources.files("crypto_rates").joinpath(_BUNDLED_SAMPLE).read_bytes()
+        source = "bundled sample"
+    else:
+        raw = Path(path).read_bytes()
+        source = str(path)
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"fixture {source} is not JSON: {exc}") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("rates"), dict):
+        raise ValueError(f'fixture {source} must be a JSON object {{"rates": {{code: {{...}}}}}}')
+    return payload
+
+
+def _scaled_body(payload: dict[str, Any], factor: float) -> bytes:
+    rates = {
+        code: {**rate, "value": rate["value"] * factor} if factor != 1 else rate
+        for code, rate in payload["rates"].items()
+    }
+    return json.dumps({**payload, "rates": rates}, separators=(",", ":")).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a hanging handler must never keep the process (or stop()) waiting
+    fake: FakeCoinGecko
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real API behind its CDN
+    server_version = "fake-coingecko/1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: tests and benchmarks read stdout/stderr of processes around it
+
+    @property
+    def fake(self) -> FakeCoinGecko:
+        return cast(_Server, self.server).fake
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == RATES_PATH:
+            self._exchange_rates()
+        elif path == "/_control/calls":
+            self._send(200, json.dumps({"calls": self.fake.calls}).encode())
+        else:
+            self._send(404, b'{"error":"not found"}')
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        try:
+            request = self._json_body()
+            if path == "/_control/mode":
+                self.fake.set_mode(request.get("mode", ""), request.get("retry_after"))
+            elif path == "/_control/scale":
+                self.fake.scale(request.get("factor"))
+            elif path == "/_control/reset":
+                self.fake.reset()
+            else:
+                self._send(404, b'{"error":"not found"}')
+                return
+        except ValueError as exc:
+            self._send(400, json.dumps({"error": str(exc)}).encode())
+            return
+        self._send(200, b'{"ok":true}')
+
+    def _json_body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b"{}"
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"control body must be a JSON object: {exc}") from exc
+        if not isinstance(body, dict):
+            raise ValueError("control body must be a JSON object")
+        return body
+
+    def _exchange_rates(self) -> None:
+        mode, retry_after, body, release = self.fake._record_call(dict(self.headers.items()))
+        extra = {"Retry-After": retry_after} if retry_after is not None else {}
+        if mode == "ok":
+            self._send(200, body)
+        elif mode == "500":
+            self._send(500, _SERVER_ERROR, extra)
+        elif mode == "429":
+            self._send(429, _RATE_LIMITED, extra)
+        elif mode == "timeout":
+            release.wait(self.fake.hang_seconds)
+            self.close_connection = True  # never answer: the client must have given up by now
+        elif mode == "html":
+            self._send(200, _HTML_PAGE, content_type="text/html; charset=utf-8")
+        elif mode == "truncated":
+            self._send(200, body[: len(body) // 2])
+        elif mode == "wrong_shape":
+            rates = json.loads(body)["rates"]
+            self._send(200, json.dumps({"rates": list(rates.values())}).encode())
+        else:  # empty
+            self._send(200, b'{"rates":{}}')
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class FakeCoinGecko:
+    """The fake upstream; ``with FakeCoinGecko() as fake: ...`` serves it on a thread."""
+
+    def __init__(
+        self,
+        fixture: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        hang_seconds: float = DEFAULT_HANG_SECONDS,
+    ) -> None:
+        self._payload = load_fixture(fixture)
+        self._host = host
+        self._port = port
+        self.hang_seconds = hang_seconds
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._release = threading.Event()
+        self.reset()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> FakeCoinGecko:
+        if self._server is not None:
+            raise RuntimeError("fake CoinGecko is already running")
+        server = _Server((self._host, self._port), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._release.set()  # let hanging "timeout" handlers go
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> FakeCoinGecko:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL, as ``COINGECKO_BASE_URL`` expects it (ends in ``/api/v3``)."""
+        if self._server is None:
+            raise RuntimeError("fake CoinGecko is not running: call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/api/v3"
+
+    # -- control ---------------------------------------------------------------------------------
+    def set_mode(self, mode: str, retry_after: str | float | None = None) -> None:
+        """Answer every later call this way; ``retry_after`` adds that header to error answers."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        if isinstance(retry_after, bool) or not isinstance(retry_after, str | int | float | None):
+            raise ValueError("retry_after must be a header value (string or number of seconds)")
+        with self._lock:
+            self._mode = mode
+            self._retry_after = None if retry_after is None else str(retry_after)
+            # Calls hanging in "timeout" mode end now; later ones wait on a fresh event.
+            self._release.set()
+            self._release = threading.Event()
+
+    def scale(self, factor: object) -> None:
+        """Multiply every value by ``factor`` (relative to the fixture) from the next call on."""
+        if isinstance(factor, bool) or not isinstance(factor, int | float):
+            raise ValueError(f"factor must be a positive finite number, got {factor!r}")
+        if not math.isfinite(factor) or factor <= 0:
+            raise ValueError(f"factor must be a positive finite number, got {factor!r}")
+        body = _scaled_body(self._payload, float(factor))
+        with self._lock:
+            self._body = body
+
+    def reset(self) -> None:
+        """Back to mode ``ok``, the fixture's values, no calls recorded."""
+        self.set_mode("ok")
+        self.scale(1)
+        with self._lock:
+            self._calls = 0
+            self._call_times: list[float] = []
+            self._last_headers: dict[str, str] | None = None
+
+    # -- what happened ---------------------------------------------------------------------------
+    @property
+    def calls(self) -> int:
+        """Requests to ``/exchange_rates`` so far, failed ones included."""
+        with self._lock:
+            return self._calls
+
+    @property
+    def call_times(self) -> list[float]:
+        """``time.monotonic()`` of each call (system-wide clock, comparable across processes)."""
+        with self._lock:
+            return list(self._call_times)
+
+    @property
+    def last_headers(self) -> dict[str, str] | None:
+        """Request headers of the last call, names lower-cased (``None`` before any call)."""
+        with self._lock:
+            return None if self._last_headers is None else dict(self._last_headers)
+
+    def _record_call(
+        self, headers: dict[str, str]
+    ) -> tuple[str, str | None, bytes, threading.Event]:
+        with self._lock:
+            self._calls += 1
+            self._call_times.append(time.monotonic())
+            self._last_headers = {name.lower(): value for name, value in headers.items()}
+            return self._mode, self._retry_after, self._body, self._release
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m crypto_rates.fake_coingecko", description="Fake CoinGecko upstream."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9900, help="0 picks a free port")
+    parser.add_argument("--fixture", help="exchange_rates JSON to serve (default: bundled sample)")
+    parser.add_argument(
+        "--hang-seconds",
+        type=float,
+        default=DEFAULT_HANG_SECONDS,
+        help="how long 'timeout' mode holds a request before dropping it",
+    )
+    args = parser.parse_args(argv)
+    try:
+        fake = FakeCoinGecko(args.fixture, args.host, args.port, args.hang_seconds)
+        fake.start()
+    except (OSError, ValueError) as exc:
+        print(f"fake CoinGecko: cannot start: {exc}", file=sys.stderr)
+        return 2
+
+    stopping = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    print(f"fake CoinGecko serving {fake.url}", flush=True)
+    while not stopping.wait(1.0):
+        pass
+    fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
