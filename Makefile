@@ -94,8 +94,10 @@ test-workflows:
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks (issue 7)
-bench:
-	@echo "bench: not yet"
+bench: venv ## load benchmark: ours vs bare ASGI floor vs old Flask design (~4 min; .bench/)
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y --no-install-recommends wrk; }
+	$(PY) -m pytest -q -p no:cacheprovider backend/benchmarks/tests
+	PYTHONPATH=backend $(PY) -m benchmarks --out .bench $(BENCH_ARGS)
 
 clean: ## remove build and test output
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov frontend/dist .artifacts .bench

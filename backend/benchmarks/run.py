@@ -1,0 +1,364 @@
+"""`make bench`: our service vs the bare ASGI floor vs the old Flask design, in one run.
+
+Every server runs as its own process on 127.0.0.1, each pointed at its own fake CoinGecko; wrk (a
+separate process) drives one at a time. Rounds are interleaved so drift on this shared machine hits
+every case alike; the table shows medians and ratios to the floor measured in the same run.
+Then the upstream-economy phase counts upstream calls under 1 and 50 clients at a short interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from crypto_rates.fake_coingecko import FakeCoinGecko
+
+from .procs import PeakRssSampler, ServerProcess, free_port
+from .wrk import WrkResult, run_wrk
+
+BACKEND_DIR = Path(__file__).resolve().parents[1]
+MB = 1024 * 1024
+
+# The targets of issue 7.
+FLOOR_RATIO_TARGET = 0.6
+OLD_DESIGN_MULTIPLE_TARGET = 3.0
+P99_TARGET_S = 0.025
+RSS_TARGET_BYTES = 120 * MB
+
+
+@dataclass
+class Case:
+    name: str
+    server: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    rounds: list[WrkResult] = field(default_factory=list)
+
+    def median(self, attribute: str) -> float:
+        return statistics.median(float(getattr(r, attribute)) for r in self.rounds)
+
+
+def _env(**overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BACKEND_DIR), env.get("PYTHONPATH")]))
+    env.update(overrides)
+    return env
+
+
+def ours(fake: FakeCoinGecko, log_dir: Path, name: str = "ours", **extra: str) -> ServerProcess:
+    """Our service as deployed: `python -m crypto_rates`, production middleware and defaults."""
+    port = free_port()
+    env = _env(
+        HOST="127.0.0.1",
+        PORT=str(port),
+        COINGECKO_BASE_URL=fake.url,
+        SNAPSHOT_PATH="",
+        SAMPLE_FALLBACK="false",
+        **extra,
+    )
+    return ServerProcess(
+        name,
+        [sys.executable, "-m", "crypto_rates"],
+        f"http://127.0.0.1:{port}/health/ready",
+        env,
+        log_dir,
+    )
+
+
+def floor(body_file: Path, log_dir: Path) -> ServerProcess:
+    port = free_port()
+    command = [sys.executable, "-m", "benchmarks.floor_app", "--port", str(port)]
+    return ServerProcess(
+        "floor",
+        [*command, "--body", str(body_file)],
+        f"http://127.0.0.1:{port}/",
+        _env(),
+        log_dir,
+    )
+
+
+def old_design(fake: FakeCoinGecko, log_dir: Path, cache_s: float = 300) -> ServerProcess:
+    port = free_port()
+    workers = os.cpu_count() or 1  # as it was deployed: sync workers, one per core
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    command = [gunicorn, "--workers", str(workers), "--worker-class", "sync"]
+    return ServerProcess(
+        "old-design",
+        [*command, "--bind", f"127.0.0.1:{port}", "benchmarks.old_design:app"],
+        f"http://127.0.0.1:{port}/health",
+        _env(COINGECKO_BASE_URL=fake.url, CACHE_DURATION=str(cache_s)),
+        log_dir,
+    )
+
+
+def base_url(server: ServerProcess) -> str:
+    return "/".join(server.ready_url.split("/", 3)[:3])  # http://127.0.0.1:PORT
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers.items()), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers.items()), error.read()
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    packages = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "flask", "gunicorn")
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "kernel": platform.release(),
+        "os": platform.freedesktop_os_release().get("PRETTY_NAME", platform.system()),
+        "python": platform.python_version(),
+        "wrk": (wrk.stdout or wrk.stderr).split("[")[0].strip(),
+        "load average at start": " ".join(f"{n:.2f}" for n in os.getloadavg()),
+        **{name: version(name) for name in packages},
+    }
+
+
+def measure(cases: list[Case], servers: dict[str, ServerProcess], args: argparse.Namespace) -> None:
+    for case in cases:  # warm-up: JIT-free, but caches, pools and the first upstream fetch
+        url = base_url(servers[case.server]) + case.path
+        run_wrk(url, duration_s=args.warmup, connections=args.connections, headers=case.headers)
+    for round_no in range(1, args.rounds + 1):
+        for case in cases:
+            url = base_url(servers[case.server]) + case.path
+            result = run_wrk(
+                url, duration_s=args.duration, connections=args.connections, headers=case.headers
+            )
+            case.rounds.append(result)
+            print(
+                f"  round {round_no}/{args.rounds} {case.name:<34} "
+                f"{result.requests_per_s:>9.0f} req/s  p99 {result.p99_s * 1000:6.2f} ms  "
+                f"errors {result.errors}",
+                flush=True,
+            )
+
+
+def economy(args: argparse.Namespace, log_dir: Path) -> list[dict[str, Any]]:
+    """Upstream calls while 1 or 50 clients hammer each design at a short refresh interval."""
+    rows = []
+    interval = args.economy_interval
+    window = args.economy_intervals * interval
+    with FakeCoinGecko() as fake:
+        designs = [
+            (
+                "ours /api/v1/rates",
+                ours(
+                    fake,
+                    log_dir,
+                    "ours-economy",
+                    REFRESH_INTERVAL=str(interval),
+                    CRYPTO_RATES_ALLOW_FAST_REFRESH="1",
+                ),
+                "/api/v1/rates",
+            ),
+            ("old design /api/rates", old_design(fake, log_dir, cache_s=interval), "/api/rates"),
+        ]
+        for label, server, path in designs:
+            with server:
+                for clients in (1, 50):
+                    before = fake.calls
+                    result = run_wrk(
+                        base_url(server) + path, duration_s=window, connections=clients
+                    )
+                    calls = fake.calls - before
+                    rows.append(
+                        {
+                            "design": label,
+                            "clients": clients,
+                            "seconds": window,
+                            "refresh_interval_s": interval,
+                            "requests": result.requests,
+                            "upstream_calls": calls,
+                            "calls_per_interval": calls / args.economy_intervals,
+                        }
+                    )
+                    print(
+                        f"  economy {label:<24} {clients:>2} clients: {result.requests} requests,"
+                        f" {calls} upstream calls in {window} s (interval {interval} s)",
+                        flush=True,
+                    )
+    return rows
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def report(
+    cases: list[Case], peaks: dict[str, int], calls: dict[str, int], rows: list[dict[str, Any]]
+) -> tuple[str, list[str]]:
+    by_name = {case.name: case for case in cases}
+    floor_rps = by_name["floor (bare ASGI)"].median("requests_per_s")
+    old_rps = by_name["old design GET /api/rates"].median("requests_per_s")
+    lines = [
+        "| case | req/s (median) | vs floor | vs old | p50 ms | p99 ms | errors | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case in cases:
+        rps = case.median("requests_per_s")
+        errors = sum(r.errors for r in case.rounds)
+        lines.append(
+            f"| {case.name} | {rps:.0f} | {rps / floor_rps:.2f} | {rps / old_rps:.1f} | "
+            f"{_ms(case.median('p50_s'))} | {_ms(case.median('p99_s'))} | {errors} | "
+            f"{peaks[case.server] / MB:.1f} |"
+        )
+    lines += [
+        "",
+        "Upstream calls during the throughput rounds (5-minute interval/cache): "
+        + ", ".join(f"{name} {count}" for name, count in calls.items()),
+        "",
+        "| upstream economy | clients | seconds | interval s | requests | upstream calls | "
+        "calls per interval |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['design']} | {row['clients']} | {row['seconds']} | "
+            f"{row['refresh_interval_s']} | {row['requests']} | {row['upstream_calls']} | "
+            f"{row['calls_per_interval']:.2f} |"
+        )
+
+    v1 = by_name["ours GET /api/v1/rates"]
+    legacy = by_name["ours GET /api/rates"]
+    ours_cases = [case for case in cases if case.server == "ours"]
+    worst_p99 = max(case.median("p99_s") for case in ours_cases)
+    ours_errors = sum(r.errors for case in ours_cases for r in case.rounds)
+    checks = [
+        (
+            f"/api/v1/rates at >= {FLOOR_RATIO_TARGET}x the floor",
+            v1.median("requests_per_s") / floor_rps >= FLOOR_RATIO_TARGET,
+            f"{v1.median('requests_per_s') / floor_rps:.2f}x",
+        ),
+        (
+            f"/api/rates at >= {OLD_DESIGN_MULTIPLE_TARGET:g}x the old design (1 worker vs "
+            f"{os.cpu_count()})",
+            legacy.median("requests_per_s") / old_rps >= OLD_DESIGN_MULTIPLE_TARGET,
+            f"{legacy.median('requests_per_s') / old_rps:.1f}x",
+        ),
+        (
+            f"p99 < {_ms(P99_TARGET_S)} ms on every route of ours",
+            worst_p99 < P99_TARGET_S,
+            f"worst {_ms(worst_p99)} ms",
+        ),
+        (
+            f"peak RSS < {RSS_TARGET_BYTES // MB} MB",
+            peaks["ours"] < RSS_TARGET_BYTES,
+            f"{peaks['ours'] / MB:.1f} MB",
+        ),
+        ("no errors or unexpected statuses on ours", ours_errors == 0, f"{ours_errors} errors"),
+    ]
+    economy_ours = [row for row in rows if row["design"].startswith("ours")]
+    if economy_ours:
+        counts = [row["upstream_calls"] for row in economy_ours]
+        checks.append(
+            (
+                "upstream calls do not grow with clients (ours, 1 vs 50)",
+                max(counts) - min(counts) <= 1,
+                " vs ".join(str(c) for c in counts),
+            )
+        )
+    misses = [f"MISS {name}: {value}" for name, ok, value in checks if not ok]
+    lines += ["", *(f"{'ok  ' if ok else 'MISS'} {name}: {value}" for name, ok, value in checks)]
+    return "\n".join(lines), misses
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per case (median taken)")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk round")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per case")
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections")
+    parser.add_argument("--economy-interval", type=int, default=2, help="refresh interval, s")
+    parser.add_argument("--economy-intervals", type=int, default=5, help="intervals per count")
+    parser.add_argument("--out", type=Path, default=Path(".bench"), help="results and logs")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    if args.rounds < 3:
+        parser.error("--rounds must be at least 3 (the table reports medians)")
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (apt-get install -y wrk; `make bench` does this)")
+
+    started = time.monotonic()
+    args.out.mkdir(parents=True, exist_ok=True)
+    log_dir = args.out / "logs"
+    description = machine()
+    print("machine: " + "; ".join(f"{k} {v}" for k, v in description.items()), flush=True)
+
+    with FakeCoinGecko() as fake_ours, FakeCoinGecko() as fake_old:
+        servers = {"ours": ours(fake_ours, log_dir)}
+        with servers["ours"]:
+            ours_url = base_url(servers["ours"])
+            status, headers, body = fetch(ours_url + "/api/v1/rates")
+            etag = headers.get("ETag") or headers.get("etag")
+            if status != 200 or not etag:
+                raise SystemExit(f"ours /api/v1/rates answered {status} without an ETag")
+            if fetch(ours_url + "/api/v1/rates", {"If-None-Match": etag})[0] != 304:
+                raise SystemExit("ours /api/v1/rates does not answer If-None-Match with 304")
+            body_file = args.out / "floor-body.json"
+            body_file.write_bytes(body)  # the floor serves exactly our /api/v1/rates bytes
+            servers["floor"] = floor(body_file, log_dir)
+            servers["old"] = old_design(fake_old, log_dir)
+            with servers["floor"], servers["old"]:
+                cases = [
+                    Case("floor (bare ASGI)", "floor", "/"),
+                    Case("ours GET /api/v1/rates", "ours", "/api/v1/rates"),
+                    Case(
+                        "ours GET /api/v1/rates (304)",
+                        "ours",
+                        "/api/v1/rates",
+                        {"If-None-Match": etag},
+                    ),
+                    Case("ours GET /api/rates", "ours", "/api/rates"),
+                    Case("old design GET /api/rates", "old", "/api/rates"),
+                ]
+                with (
+                    PeakRssSampler(servers["ours"].pid) as rss_ours,
+                    PeakRssSampler(servers["floor"].pid) as rss_floor,
+                    PeakRssSampler(servers["old"].pid) as rss_old,
+                ):
+                    measure(cases, servers, args)
+                peaks = {"ours": rss_ours.peak, "floor": rss_floor.peak, "old": rss_old.peak}
+                calls = {"ours": fake_ours.calls, "old design": fake_old.calls}
+
+    rows = economy(args, log_dir)
+    table, misses = report(cases, peaks, calls, rows)
+    elapsed = time.monotonic() - started
+    print(f"\n{table}\n\n(bench took {elapsed:.0f} s; results in {args.out}/results.json)")
+    results = {
+        "machine": description,
+        "settings": {k: str(v) for k, v in vars(args).items()},
+        "cases": [
+            {"name": c.name, "server": c.server, "rounds": [asdict(r) for r in c.rounds]}
+            for c in cases
+        ],
+        "peak_rss_bytes": peaks,
+        "upstream_calls": calls,
+        "economy": rows,
+        "misses": misses,
+    }
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    (args.out / "results.md").write_text(table + "\n")
+    return 1 if misses and args.strict else 0

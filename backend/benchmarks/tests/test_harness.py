@@ -1,0 +1,125 @@
+"""The benchmark harness reads wrk right, and its re-created old design behaves like the old one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from crypto_rates.fake_coingecko import FakeCoinGecko
+from flask.testing import FlaskClient
+
+from benchmarks import floor_app, old_design
+from benchmarks.procs import tree_pids, tree_rss_bytes
+from benchmarks.wrk import WrkError, parse_wrk_output, run_wrk
+
+OldClient = tuple[FakeCoinGecko, FlaskClient]
+
+WRK_OUTPUT = """\
+Running 8s test @ http://127.0.0.1:8000/api/v1/rates
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     3.49ms    1.12ms  10.83ms   74.54%
+    Req/Sec    14.14k   140.20    15.20k    72.73%
+  Latency Distribution
+     50%  850.00us
+     75%    4.10ms
+     90%    4.79ms
+     99%    1.02s
+  112470 requests in 8.10s, 652.45MB read
+  Socket errors: connect 0, read 2, write 0, timeout 3
+  Non-2xx or 3xx responses: 7
+Requests/sec:  13885.19
+Transfer/sec:     80.55MB
+"""
+
+
+def test_wrk_report_is_read_with_units() -> None:
+    result = parse_wrk_output(WRK_OUTPUT)
+    assert result.requests == 112470
+    assert result.duration_s == pytest.approx(8.10)
+    assert result.bytes_read == round(652.45 * 1024 * 1024)
+    assert result.requests_per_s == pytest.approx(13885.19)
+    assert result.p50_s == pytest.approx(850e-6)
+    assert result.p90_s == pytest.approx(4.79e-3)
+    assert result.p99_s == pytest.approx(1.02)
+    assert (result.socket_errors, result.non_2xx_3xx, result.errors) == (5, 7, 12)
+
+
+def test_clean_wrk_report_has_no_errors() -> None:
+    clean = "\n".join(
+        line for line in WRK_OUTPUT.splitlines() if "errors" not in line and "Non-2xx" not in line
+    )
+    assert parse_wrk_output(clean).errors == 0
+
+
+def test_wrk_report_without_latency_distribution_is_refused() -> None:
+    without = WRK_OUTPUT.replace("99%    1.02s", "")
+    with pytest.raises(WrkError, match="--latency"):
+        parse_wrk_output(without)
+
+
+@pytest.mark.parametrize(
+    ("duration_s", "connections", "message"),
+    [(0, 1, "duration"), (3600, 1, "duration"), (1, 100_000, "connections")],
+)
+def test_wrk_runs_are_bounded(duration_s: int, connections: int, message: str) -> None:
+    with pytest.raises(WrkError, match=message):
+        run_wrk("http://127.0.0.1:1/", duration_s=duration_s, connections=connections)
+
+
+def test_wrk_only_targets_loopback() -> None:
+    with pytest.raises(WrkError, match="loopback"):
+        run_wrk("http://10.0.0.1/", duration_s=1, connections=1)
+
+
+def test_tree_rss_counts_children() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in tree_pids(os.getpid())
+        assert tree_rss_bytes(os.getpid()) > tree_rss_bytes(child.pid) > 0
+    finally:
+        child.kill()
+        child.wait()
+
+
+async def test_floor_app_answers_the_given_bytes_on_any_path() -> None:
+    app = floor_app.make_app(b'{"count":1}')
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://floor") as client:
+        response = await client.get("/anything")
+    assert response.status_code == 200
+    assert response.content == b'{"count":1}'
+    assert response.headers["content-type"] == "application/json"
+
+
+@pytest.fixture
+def old_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[OldClient]:
+    with FakeCoinGecko() as fake:
+        monkeypatch.setattr(old_design, "UPSTREAM", fake.url)
+        monkeypatch.setattr(old_design, "_cache", {"rates": None, "fetched_at": 0.0})
+        yield fake, old_design.app.test_client()
+
+
+def test_old_design_fetches_in_the_request_then_serves_its_cache(old_client: OldClient) -> None:
+    fake, client = old_client
+    first = client.get("/api/rates").get_json()
+    second = client.get("/api/rates").get_json()
+    assert (first["cache_status"], second["cache_status"]) == ("fresh", "cached")
+    assert first["total_currencies"] == 61
+    assert fake.calls == 1
+
+
+def test_old_design_refetches_after_its_cache_expires(
+    old_client: OldClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, client = old_client
+    client.get("/api/rates")
+    monkeypatch.setattr(old_design, "CACHE_DURATION", 0)
+    fake.set_mode("500")
+    assert client.get("/api/rates").get_json()["cache_status"] == "stale"
+    assert fake.calls == 2
+    assert b"crypto_app_requests_total" in client.get("/metrics").data
