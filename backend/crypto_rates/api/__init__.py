@@ -1,0 +1,1 @@
+"""HTTP API: thin routes that read the current snapshot and shape a response."""

@@ -1,0 +1,88 @@
+"""Health (the old service's shape), liveness, readiness and the Prometheus endpoint."""
+
+import time
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from crypto_rates import __version__
+from crypto_rates.api.schemas import Health, Probe
+from crypto_rates.problems import problem_response, problem_responses
+from crypto_rates.runtime import Runtime
+from crypto_rates.snapshot import dumps
+
+NO_STORE = {"cache-control": "no-store"}
+
+
+def health_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(tags=["health"])
+    stale_after = runtime.settings.effective_stale_after
+
+    @router.get(
+        "/health",
+        operation_id="health",
+        summary="Service health with data age (503 when there is nothing to serve)",
+        response_model=Health,
+        responses={503: {"description": "Unhealthy", "model": Health}},
+    )
+    async def health() -> Response:
+        now = time.time()
+        snapshot = runtime.store.current
+        outcome = runtime.poller.last_outcome if runtime.poller is not None else None
+        api_status = "unknown" if outcome is None else ("ok" if outcome.ok else "failing")
+        age = None if snapshot is None else max(0.0, now - snapshot.fetched_at.timestamp())
+        if snapshot is None or age is None:
+            status = "unhealthy"
+        elif snapshot.source == "sample" or age > stale_after or api_status == "failing":
+            status = "degraded"
+        else:
+            status = "healthy"
+        body = {
+            "status": status,
+            "timestamp": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
+            "version": __version__,
+            "uptime": round(now - runtime.started_at, 3),
+            "api_status": api_status,
+            "snapshot_age_seconds": None if age is None else round(age, 3),
+        }
+        code = 503 if status == "unhealthy" else 200
+        return Response(dumps(body), code, NO_STORE, media_type="application/json")
+
+    @router.get(
+        "/health/live",
+        operation_id="health-live",
+        summary="Liveness: 200 while the process serves",
+        response_model=Probe,
+    )
+    async def live() -> Response:
+        return Response(b'{"status":"alive"}', 200, NO_STORE, media_type="application/json")
+
+    @router.get(
+        "/health/ready",
+        operation_id="health-ready",
+        summary="Readiness: 200 while a snapshot exists and no shutdown has begun",
+        response_model=Probe,
+        responses=problem_responses(503),
+    )
+    async def ready() -> Response:
+        if runtime.shutting_down:
+            return problem_response(503, "shutting down", {"retry-after": "5"})
+        if runtime.store.current is None:
+            return problem_response(
+                503,
+                "no exchange-rate data yet; waiting for the first refresh",
+                {"retry-after": "5"},
+            )
+        return Response(b'{"status":"ready"}', 200, NO_STORE, media_type="application/json")
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(
+            generate_latest(runtime.metrics.registry),
+            headers=NO_STORE,
+            media_type=CONTENT_TYPE_LATEST,
+        )
+
+    return router

@@ -1,0 +1,27 @@
+"""GET /: a small JSON index pointing at the docs and the data."""
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from crypto_rates import __version__
+from crypto_rates.api.schemas import Index
+from crypto_rates.runtime import Runtime
+from crypto_rates.snapshot import dumps
+
+
+def index_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(tags=["meta"])
+    body = dumps(
+        {
+            "name": "crypto-rates",
+            "version": __version__,
+            "data_source": f"CoinGecko {runtime.settings.base_url}/exchange_rates",
+            "links": {"docs": "/docs", "openapi": "/openapi.json", "rates": "/api/v1/rates"},
+        }
+    )
+
+    @router.get("/", operation_id="index", summary="What this service is", response_model=Index)
+    async def index() -> Response:
+        return Response(body, media_type="application/json")
+
+    return router

@@ -1,0 +1,225 @@
+"""Rate routes: /api/rates (the old service's contract) and /api/v1/{rates,convert}."""
+
+import math
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
+
+from crypto_rates.api.schemas import Conversion, History, LegacyRates, RateDetail, RatesList
+from crypto_rates.api.views import Rendered, ViewCache, envelope, etag_for, freshness, table_rows
+from crypto_rates.conversion import ConversionError, convert, cross_rate
+from crypto_rates.http_caching import GZIP_MIN_BYTES, accepts_gzip, cache_control, etag_matches
+from crypto_rates.problems import ApiProblem, problem_responses
+from crypto_rates.rate import RateType
+from crypto_rates.runtime import Runtime
+from crypto_rates.snapshot import Snapshot, dumps, iso
+
+MAX_AMOUNT = 1e15
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not Modified (the `If-None-Match` ETag is current)"}
+}
+
+BaseQuery = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=16,
+        description="Any known code; values become units of each currency per 1 `base`.",
+    ),
+]
+TypeQuery = Annotated[
+    list[RateType] | None, Query(description="Keep only these types (repeatable).")
+]
+SearchQuery = Annotated[
+    str | None, Query(max_length=64, description="Case-insensitive search in code and name.")
+]
+CodePath = Annotated[str, Path(description="A currency code as listed by /api/v1/rates.")]
+
+
+def _short(code: str) -> str:
+    return code if len(code) <= 20 else code[:17] + "..."
+
+
+def rates_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(tags=["rates"])
+    views = ViewCache()
+    settings = runtime.settings
+    stale_after = settings.effective_stale_after
+
+    def current() -> Snapshot:
+        snapshot = runtime.store.current
+        if snapshot is None:
+            retry = max(2, math.ceil(runtime.seconds_to_next_refresh(time.time())))
+            raise ApiProblem(
+                503,
+                "no exchange-rate data yet: the first refresh from CoinGecko has not succeeded; "
+                "retry later",
+                {"retry-after": str(retry)},
+            )
+        return snapshot
+
+    def known(snapshot: Snapshot, code: str, role: str) -> str:
+        normalised = code.strip().lower()
+        if normalised not in snapshot.rates:
+            raise ApiProblem(
+                404,
+                f"unknown {role} {_short(code)!r}; known codes: {', '.join(snapshot.rates)}",
+            )
+        return normalised
+
+    def respond(request: Request, rendered: Rendered) -> Response:
+        headers = {
+            "etag": rendered.etag,
+            "cache-control": cache_control(
+                runtime.seconds_to_next_refresh(time.time()), stale_after
+            ),
+            "vary": "Accept-Encoding",
+        }
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match is not None and etag_matches(if_none_match, rendered.etag):
+            return Response(status_code=304, headers=headers)
+        body = rendered.body
+        if len(body) >= GZIP_MIN_BYTES and accepts_gzip(request.headers.get("accept-encoding")):
+            body = rendered.gzipped()
+            headers["content-encoding"] = "gzip"
+        return Response(body, media_type="application/json", headers=headers)
+
+    @router.get(
+        "/api/rates",
+        operation_id="rates-legacy",
+        summary="All rates per 1 BTC (the old service's shape)",
+        response_model=LegacyRates,
+        responses={**NOT_MODIFIED, **problem_responses(503)},
+    )
+    async def legacy_rates(request: Request) -> Response:
+        snapshot = current()
+        fresh = freshness(snapshot, settings.refresh_interval, stale_after)
+
+        def render() -> Rendered:
+            body = (
+                b'{"last_updated":"' + snapshot.fetched_at_iso.encode()
+                + b'","rates":' + snapshot.legacy_rates_json
+                + b',"total_currencies":' + str(len(snapshot.rates)).encode()
+                + b',"data_source":"' + snapshot.source.encode()
+                + b'","cache_status":"' + fresh.cache_status.encode() + b'"}'
+            )  # fmt: skip
+            return Rendered(body, etag_for(snapshot, "legacy", fresh.cache_status))
+
+        key = (snapshot.version, "legacy", fresh.cache_status)
+        return respond(request, views.get(key, render))
+
+    @router.get(
+        "/api/v1/rates",
+        operation_id="rates-list",
+        summary="All rates in a base currency, optionally filtered",
+        response_model=RatesList,
+        responses={**NOT_MODIFIED, **problem_responses(404, 422, 503)},
+    )
+    async def list_rates(
+        request: Request, base: BaseQuery = "btc", type: TypeQuery = None, q: SearchQuery = None
+    ) -> Response:
+        snapshot = current()
+        base = known(snapshot, base, "base")
+        types = tuple(sorted(set(type or ())))
+        search = q.strip().lower() if q else None
+        fresh = freshness(snapshot, settings.refresh_interval, stale_after)
+
+        def render() -> Rendered:
+            rows, count = views.get(
+                (snapshot.version, "rows", base, types, search),
+                lambda: table_rows(snapshot, base, types, search),
+            )
+            body = (
+                b"{" + envelope(snapshot, base, fresh)
+                + b',"count":' + str(count).encode() + b',"rates":' + rows + b"}"
+            )  # fmt: skip
+            return Rendered(body, etag_for(snapshot, "list", base, types, search, fresh.stale))
+
+        key = (snapshot.version, "list", base, types, search, fresh.age_seconds, fresh.stale)
+        return respond(request, views.get(key, render))
+
+    @router.get(
+        "/api/v1/rates/{code}",
+        operation_id="rates-get",
+        summary="One rate in a base currency",
+        response_model=RateDetail,
+        responses={**NOT_MODIFIED, **problem_responses(404, 422, 503)},
+    )
+    async def get_rate(request: Request, code: CodePath, base: BaseQuery = "btc") -> Response:
+        snapshot = current()
+        code = known(snapshot, code, "code")
+        base = known(snapshot, base, "base")
+        fresh = freshness(snapshot, settings.refresh_interval, stale_after)
+        rate = snapshot.rates[code]
+        value = cross_rate(rate.value, snapshot.rates[base].value)
+        row = {"code": code, "name": rate.name, "unit": rate.unit, "type": rate.type}
+        body = b"{" + envelope(snapshot, base, fresh) + b',"rate":' + dumps({**row, "value": value})
+        return respond(request, Rendered(body + b"}", etag_for(snapshot, code, base, fresh.stale)))
+
+    @router.get(
+        "/api/v1/rates/{code}/history",
+        operation_id="rates-history",
+        summary="The recorded series of one rate (up to 24 h at the default interval)",
+        response_model=History,
+        responses={**NOT_MODIFIED, **problem_responses(404, 422, 503)},
+    )
+    async def rate_history(request: Request, code: CodePath, base: BaseQuery = "btc") -> Response:
+        snapshot = current()
+        code = known(snapshot, code, "code")
+        base = known(snapshot, base, "base")
+
+        def render() -> Rendered:
+            points = [
+                {"t": iso(p.t), "value": cross_rate(p.values[code], p.values[base])}
+                for p in runtime.store.history
+                if code in p.values and base in p.values
+            ]
+            body = dumps({"code": code, "base": base, "count": len(points), "points": points})
+            return Rendered(body, etag_for(snapshot, "history", code, base))
+
+        return respond(request, views.get((snapshot.version, "history", code, base), render))
+
+    @router.get(
+        "/api/v1/convert",
+        operation_id="convert",
+        summary="Convert an amount from one currency to another",
+        response_model=Conversion,
+        responses={**NOT_MODIFIED, **problem_responses(404, 422, 503)},
+    )
+    async def convert_amount(
+        request: Request,
+        from_: Annotated[str, Query(alias="from", min_length=1, max_length=16)],
+        to: Annotated[str, Query(min_length=1, max_length=16)],
+        amount: Annotated[
+            float,
+            Query(
+                gt=0,
+                le=MAX_AMOUNT,
+                allow_inf_nan=False,
+                description=f"A finite number greater than 0 and at most {MAX_AMOUNT:g}.",
+            ),
+        ] = 1.0,
+    ) -> Response:
+        snapshot = current()
+        source = known(snapshot, from_, "from")
+        target = known(snapshot, to, "to")
+        value_from, value_to = snapshot.rates[source].value, snapshot.rates[target].value
+        try:
+            result = convert(amount, value_from, value_to)
+        except ConversionError as exc:
+            raise ApiProblem(422, f"parameter 'amount': {exc}") from None
+        body = dumps(
+            {
+                "from": source,
+                "to": target,
+                "amount": amount,
+                "rate": cross_rate(value_to, value_from),
+                "result": result,
+                "fetched_at": snapshot.fetched_at_iso,
+            }
+        )
+        return respond(request, Rendered(body, etag_for(snapshot, source, target, amount)))
+
+    return router

@@ -1,0 +1,101 @@
+"""Response models: they document the API in /openapi.json (bodies are pre-serialised bytes)."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crypto_rates.rate import RateType, Source
+
+
+class RateOut(BaseModel):
+    code: str = Field(examples=["usd"])
+    name: str = Field(examples=["US Dollar"])
+    unit: str = Field(examples=["$"])
+    type: RateType
+    value: float = Field(description="Units of this currency per 1 `base`.", examples=[87000.5])
+
+
+class RatesList(BaseModel):
+    base: str = Field(examples=["btc"])
+    fetched_at: datetime = Field(description="When the data was fetched from CoinGecko (UTC).")
+    age_seconds: int = Field(ge=0, description="Whole seconds since `fetched_at`.")
+    stale: bool = Field(description="True for sample data or data older than STALE_AFTER.")
+    source: Source
+    count: int = Field(ge=0)
+    rates: list[RateOut]
+
+
+class RateDetail(BaseModel):
+    base: str
+    fetched_at: datetime
+    age_seconds: int = Field(ge=0)
+    stale: bool
+    source: Source
+    rate: RateOut
+
+
+class HistoryPointOut(BaseModel):
+    t: datetime
+    value: float
+
+
+class History(BaseModel):
+    code: str
+    base: str
+    count: int = Field(ge=0)
+    points: list[HistoryPointOut]
+
+
+class Conversion(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from", examples=["eth"])
+    to: str = Field(examples=["usd"])
+    amount: float = Field(gt=0)
+    rate: float = Field(gt=0, description="Units of `to` per 1 `from`.")
+    result: float = Field(gt=0)
+    fetched_at: datetime
+
+
+class LegacyRate(BaseModel):
+    name: str
+    unit: str
+    value: float = Field(description="Units per 1 BTC.")
+    type: RateType
+
+
+class LegacyRates(BaseModel):
+    last_updated: datetime
+    rates: dict[str, LegacyRate]
+    total_currencies: int
+    data_source: Source
+    cache_status: Literal["fresh", "cached", "stale"]
+
+
+class Health(BaseModel):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    timestamp: datetime
+    version: str
+    uptime: float = Field(description="Seconds since the process started.")
+    api_status: Literal["ok", "failing", "unknown"] = Field(
+        description="Outcome of the last upstream refresh cycle."
+    )
+    snapshot_age_seconds: float | None
+
+
+class Probe(BaseModel):
+    status: Literal["alive", "ready"]
+
+
+class IndexLinks(BaseModel):
+    docs: str
+    openapi: str
+    rates: str
+
+
+class Index(BaseModel):
+    name: str
+    version: str
+    data_source: str
+    links: IndexLinks

@@ -1,0 +1,145 @@
+"""Typed settings read from the environment; an invalid value stops start-up with one clear line."""
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PUBLIC_BASE_URL = "https://api.coingecko.com/api/v3"
+PRO_BASE_URL = "https://pro-api.coingecko.com/api/v3"
+MIN_REFRESH_INTERVAL = 60.0
+KEY_HEADERS = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}
+
+ApiPlan = Literal["public", "demo", "pro"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class SettingsError(Exception):
+    """A configuration value is invalid; the message names the variable and what is valid."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    coingecko_base_url: str | None = None  # None: derived from the plan
+    coingecko_api_plan: ApiPlan = "public"
+    coingecko_api_key: SecretStr | None = None
+    refresh_interval: float = Field(
+        300.0, gt=0, validation_alias=AliasChoices("REFRESH_INTERVAL", "CACHE_DURATION")
+    )
+    api_timeout: float = Field(10.0, gt=0, le=120)
+    stale_after: float | None = Field(None, gt=0)  # None: twice the refresh interval
+    snapshot_path: Path | None = Path(".data/snapshot.json")
+    sample_fallback: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    log_level: LogLevel = "info"
+    log_format: Literal["json", "text"] = "json"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Test-only escape hatch: lets resilience tests poll every second. Never set in deployments.
+    allow_fast_refresh: bool = Field(False, validation_alias="CRYPTO_RATES_ALLOW_FAST_REFRESH")
+
+    @field_validator("coingecko_base_url", "coingecko_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("snapshot_path", mode="before")
+    @classmethod
+    def _empty_path_disables(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level", "log_format", "coingecko_api_plan", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("coingecko_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL such as {PUBLIC_BASE_URL}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.refresh_interval < MIN_REFRESH_INTERVAL and not self.allow_fast_refresh:
+            raise ValueError(
+                f"REFRESH_INTERVAL must be at least {MIN_REFRESH_INTERVAL:g} seconds "
+                f"(got {self.refresh_interval:g})"
+            )
+        key = self.coingecko_api_key
+        if self.coingecko_api_plan == "public" and key is not None:
+            raise ValueError(
+                "COINGECKO_API_KEY is set but COINGECKO_API_PLAN is public; "
+                "set COINGECKO_API_PLAN to demo or pro (the key is never sent without a plan)"
+            )
+        if self.coingecko_api_plan != "public" and key is None:
+            raise ValueError(
+                f"COINGECKO_API_PLAN={self.coingecko_api_plan} needs COINGECKO_API_KEY to be set"
+            )
+        host = urlsplit(self.base_url).hostname
+        wrong = {"demo": "pro-api.coingecko.com", "pro": "api.coingecko.com"}.get(
+            self.coingecko_api_plan
+        )
+        if host == wrong:
+            raise ValueError(
+                f"COINGECKO_BASE_URL points at {host}, which does not accept "
+                f"{self.coingecko_api_plan} keys; leave it unset to use the plan's host"
+            )
+        return self
+
+    @property
+    def base_url(self) -> str:
+        if self.coingecko_base_url is not None:
+            return self.coingecko_base_url
+        return PRO_BASE_URL if self.coingecko_api_plan == "pro" else PUBLIC_BASE_URL
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        if self.coingecko_api_key is None or self.coingecko_api_plan == "public":
+            return {}
+        return {KEY_HEADERS[self.coingecko_api_plan]: self.coingecko_api_key.get_secret_value()}
+
+    @property
+    def effective_stale_after(self) -> float:
+        return self.stale_after if self.stale_after is not None else 2 * self.refresh_interval
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]).upper()
+    return "REFRESH_INTERVAL" if name == "CACHE_DURATION" else name
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment; raise SettingsError with one line per invalid variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False):
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if not error["loc"]:  # cross-field checks name their variables themselves
+                lines.append(message)
+                continue
+            lines.append(f"{_variable(error['loc'])}: {message} (got {error.get('input')!r})")
+        raise SettingsError("; ".join(lines)) from None

@@ -1,0 +1,54 @@
+"""Build the FastAPI app. `create_app()` has no side effects: data and polling start in lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from crypto_rates import __version__
+from crypto_rates.api.health import health_router
+from crypto_rates.api.index import index_router
+from crypto_rates.api.rates import rates_router
+from crypto_rates.config import Settings, load_settings
+from crypto_rates.middleware import ObservabilityMiddleware
+from crypto_rates.problems import install_problem_handlers
+from crypto_rates.runtime import Runtime
+
+DESCRIPTION = """Live crypto, fiat and commodity exchange rates from CoinGecko's `/exchange_rates`,
+served from an in-memory snapshot that a background poller keeps fresh. Every response says where
+its data came from (`source`) and how old it is (`fetched_at`, `age_seconds`, `stale`)."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    runtime = Runtime(settings if settings is not None else load_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="crypto-rates",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.include_router(index_router(runtime))
+    app.include_router(rates_router(runtime))
+    app.include_router(health_router(runtime))
+    if runtime.settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=runtime.settings.cors_origins,
+            allow_methods=["GET"],
+            expose_headers=["ETag", "X-Request-ID"],
+        )
+    app.add_middleware(ObservabilityMiddleware, metrics=runtime.metrics)  # outermost: sees all
+    return app

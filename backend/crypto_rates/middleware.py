@@ -1,0 +1,83 @@
+"""One pure ASGI middleware for request ids, request metrics, the access log and last-resort errors.
+
+Pure ASGI (not BaseHTTPMiddleware) and one layer instead of three: it sits on the hot path.
+"""
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crypto_rates.logs import request_id
+from crypto_rates.metrics import Metrics
+from crypto_rates.problems import problem_response
+
+log = logging.getLogger("crypto_rates.access")
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+UNMATCHED = "none"  # label for requests that matched no route: keeps label cardinality bounded
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _VALID_REQUEST_ID.match(text) else None
+    return None
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = _incoming_request_id(scope) or uuid.uuid4().hex
+        rid_header = (b"x-request-id", rid.encode())
+        token = request_id.set(rid)
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message = {**message, "headers": [*message.get("headers", ()), rid_header]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope["path"]})
+            if not response_started:
+                response = problem_response(500, "internal error; it has been logged")
+                await response(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route: Any = scope.get("route")
+            handler = getattr(route, "path", UNMATCHED)
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            self.metrics.request(method, handler, status, elapsed)
+            if status >= 500:
+                log.error("request failed", extra=self._fields(scope, status, elapsed))
+            elif log.isEnabledFor(logging.DEBUG):
+                log.debug("request", extra=self._fields(scope, status, elapsed))
+            request_id.reset(token)
+
+    @staticmethod
+    def _fields(scope: Scope, status: int, elapsed: float) -> dict[str, object]:
+        return {
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 3),
+        }

@@ -1,0 +1,20 @@
+"""The domain value: one exchange rate as CoinGecko reports it (units per 1 BTC)."""
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+RateType = Literal["crypto", "fiat", "commodity"]
+Source = Literal["coingecko", "sample"]
+
+RATE_TYPES: tuple[str, ...] = get_args(RateType)
+# Upstream codes are short lower-case tokens ("btc", "usd", "sats"); anything else is refused.
+CODE_PATTERN = r"^[a-z0-9]{1,16}$"
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    code: str
+    name: str
+    unit: str
+    type: RateType
+    value: float  # units of this currency per 1 BTC, always finite and > 0

@@ -1,0 +1,76 @@
+"""The process's long-lived parts wired together: settings, metrics, store, client and poller."""
+
+import logging
+import time
+
+from crypto_rates import persistence
+from crypto_rates.config import Settings
+from crypto_rates.metrics import Metrics
+from crypto_rates.poller import Poller
+from crypto_rates.store import SnapshotStore, history_limit
+from crypto_rates.upstream import CoinGeckoClient
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Built without side effects; `start()` (from the lifespan) loads data and starts polling."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.store = SnapshotStore(history_limit(settings.refresh_interval))
+        self.metrics.watch_snapshot(self.store.fetched_at_timestamp)
+        self.started_at = time.time()
+        self.shutting_down = False
+        self.poller: Poller | None = None
+        self._client: CoinGeckoClient | None = None
+
+    def load_initial_snapshot(self) -> None:
+        """The persisted snapshot if there is a good one, else the sample when allowed."""
+        path = self.settings.snapshot_path
+        restored = persistence.load(path) if path is not None else None
+        if restored is not None:
+            snapshot, history = restored
+            self.store.restore(snapshot, history)
+            log.info("loaded persisted snapshot", extra={"fetched_at": snapshot.fetched_at_iso})
+        elif self.settings.sample_fallback:
+            self.store.replace(persistence.load_sample())
+            log.info("serving the bundled sample until upstream answers (stale, source=sample)")
+
+    async def start(self) -> None:
+        self.load_initial_snapshot()
+        self._client = CoinGeckoClient(self.settings, self.metrics)
+        self.poller = Poller(
+            self._client,
+            self.store,
+            self.metrics,
+            self.settings.refresh_interval,
+            self.settings.snapshot_path,
+        )
+        self.poller.start(initial_delay=self._initial_delay())
+
+    def _initial_delay(self) -> float:
+        # A restart right after a refresh need not call upstream again before the interval is up.
+        current = self.store.current
+        if current is None or current.source != "coingecko":
+            return 0.0
+        age = time.time() - current.fetched_at.timestamp()
+        return max(0.0, self.settings.refresh_interval - age)
+
+    def begin_shutdown(self) -> None:
+        """Readiness fails from here on, so load balancers stop sending new requests."""
+        self.shutting_down = True
+
+    async def stop(self) -> None:
+        self.begin_shutdown()
+        if self.poller is not None:
+            await self.poller.stop()
+        if self._client is not None:
+            await self._client.aclose()
+
+    def seconds_to_next_refresh(self, now: float) -> float:
+        next_at = self.poller.next_refresh_at if self.poller is not None else None
+        if next_at is None:
+            return self.settings.refresh_interval
+        return max(0.0, next_at - now)

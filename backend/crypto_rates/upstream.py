@@ -1,0 +1,228 @@
+"""The CoinGecko client: the only module that knows CoinGecko's URL, headers and payload."""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Annotated
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from crypto_rates import __version__
+from crypto_rates.config import Settings
+from crypto_rates.metrics import Metrics
+from crypto_rates.rate import CODE_PATTERN, Rate, RateType
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 2_000_000  # the real payload is ~6 KB; anything this big is not it
+MAX_ATTEMPTS = 3
+MIN_VALUE, MAX_VALUE = 1e-12, 1e18
+
+
+class AttemptStatus(StrEnum):
+    SUCCESS = "success"
+    RATE_LIMITED = "rate_limited"
+    SERVER_ERROR = "server_error"
+    CLIENT_ERROR = "client_error"
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+    INVALID_RESPONSE = "invalid_response"
+
+
+RETRYABLE = {
+    AttemptStatus.RATE_LIMITED,
+    AttemptStatus.SERVER_ERROR,
+    AttemptStatus.TIMEOUT,
+    AttemptStatus.CONNECTION_ERROR,
+}
+
+
+class InvalidResponse(ValueError):
+    """The upstream body is not a CoinGecko exchange-rates payload."""
+
+
+class UpstreamError(Exception):
+    def __init__(self, status: AttemptStatus, detail: str, retry_after: float | None = None):
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in RETRYABLE
+
+
+Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
+
+
+class _UpstreamRate(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    unit: Annotated[str, StringConstraints(max_length=20)]
+    # Units per 1 BTC. The bounds keep every cross rate and conversion far from float overflow.
+    value: float = Field(ge=MIN_VALUE, le=MAX_VALUE, allow_inf_nan=False, strict=True)
+    type: RateType
+
+
+class _ExchangeRates(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    rates: dict[Code, _UpstreamRate] = Field(min_length=1, max_length=10_000)
+
+
+def rates_from_payload(payload: object) -> Mapping[str, Rate]:
+    """Validate an already-decoded payload ({"rates": {...}}) into Rates keyed by code."""
+    try:
+        parsed = _ExchangeRates.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise InvalidResponse(f"{where}: {first['msg']}") from None
+    return MappingProxyType(
+        {
+            code: Rate(code=code, name=r.name, unit=r.unit, type=r.type, value=r.value)
+            for code, r in parsed.rates.items()
+        }
+    )
+
+
+def parse_exchange_rates(body: bytes) -> Mapping[str, Rate]:
+    """Parse a CoinGecko /exchange_rates body; raise InvalidResponse saying what is wrong."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidResponse(f"body is not JSON: {exc}") from None
+    return rates_from_payload(payload)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _status_for(code: int) -> AttemptStatus:
+    if code == 429:
+        return AttemptStatus.RATE_LIMITED
+    if code >= 500:
+        return AttemptStatus.SERVER_ERROR
+    return AttemptStatus.CLIENT_ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int
+    initial_wait: float
+    max_wait: float
+
+    @classmethod
+    def for_interval(cls, refresh_interval: float) -> "RetryPolicy":
+        # Retries must finish well within one interval so a recovery shows up on time.
+        return cls(MAX_ATTEMPTS, min(1.0, refresh_interval / 8), min(30.0, refresh_interval / 4))
+
+
+class CoinGeckoClient:
+    """One pooled httpx client per process; fetch_rates() retries, fetch_once() is one attempt."""
+
+    def __init__(
+        self, settings: Settings, metrics: Metrics, http: httpx.AsyncClient | None = None
+    ) -> None:
+        self._url = f"{settings.base_url}/exchange_rates"
+        self._timeout = settings.api_timeout
+        self._metrics = metrics
+        self.policy = RetryPolicy.for_interval(settings.refresh_interval)
+        self._http = http or httpx.AsyncClient(
+            headers={
+                "accept": "application/json",
+                "user-agent": f"crypto-rates/{__version__}",
+                **settings.auth_headers,
+            },
+            timeout=httpx.Timeout(settings.api_timeout),
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def fetch_once(self) -> Mapping[str, Rate]:
+        started = time.perf_counter()
+        try:
+            rates = await self._attempt()
+        except UpstreamError as exc:
+            self._metrics.upstream_call(exc.status, time.perf_counter() - started)
+            raise
+        self._metrics.upstream_call(AttemptStatus.SUCCESS, time.perf_counter() - started)
+        return rates
+
+    async def _attempt(self) -> Mapping[str, Rate]:
+        try:
+            # A total bound as well: httpx's timeout is per read, a slow drip could last forever.
+            async with asyncio.timeout(self._timeout):
+                response = await self._http.get(self._url)
+        except (TimeoutError, httpx.TimeoutException):
+            raise UpstreamError(
+                AttemptStatus.TIMEOUT, f"no answer within {self._timeout:g} s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(AttemptStatus.CONNECTION_ERROR, type(exc).__name__) from None
+        if response.status_code != 200:
+            raise UpstreamError(
+                _status_for(response.status_code),
+                f"HTTP {response.status_code}",
+                parse_retry_after(response.headers.get("retry-after")),
+            )
+        if len(response.content) > MAX_BODY_BYTES:
+            raise UpstreamError(AttemptStatus.INVALID_RESPONSE, "body too large")
+        try:
+            return parse_exchange_rates(response.content)
+        except InvalidResponse as exc:
+            raise UpstreamError(AttemptStatus.INVALID_RESPONSE, str(exc)) from None
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = wait_exponential_jitter(
+            initial=self.policy.initial_wait, max=self.policy.max_wait
+        )(state)
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = exc.retry_after if isinstance(exc, UpstreamError) else None
+        return max(backoff, retry_after or 0.0)
+
+    def _should_retry(self, exc: BaseException) -> bool:
+        if not isinstance(exc, UpstreamError) or not exc.retryable:
+            return False
+        # A Retry-After longer than we may wait ends this cycle; the poller honours it.
+        return exc.retry_after is None or exc.retry_after <= self.policy.max_wait
+
+    async def fetch_rates(self) -> Mapping[str, Rate]:
+        """Fetch with bounded retries; raises the last UpstreamError when every attempt failed."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=self._wait,
+            retry=retry_if_exception(self._should_retry),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self.fetch_once()
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
