@@ -1,0 +1,150 @@
+# One environment of crypto-rates on EKS. This file is the same in every environment; what differs
+# (sizes, NAT layout, add-ons) is in environment.auto.tfvars.
+locals {
+  name                = "crypto-rates-${var.environment}"
+  app_namespace       = "crypto-rates"
+  backend_repository  = "crypto-rates-backend"
+  frontend_repository = "crypto-rates-frontend"
+
+  chart_path  = "${path.module}/../../../helm/crypto-rates"
+  values_file = "${local.chart_path}/values-${var.environment}.yaml"
+
+  tags = merge(var.tags, {
+    Project     = "crypto-rates"
+    Environment = var.environment
+    ManagedBy   = "terraform"
+  })
+}
+
+module "network" {
+  source = "../../modules/network"
+
+  name                    = local.name
+  cluster_name            = local.name
+  cidr                    = var.vpc_cidr
+  single_nat_gateway      = var.single_nat_gateway
+  flow_log_retention_days = var.log_retention_days
+  tags                    = local.tags
+}
+
+module "cluster" {
+  source = "../../modules/cluster"
+
+  name                         = local.name
+  kubernetes_version           = var.kubernetes_version
+  vpc_id                       = module.network.vpc_id
+  node_subnet_ids              = module.network.private_subnet_ids
+  control_plane_subnet_ids     = module.network.intra_subnet_ids
+  endpoint_public_access_cidrs = var.cluster_endpoint_public_access_cidrs
+  admin_principal_arns         = var.cluster_admin_principal_arns
+  node_instance_types          = var.node_instance_types
+  node_capacity_type           = var.node_capacity_type
+  node_min_size                = var.node_min_size
+  node_max_size                = var.node_max_size
+  node_desired_size            = var.node_desired_size
+  node_disk_size_gib           = var.node_disk_size_gib
+  log_retention_days           = var.log_retention_days
+  tags                         = local.tags
+}
+
+module "registry" {
+  source = "../../modules/registry"
+
+  repository_names      = toset([local.backend_repository, local.frontend_repository])
+  create                = var.create_ecr_repositories
+  tagged_images_to_keep = var.ecr_tagged_images_to_keep
+  tags                  = local.tags
+}
+
+module "github_oidc" {
+  source = "../../modules/github-oidc"
+
+  role_name            = "${local.name}-github-actions"
+  github_repository    = var.github_repository
+  branches             = var.github_branches
+  environments         = var.github_environments
+  create_oidc_provider = var.create_github_oidc_provider
+  ecr_repository_arns  = values(module.registry.repository_arns)
+  cluster_name         = module.cluster.cluster_name
+  cluster_arn          = module.cluster.cluster_arn
+  deploy_namespace     = local.app_namespace
+  tags                 = local.tags
+}
+
+module "addons" {
+  source = "../../modules/addons"
+
+  cluster_name                 = module.cluster.cluster_name
+  region                       = var.aws_region
+  vpc_id                       = module.network.vpc_id
+  enable_kube_prometheus_stack = var.enable_kube_prometheus_stack
+  letsencrypt_email            = var.letsencrypt_email
+  tags                         = local.tags
+}
+
+# The app namespace enforces the "restricted" Pod Security Standard.
+resource "kubernetes_namespace_v1" "app" {
+  metadata {
+    name = local.app_namespace
+    labels = {
+      "pod-security.kubernetes.io/enforce" = "restricted"
+      "pod-security.kubernetes.io/warn"    = "restricted"
+    }
+  }
+}
+
+# The project's umbrella chart with this environment's values file; images come from ECR.
+resource "helm_release" "crypto_rates" {
+  count = var.deploy_app ? 1 : 0
+
+  name      = "crypto-rates"
+  namespace = kubernetes_namespace_v1.app.metadata[0].name
+  chart     = local.chart_path
+  values    = [file(local.values_file)]
+  atomic    = true
+  timeout   = 600
+
+  set {
+    name  = "global.imageRegistry"
+    value = module.registry.registry_url
+  }
+  set {
+    name  = "backend.image.repository"
+    value = local.backend_repository
+  }
+  set {
+    name  = "backend.image.tag"
+    value = var.backend_image_tag
+  }
+  set {
+    name  = "frontend.image.repository"
+    value = local.frontend_repository
+  }
+  set {
+    name  = "frontend.image.tag"
+    value = var.frontend_image_tag
+  }
+  set {
+    name  = "ingress.className"
+    value = module.addons.ingress_class_name
+  }
+  set {
+    name  = "ingress.clusterIssuer"
+    value = module.addons.cluster_issuer_name
+  }
+  # ServiceMonitor, alerts and dashboard only where the Prometheus Operator is installed.
+  set {
+    name  = "monitoring.serviceMonitor.enabled"
+    value = module.addons.kube_prometheus_stack_enabled
+  }
+  set {
+    name  = "monitoring.prometheusRule.enabled"
+    value = module.addons.kube_prometheus_stack_enabled
+  }
+  set {
+    name  = "monitoring.dashboard.enabled"
+    value = module.addons.kube_prometheus_stack_enabled
+  }
+
+  depends_on = [module.addons]
+}

@@ -1,0 +1,58 @@
+output "cluster_name" {
+  description = "Name of the EKS cluster."
+  value       = module.cluster.cluster_name
+}
+
+output "cluster_endpoint" {
+  description = "Kubernetes API endpoint."
+  value       = module.cluster.cluster_endpoint
+}
+
+output "region" {
+  description = "AWS region of the environment."
+  value       = var.aws_region
+}
+
+output "vpc_id" {
+  description = "ID of the VPC."
+  value       = module.network.vpc_id
+}
+
+output "ecr_registry" {
+  description = "ECR registry host (docker login target and the chart's global.imageRegistry)."
+  value       = module.registry.registry_url
+}
+
+output "ecr_repository_urls" {
+  description = "Push URLs of the backend and frontend repositories."
+  value       = module.registry.repository_urls
+}
+
+output "github_actions_role_arn" {
+  description = "Role for GitHub Actions: set it as the repository/environment variable AWS_ROLE_ARN."
+  value       = module.github_oidc.role_arn
+}
+
+output "kubeconfig_command" {
+  description = "Adds this cluster to ~/.kube/config."
+  value       = "aws eks update-kubeconfig --region ${var.aws_region} --name ${module.cluster.cluster_name}"
+}
+
+output "helm_command" {
+  description = "Deploys the chart by hand from the repository root, exactly as Terraform does (set IMAGE_TAG first)."
+  value = join(" ", [
+    "helm upgrade --install crypto-rates deploy/helm/crypto-rates",
+    "--namespace ${local.app_namespace}",
+    "--values deploy/helm/crypto-rates/values-${var.environment}.yaml",
+    "--set global.imageRegistry=${module.registry.registry_url}",
+    "--set backend.image.tag=$IMAGE_TAG --set frontend.image.tag=$IMAGE_TAG",
+    "--set ingress.className=${module.addons.ingress_class_name}",
+    "--atomic --wait",
+  ])
+}
+
+output "grafana_admin_password" {
+  description = "Grafana admin password (terraform output -raw grafana_admin_password); null without kube-prometheus-stack."
+  value       = module.addons.grafana_admin_password
+  sensitive   = true
+}

@@ -1,0 +1,179 @@
+# Cluster add-ons as Helm releases. Chart versions are pinned here and bumped in review.
+locals {
+  lb_controller_service_account = "aws-load-balancer-controller"
+  ingress_class_name            = "nginx"
+  cluster_issuer_name           = var.letsencrypt_email == "" ? "" : "letsencrypt"
+
+  charts = {
+    aws_load_balancer_controller = { repository = "https://aws.github.io/eks-charts", version = "1.13.0" }
+    ingress_nginx                = { repository = "https://kubernetes.github.io/ingress-nginx", version = "4.12.1" }
+    cert_manager                 = { repository = "https://charts.jetstack.io", version = "v1.17.2" }
+    metrics_server               = { repository = "https://kubernetes-sigs.github.io/metrics-server", version = "3.12.2" }
+    kube_prometheus_stack        = { repository = "https://prometheus-community.github.io/helm-charts", version = "72.8.0" }
+  }
+}
+
+# The controller's AWS permissions come through EKS Pod Identity (the agent is a cluster add-on).
+module "lb_controller_pod_identity" {
+  #checkov:skip=CKV_TF_1:Registry module pinned to one major version (~>); commit hashes apply to git sources only.
+  source  = "terraform-aws-modules/eks-pod-identity/aws"
+  version = "~> 1.12"
+
+  name                            = "${var.cluster_name}-aws-lb-controller"
+  attach_aws_lb_controller_policy = true
+
+  associations = {
+    controller = {
+      cluster_name    = var.cluster_name
+      namespace       = "kube-system"
+      service_account = local.lb_controller_service_account
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "helm_release" "aws_load_balancer_controller" {
+  name       = "aws-load-balancer-controller"
+  namespace  = "kube-system"
+  repository = local.charts.aws_load_balancer_controller.repository
+  chart      = "aws-load-balancer-controller"
+  version    = local.charts.aws_load_balancer_controller.version
+  atomic     = true
+
+  values = [yamlencode({
+    clusterName  = var.cluster_name
+    region       = var.region
+    vpcId        = var.vpc_id
+    replicaCount = 2
+    serviceAccount = {
+      create = true
+      name   = local.lb_controller_service_account
+    }
+  })]
+
+  depends_on = [module.lb_controller_pod_identity]
+}
+
+# ingress-nginx terminates TLS with cert-manager's certificates behind an NLB that the load
+# balancer controller provisions (IP targets, so traffic goes straight to the controller pods).
+resource "helm_release" "ingress_nginx" {
+  name             = "ingress-nginx"
+  namespace        = "ingress-nginx"
+  create_namespace = true
+  repository       = local.charts.ingress_nginx.repository
+  chart            = "ingress-nginx"
+  version          = local.charts.ingress_nginx.version
+  atomic           = true
+
+  values = [yamlencode({
+    controller = {
+      replicaCount = 2
+      ingressClassResource = {
+        name    = local.ingress_class_name
+        default = true
+      }
+      service = {
+        annotations = {
+          "service.beta.kubernetes.io/aws-load-balancer-type"            = "external"
+          "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type" = "ip"
+          "service.beta.kubernetes.io/aws-load-balancer-scheme"          = "internet-facing"
+        }
+      }
+      metrics = { enabled = true, serviceMonitor = { enabled = var.enable_kube_prometheus_stack } }
+    }
+  })]
+
+  depends_on = [helm_release.aws_load_balancer_controller, helm_release.kube_prometheus_stack]
+}
+
+resource "helm_release" "cert_manager" {
+  name             = "cert-manager"
+  namespace        = "cert-manager"
+  create_namespace = true
+  repository       = local.charts.cert_manager.repository
+  chart            = "cert-manager"
+  version          = local.charts.cert_manager.version
+  atomic           = true
+
+  values = [yamlencode({
+    crds = { enabled = true }
+  })]
+
+  # The load balancer controller's webhook intercepts new Services: it must be serving first.
+  depends_on = [helm_release.aws_load_balancer_controller]
+}
+
+# A ClusterIssuer is a cert-manager custom resource; a small local chart installs it after the CRDs
+# exist (a kubernetes_manifest would need the CRD already at plan time).
+resource "helm_release" "letsencrypt_issuer" {
+  count = local.cluster_issuer_name == "" ? 0 : 1
+
+  name      = "letsencrypt-issuer"
+  namespace = "cert-manager"
+  chart     = "${path.module}/charts/letsencrypt-issuer"
+  atomic    = true
+
+  values = [yamlencode({
+    name         = local.cluster_issuer_name
+    email        = var.letsencrypt_email
+    ingressClass = local.ingress_class_name
+  })]
+
+  depends_on = [helm_release.cert_manager, helm_release.ingress_nginx]
+}
+
+resource "helm_release" "metrics_server" {
+  name       = "metrics-server"
+  namespace  = "kube-system"
+  repository = local.charts.metrics_server.repository
+  chart      = "metrics-server"
+  version    = local.charts.metrics_server.version
+  atomic     = true
+
+  depends_on = [helm_release.aws_load_balancer_controller]
+}
+
+resource "random_password" "grafana_admin" {
+  count = var.enable_kube_prometheus_stack ? 1 : 0
+
+  length  = 32
+  special = false
+}
+
+resource "helm_release" "kube_prometheus_stack" {
+  count = var.enable_kube_prometheus_stack ? 1 : 0
+
+  name             = "kube-prometheus-stack"
+  namespace        = "monitoring"
+  create_namespace = true
+  repository       = local.charts.kube_prometheus_stack.repository
+  chart            = "kube-prometheus-stack"
+  version          = local.charts.kube_prometheus_stack.version
+  atomic           = true
+  timeout          = 900
+
+  values = [yamlencode({
+    prometheus = {
+      prometheusSpec = {
+        # Pick up the ServiceMonitors and PrometheusRules of every release, not only this one's.
+        serviceMonitorSelectorNilUsesHelmValues = false
+        podMonitorSelectorNilUsesHelmValues     = false
+        ruleSelectorNilUsesHelmValues           = false
+        retention                               = "15d"
+      }
+    }
+    grafana = {
+      sidecar = {
+        dashboards = { enabled = true, searchNamespace = "ALL" }
+      }
+    }
+  })]
+
+  set_sensitive {
+    name  = "grafana.adminPassword"
+    value = random_password.grafana_admin[0].result
+  }
+
+  depends_on = [helm_release.aws_load_balancer_controller]
+}

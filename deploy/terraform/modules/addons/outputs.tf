@@ -1,0 +1,20 @@
+output "kube_prometheus_stack_enabled" {
+  description = "Whether Prometheus Operator CRDs (ServiceMonitor, PrometheusRule) are installed."
+  value       = length(helm_release.kube_prometheus_stack) > 0
+}
+
+output "grafana_admin_password" {
+  description = "Generated Grafana admin password (null when kube-prometheus-stack is off)."
+  value       = one(random_password.grafana_admin[*].result)
+  sensitive   = true
+}
+
+output "ingress_class_name" {
+  description = "IngressClass of the installed ingress-nginx controller."
+  value       = local.ingress_class_name
+}
+
+output "cluster_issuer_name" {
+  description = "cert-manager ClusterIssuer for Ingress TLS (empty when no Let's Encrypt email is set)."
+  value       = local.cluster_issuer_name
+}
