@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple, cast
 
 MODES: Final = ("ok", "500", "429", "timeout", "html", "truncated", "wrong_shape", "empty")
 RATES_PATH: Final = "/api/v3/exchange_rates"
@@ -42,6 +42,14 @@ _RATE_LIMITED: Final = (
     b'{"status":{"error_code":429,"error_message":"You\'ve exceeded the Rate Limit."}}'
 )
 _SERVER_ERROR: Final = b'{"error":"Internal Server Error"}'
+
+
+class Call(NamedTuple):
+    """One request to ``/exchange_rates`` and how it was answered."""
+
+    at: float  # time.monotonic(): one clock for every process on this machine
+    mode: str
+    retry_after: str | None
 
 
 def load_fixture(path: str | Path | None = None) -> dict[str, Any]:
@@ -252,8 +260,7 @@ class FakeCoinGecko:
         self.set_mode("ok")
         self.scale(1)
         with self._lock:
-            self._calls = 0
-            self._call_times: list[float] = []
+            self._call_log: list[Call] = []
             self._last_headers: dict[str, str] | None = None
 
     # -- what happened ---------------------------------------------------------------------------
@@ -261,13 +268,19 @@ class FakeCoinGecko:
     def calls(self) -> int:
         """Requests to ``/exchange_rates`` so far, failed ones included."""
         with self._lock:
-            return self._calls
+            return len(self._call_log)
 
     @property
     def call_times(self) -> list[float]:
         """``time.monotonic()`` of each call (system-wide clock, comparable across processes)."""
         with self._lock:
-            return list(self._call_times)
+            return [call.at for call in self._call_log]
+
+    @property
+    def call_log(self) -> list[Call]:
+        """Each call with the mode and Retry-After it was answered with."""
+        with self._lock:
+            return list(self._call_log)
 
     @property
     def last_headers(self) -> dict[str, str] | None:
@@ -279,8 +292,7 @@ class FakeCoinGecko:
         self, headers: dict[str, str]
     ) -> tuple[str, str | None, bytes, threading.Event]:
         with self._lock:
-            self._calls += 1
-            self._call_times.append(time.monotonic())
+            self._call_log.append(Call(time.monotonic(), self._mode, self._retry_after))
             self._last_headers = {name.lower(): value for name, value in headers.items()}
             return self._mode, self._retry_after, self._body, self._release
 

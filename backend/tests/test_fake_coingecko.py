@@ -68,6 +68,7 @@ def test_every_request_is_counted_with_time_and_headers(fake: FakeCoinGecko) -> 
     assert fake.calls == 2
     first, second = fake.call_times
     assert first <= second
+    assert [(c.mode, c.retry_after) for c in fake.call_log] == [("ok", None), ("500", None)]
     assert fake.last_headers is not None
     assert fake.last_headers["x-cg-demo-api-key"] == "k-123"
     # Other paths are not upstream calls.
