@@ -89,8 +89,8 @@ test-helm:
 test-terraform:
 	@echo "terraform tests: not yet"
 
-test-workflows:
-	@echo "workflow tests: not yet"
+test-workflows: venv ## workflow schema, actionlint + shellcheck, zizmor and hygiene tests
+	$(PY) -m pytest deploy/tests/test_workflows.py -p no:cacheprovider
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks (issue 7)

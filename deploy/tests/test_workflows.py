@@ -1,0 +1,493 @@
+"""Static checks of the GitHub Actions workflows and Dependabot config (they cannot run here).
+
+Three layers: the GitHub workflow JSON schema (check-jsonschema), the linters (actionlint with
+shellcheck on every `run:` script, zizmor offline), and this project's own hygiene rules, each
+written as a checker that returns problems so it can also be shown failing on a bad workflow.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+DEPENDABOT = ROOT / ".github" / "dependabot.yml"
+CHART = ROOT / "deploy" / "helm" / "crypto-rates"
+TF_ENVIRONMENTS = ROOT / "deploy" / "terraform" / "environments"
+BIN = Path(sys.executable).parent
+EXPECTED_WORKFLOWS = {"ci.yml", "release.yml", "deploy.yml"}
+ENVIRONMENTS = {"dev", "staging", "prod"}
+
+SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"#\s*v\d+\.\d+\.\d+\s*$")
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$")
+MAKE_CALL = re.compile(r"(?:^|[;&|(]\s*|\s)make\s+([^;&|)\n]*)", re.MULTILINE)
+
+# Job-level permissions that may be granted, and only these (everything else stays read-only).
+ALLOWED_WRITE_SCOPES = {
+    "id-token": "OIDC to AWS and keyless cosign signing",
+    "packages": "pushing images and the chart to GHCR",
+}
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load_workflow(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    # YAML 1.1 reads the key `on` as the boolean True.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def workflow_paths() -> list[Path]:
+    return sorted(WORKFLOWS.glob("*.y*ml"))
+
+
+@pytest.fixture(scope="module")
+def workflows() -> dict[str, dict[str, Any]]:
+    return {path.name: load_workflow(path) for path in workflow_paths()}
+
+
+def steps_of(workflow: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for job_id, job in workflow.get("jobs", {}).items():
+        for step in job.get("steps", []):
+            yield job_id, step
+
+
+def run_scripts(workflow: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for job_id, step in steps_of(workflow):
+        if "run" in step:
+            yield job_id, step["run"]
+
+
+def action_name(uses: str) -> str:
+    return uses.split("@", 1)[0]
+
+
+# --- checkers: each returns a list of problems (empty = clean) -------------------------------
+
+
+def pin_problems(text: str) -> list[str]:
+    """Every remote action pinned to a full commit SHA, with a `# vX.Y.Z` comment."""
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        match = USES_LINE.match(line)
+        if not match:
+            continue
+        ref, rest = match.group(1), match.group(2)
+        if ref.startswith("./"):
+            continue  # a reusable workflow of this repository
+        if ref.startswith("docker://"):
+            if "@sha256:" not in ref:
+                problems.append(f"line {number}: {ref} is not pinned by image digest")
+            continue
+        if not SHA_PIN.match(ref):
+            problems.append(f"line {number}: {ref} is not pinned to a full 40-hex commit SHA")
+        elif not VERSION_COMMENT.search(rest):
+            problems.append(f"line {number}: {ref} lacks a '# vX.Y.Z' comment naming the release")
+    return problems
+
+
+def permission_problems(workflow: dict[str, Any]) -> list[str]:
+    """Read-only by default; jobs add only the allowed write scopes, and only when they use them."""
+    problems = []
+    if workflow.get("permissions") != {"contents": "read"}:
+        problems.append(f"top-level permissions are {workflow.get('permissions')!r}, want contents: read")
+    for job_id, job in workflow.get("jobs", {}).items():
+        permissions = job.get("permissions", {})
+        if not isinstance(permissions, dict):
+            problems.append(f"{job_id}: permissions {permissions!r} must be a per-scope mapping")
+            continue
+        for scope, level in permissions.items():
+            if level == "write" and scope not in ALLOWED_WRITE_SCOPES:
+                problems.append(f"{job_id}: {scope}: write is not needed by any job here")
+        text = yaml.safe_dump(job)
+        if permissions.get("id-token") == "write" and not any(
+            needle in text for needle in ("configure-aws-credentials", "cosign", "deploy.yml")
+        ):
+            problems.append(f"{job_id}: id-token: write without OIDC use (AWS or cosign)")
+        if permissions.get("packages") == "write" and "ghcr.io" not in text:
+            problems.append(f"{job_id}: packages: write without pushing to GHCR")
+    return problems
+
+
+def job_problems(workflow: dict[str, Any]) -> list[str]:
+    """A timeout on every job that runs steps; no checkout that keeps the token on disk."""
+    problems = []
+    for job_id, job in workflow.get("jobs", {}).items():
+        if "uses" in job:
+            continue  # a reusable-workflow call: the called jobs carry their own timeouts
+        timeout = job.get("timeout-minutes")
+        if not isinstance(timeout, int) or not 0 < timeout <= 60:
+            problems.append(f"{job_id}: timeout-minutes is {timeout!r}, want 1..60")
+    for job_id, step in steps_of(workflow):
+        if action_name(step.get("uses", "")) == "actions/checkout":
+            if step.get("with", {}).get("persist-credentials") is not False:
+                problems.append(f"{job_id}: actions/checkout without persist-credentials: false")
+    return problems
+
+
+def cache_problems(workflow: dict[str, Any]) -> list[str]:
+    problems = []
+    wanted = {"actions/setup-python": "pip", "actions/setup-node": "npm"}
+    for job_id, step in steps_of(workflow):
+        action = action_name(step.get("uses", ""))
+        if action not in wanted:
+            continue
+        options = step.get("with", {})
+        if options.get("cache") != wanted[action]:
+            problems.append(f"{job_id}: {action} without cache: {wanted[action]}")
+        lock = options.get("cache-dependency-path")
+        if not lock or not (ROOT / lock).is_file():
+            problems.append(f"{job_id}: {action} cache-dependency-path {lock!r} is not a file")
+    return problems
+
+
+def injection_problems(workflow: dict[str, Any]) -> list[str]:
+    """`${{ }}` never pasted into a shell script: values reach scripts through env only."""
+    return [
+        f"{job_id}: run script interpolates an expression: {script.splitlines()[0]!r}"
+        for job_id, script in run_scripts(workflow)
+        if "${{" in script
+    ]
+
+
+def make_targets_called(workflow: dict[str, Any]) -> set[str]:
+    targets = set()
+    for _, script in run_scripts(workflow):
+        for match in MAKE_CALL.finditer(script):
+            for word in match.group(1).split():
+                if not word.startswith("-") and "=" not in word:
+                    targets.add(word)
+    return targets
+
+
+def makefile_targets() -> set[str]:
+    targets = set()
+    for line in (ROOT / "Makefile").read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+(?:[ \t]+[A-Za-z0-9_.-]+)*)[ \t]*::?(?!=)", line)
+        if match:
+            targets.update(match.group(1).split())
+    return targets
+
+
+def interface_make_targets() -> set[str]:
+    text = (ROOT / "docs" / "INTERFACES.md").read_text(encoding="utf-8")
+    section = text.split("## Make targets", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"`([a-z][\w-]*)`", section))
+
+
+def environments_named(workflows: dict[str, dict[str, Any]]) -> set[str]:
+    """Every environment a workflow can deploy to or validate."""
+    names: set[str] = set()
+    deploy_inputs = workflows["deploy.yml"]["on"]["workflow_dispatch"]["inputs"]
+    names.update(deploy_inputs["environment"]["options"])
+    for job in workflows["release.yml"]["jobs"].values():
+        if job.get("uses", "").endswith("deploy.yml"):
+            names.add(job["with"]["environment"])
+    names.update(workflows["ci.yml"]["jobs"]["terraform"]["strategy"]["matrix"]["environment"])
+    return names
+
+
+# --- the real workflows ----------------------------------------------------------------------
+
+
+def test_the_three_workflows_exist() -> None:
+    assert {path.name for path in workflow_paths()} == EXPECTED_WORKFLOWS
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_WORKFLOWS))
+def test_every_action_is_pinned_to_a_commit_sha_with_its_version(name: str) -> None:
+    assert pin_problems((WORKFLOWS / name).read_text(encoding="utf-8")) == []
+
+
+def test_each_action_has_one_pin_across_workflows() -> None:
+    pins: dict[str, set[str]] = {}
+    for path in workflow_paths():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = USES_LINE.match(line)
+            if match and not match.group(1).startswith("./"):
+                ref = match.group(1)
+                pins.setdefault(action_name(ref), set()).add(f"{ref} {match.group(2).strip()}")
+    assert {action: refs for action, refs in pins.items() if len(refs) > 1} == {}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_WORKFLOWS))
+def test_permissions_are_least_privilege(workflows: dict[str, Any], name: str) -> None:
+    assert permission_problems(workflows[name]) == []
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_WORKFLOWS))
+def test_every_job_has_a_timeout_and_no_persisted_credentials(
+    workflows: dict[str, Any], name: str
+) -> None:
+    assert job_problems(workflows[name]) == []
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_WORKFLOWS))
+def test_pip_and_npm_are_cached(workflows: dict[str, Any], name: str) -> None:
+    assert cache_problems(workflows[name]) == []
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_WORKFLOWS))
+def test_no_expression_is_pasted_into_a_shell_script(workflows: dict[str, Any], name: str) -> None:
+    assert injection_problems(workflows[name]) == []
+
+
+def test_ci_cancels_superseded_runs(workflows: dict[str, Any]) -> None:
+    concurrency = workflows["ci.yml"]["concurrency"]
+    assert concurrency["cancel-in-progress"] is True
+    assert "github.ref" in concurrency["group"]
+
+
+def test_release_cancels_superseded_builds_but_never_tags_or_deploys(
+    workflows: dict[str, Any],
+) -> None:
+    release = workflows["release.yml"]
+    # A workflow-level group would also cancel the deploy jobs it calls.
+    assert "concurrency" not in release
+    for job_id, job in release["jobs"].items():
+        if "uses" in job:
+            assert "concurrency" not in job, job_id
+        else:
+            assert job["concurrency"]["cancel-in-progress"] == "${{ github.ref_type == 'branch' }}"
+
+
+def test_deploys_queue_per_environment_and_are_never_cancelled(workflows: dict[str, Any]) -> None:
+    deploy = workflows["deploy.yml"]
+    assert "concurrency" not in deploy
+    for job in deploy["jobs"].values():
+        assert job["concurrency"]["group"] == "deploy-${{ inputs.environment }}"
+        assert job["concurrency"]["cancel-in-progress"] is False
+
+
+def test_every_make_target_a_workflow_calls_exists_and_is_an_agreed_interface(
+    workflows: dict[str, Any],
+) -> None:
+    called = set().union(*(make_targets_called(workflow) for workflow in workflows.values()))
+    assert called, "the workflows call no make target at all"
+    assert called - makefile_targets() == set(), "called but missing from the Makefile"
+    assert called - interface_make_targets() == set(), "called but not in docs/INTERFACES.md"
+
+
+def test_ci_runs_the_developer_targets(workflows: dict[str, Any]) -> None:
+    called = make_targets_called(workflows["ci.yml"])
+    wanted = {"lint-backend", "test-backend", "lint-frontend", "test-frontend", "frontend-build"}
+    assert wanted | {"test-e2e", "test-deploy", "images"} <= called
+
+
+def test_every_environment_named_has_values_and_terraform(workflows: dict[str, Any]) -> None:
+    named = environments_named(workflows)
+    assert named == ENVIRONMENTS
+    missing = [
+        str(path.relative_to(ROOT))
+        for env in sorted(named)
+        for path in (CHART / f"values-{env}.yaml", TF_ENVIRONMENTS / env)
+        if not path.exists()
+    ]
+    assert missing == []
+    assert all(any((TF_ENVIRONMENTS / env).glob("*.tf")) for env in named)
+
+
+def test_every_repository_path_a_workflow_names_exists() -> None:
+    text = "\n".join(path.read_text(encoding="utf-8") for path in workflow_paths())
+    paths = set(re.findall(r"\b((?:deploy|backend|frontend)/[\w./-]*[\w])", text))
+    assert paths, "no repository path found in the workflows"
+    assert sorted(p for p in paths if not (ROOT / p).exists()) == []
+
+
+def test_image_builds_point_at_existing_dockerfiles(workflows: dict[str, Any]) -> None:
+    matrix = workflows["release.yml"]["jobs"]["images"]["strategy"]["matrix"]["include"]
+    assert {entry["image"] for entry in matrix} == {"crypto-rates-backend", "crypto-rates-frontend"}
+    for entry in matrix:
+        assert (ROOT / entry["context"]).is_dir(), entry
+        assert (ROOT / entry["file"]).is_file(), entry
+
+
+def test_release_gates_on_trivy_then_pushes_attested_signed_images(
+    workflows: dict[str, Any],
+) -> None:
+    steps = workflows["release.yml"]["jobs"]["images"]["steps"]
+    names = [action_name(step.get("uses", "")) for step in steps]
+    scan = names.index("aquasecurity/trivy-action")
+    push = next(i for i, s in enumerate(steps) if s.get("with", {}).get("push") is True)
+    sign = next(i for i, s in enumerate(steps) if "cosign sign" in s.get("run", ""))
+    assert scan < push < sign
+    assert steps[scan]["with"]["exit-code"] == "1"
+    assert steps[scan]["with"]["ignore-unfixed"] is True
+    pushed = steps[push]["with"]
+    assert pushed["platforms"] == "linux/amd64,linux/arm64"
+    assert pushed["sbom"] is True and pushed["provenance"] == "mode=max"
+
+
+def test_deploy_uses_oidc_atomic_upgrade_smoke_test_and_rollback(workflows: dict[str, Any]) -> None:
+    job = workflows["deploy.yml"]["jobs"]["deploy"]
+    assert job["environment"]["name"] == "${{ inputs.environment }}"
+    aws = next(s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", ""))
+    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+    scripts = {step.get("name", ""): step.get("run", "") for step in job["steps"]}
+    upgrade = scripts["helm upgrade"]
+    assert all(flag in upgrade for flag in ("--atomic", "--wait", "digest=", '-f "${VALUES}"'))
+    assert "helm test" in scripts["Smoke test (helm test and the public URL)"]
+    rollback = next(s for s in job["steps"] if "helm rollback" in s.get("run", ""))
+    assert rollback["if"].startswith("failure()")
+
+
+def test_no_long_lived_cloud_keys_anywhere() -> None:
+    for path in workflow_paths():
+        text = path.read_text(encoding="utf-8")
+        assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text, path.name
+
+
+def test_dependabot_covers_pip_npm_docker_and_actions() -> None:
+    config = yaml.safe_load(DEPENDABOT.read_text(encoding="utf-8"))
+    covered = {(u["package-ecosystem"], u["directory"]) for u in config["updates"]}
+    assert covered == {
+        ("pip", "/"),
+        ("npm", "/frontend"),
+        ("docker", "/backend"),
+        ("docker", "/frontend"),
+        ("github-actions", "/"),
+    }
+    for _, directory in covered:
+        assert (ROOT / directory.lstrip("/")).is_dir(), directory
+
+
+# --- the checkers catch what they claim to catch ---------------------------------------------
+
+BAD_WORKFLOW = """\
+name: bad
+on: push
+permissions: write-all
+jobs:
+  build:
+    runs-on: ubuntu-24.04
+    permissions:
+      contents: write
+      id-token: write
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@a309ff8b426b58ec0e2a45f0f869d46889d02405
+      - uses: actions/setup-node@6044e13b5dc448c55e2357c09f80417699197238 # v6.2.0
+        with:
+          cache: npm
+          cache-dependency-path: no/such/package-lock.json
+      - run: echo "${{ github.event.head_commit.message }}"
+      - run: make lint && make no-such-target
+"""
+
+
+@pytest.fixture
+def bad() -> dict[str, Any]:
+    return yaml.safe_load(BAD_WORKFLOW) | {"on": "push"}
+
+
+def test_pin_checker_catches_tags_and_missing_version_comments() -> None:
+    problems = pin_problems(BAD_WORKFLOW)
+    assert any("actions/checkout@v4 is not pinned" in p for p in problems)
+    assert any("setup-python" in p and "lacks a '# vX.Y.Z'" in p for p in problems)
+    assert not any("setup-node" in p for p in problems)
+
+
+def test_permission_checker_catches_broad_grants(bad: dict[str, Any]) -> None:
+    problems = permission_problems(bad)
+    assert any("top-level permissions are 'write-all'" in p for p in problems)
+    assert any("contents: write is not needed" in p for p in problems)
+    assert any("id-token: write without OIDC use" in p for p in problems)
+
+
+def test_job_checker_catches_missing_timeout_and_persisted_token(bad: dict[str, Any]) -> None:
+    problems = job_problems(bad)
+    assert any("timeout-minutes is None" in p for p in problems)
+    assert any("persist-credentials" in p for p in problems)
+
+
+def test_cache_and_injection_checkers(bad: dict[str, Any]) -> None:
+    caches = cache_problems(bad)
+    assert any("setup-python without cache: pip" in p for p in caches)
+    assert any("no/such/package-lock.json" in p for p in caches)
+    assert injection_problems(bad) != []
+
+
+def test_make_target_parsing(bad: dict[str, Any]) -> None:
+    assert make_targets_called(bad) == {"lint", "no-such-target"}
+    assert "no-such-target" not in makefile_targets()
+    assert {"test", "lint", "test-workflows", "images"} <= makefile_targets()
+
+
+# --- external validators ---------------------------------------------------------------------
+
+
+def tool(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(f"{name} is missing from {BIN}: run `make venv` (it is in the deploy extra)")
+    return str(path)
+
+
+def run(*command: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(part) for part in command], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_workflows_match_the_github_workflow_schema() -> None:
+    result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflow_paths())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dependabot_matches_its_schema() -> None:
+    result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", DEPENDABOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workflow_schema_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  x:\n    runs-on: 3\n    timeout-minutes: soon\n")
+    result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", broken)
+    assert result.returncode != 0
+
+
+def actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
+    if shutil.which("shellcheck") is None:
+        pytest.fail("shellcheck is not on PATH: apt-get install shellcheck (.ci/run does)")
+    return run(tool("actionlint"), "-shellcheck", shutil.which("shellcheck") or "", *paths)
+
+
+def test_actionlint_and_shellcheck_are_clean() -> None:
+    result = actionlint(*workflow_paths())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_runs_shellcheck_on_run_scripts(tmp_path: Path) -> None:
+    sloppy = tmp_path / "sloppy.yml"
+    sloppy.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - run: for f in $(ls); do rm $f; done\n"
+    )
+    result = actionlint(sloppy)
+    assert result.returncode != 0 and "shellcheck" in result.stdout, result.stdout
+
+
+def test_zizmor_finds_nothing_offline() -> None:
+    result = run(tool("zizmor"), "--offline", "--no-progress", ".github")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_flags_an_unpinned_injectable_workflow(tmp_path: Path) -> None:
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "bad.yml").write_text(BAD_WORKFLOW)
+    result = run(tool("zizmor"), "--offline", "--no-progress", tmp_path / ".github" / "workflows")
+    assert result.returncode != 0
+    assert "template-injection" in result.stdout and "artipacked" in result.stdout
