@@ -132,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     def _exchange_rates(self) -> None:
-        mode, retry_after, body, release = self.fake._record_call(dict(self.headers.items()))
+        mode, retry_after, body = self.fake._record_call(dict(self.headers.items()))
         extra = {"Retry-After": retry_after} if retry_after is not None else {}
         if mode == "ok":
             self._send(200, body)
@@ -141,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif mode == "429":
             self._send(429, _RATE_LIMITED, extra)
         elif mode == "timeout":
-            release.wait(self.fake.hang_seconds)
+            self.fake._release.wait(self.fake.hang_seconds)  # until stop() at the latest
             self.close_connection = True  # never answer: the client must have given up by now
         elif mode == "html":
             self._send(200, _HTML_PAGE, content_type="text/html; charset=utf-8")
@@ -195,6 +195,7 @@ class FakeCoinGecko:
             raise RuntimeError("fake CoinGecko is already running")
         server = _Server((self._host, self._port), _Handler)
         server.fake = self
+        self._release = threading.Event()
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
@@ -241,9 +242,8 @@ class FakeCoinGecko:
         with self._lock:
             self._mode = mode
             self._retry_after = None if retry_after is None else str(retry_after)
-            # Calls hanging in "timeout" mode end now; later ones wait on a fresh event.
-            self._release.set()
-            self._release = threading.Event()
+            # Calls already hanging keep hanging: dropping them now would turn a client's timeout
+            # into a connection error and blur what the tests count.
 
     def scale(self, factor: object) -> None:
         """Multiply every value by ``factor`` (relative to the fixture) from the next call on."""
@@ -288,13 +288,11 @@ class FakeCoinGecko:
         with self._lock:
             return None if self._last_headers is None else dict(self._last_headers)
 
-    def _record_call(
-        self, headers: dict[str, str]
-    ) -> tuple[str, str | None, bytes, threading.Event]:
+    def _record_call(self, headers: dict[str, str]) -> tuple[str, str | None, bytes]:
         with self._lock:
             self._call_log.append(Call(time.monotonic(), self._mode, self._retry_after))
             self._last_headers = {name.lower(): value for name, value in headers.items()}
-            return self._mode, self._retry_after, self._body, self._release
+            return self._mode, self._retry_after, self._body
 
 
 def main(argv: list[str] | None = None) -> int:

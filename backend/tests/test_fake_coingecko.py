@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,9 +117,50 @@ def test_timeout_mode_hangs_until_the_client_gives_up(fake: FakeCoinGecko) -> No
     fake.set_mode("timeout")
     with pytest.raises(httpx.ReadTimeout):
         httpx.get(f"{fake.url}/exchange_rates", timeout=0.3)
-    fake.set_mode("ok")  # releases the hanging handler
+    fake.set_mode("ok")
     assert get_rates(fake).status_code == 200
     assert fake.calls == 2
+
+
+def test_a_mode_change_does_not_cut_a_hanging_call_short(fake: FakeCoinGecko) -> None:
+    fake.set_mode("timeout")
+    outcome: list[BaseException] = []
+
+    def hang() -> None:
+        try:
+            httpx.get(f"{fake.url}/exchange_rates", timeout=1.0)
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=hang)
+    caller.start()
+    while fake.calls == 0:
+        time.sleep(0.01)
+    fake.set_mode("ok")
+    caller.join()
+    # Still a timeout for the client, not a dropped connection.
+    assert [type(exc) for exc in outcome] == [httpx.ReadTimeout]
+
+
+def test_stop_releases_hanging_calls() -> None:
+    fake = FakeCoinGecko(hang_seconds=60).start()
+    fake.set_mode("timeout")
+    outcome: list[BaseException] = []
+
+    def hang() -> None:
+        try:
+            httpx.get(f"{fake.url}/exchange_rates", timeout=30)
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=hang)
+    caller.start()
+    while fake.calls == 0:
+        time.sleep(0.01)
+    fake.stop()
+    caller.join(timeout=20)
+    assert not caller.is_alive()
+    assert [type(exc) for exc in outcome] == [httpx.RemoteProtocolError]
 
 
 def test_scale_changes_every_value_relative_to_the_fixture(fake: FakeCoinGecko) -> None:
