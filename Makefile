@@ -67,16 +67,24 @@ lint-frontend:
 
 # ---------------------------------------------------------------------------------------------
 # Images and compose (issue 4)
-images:
-	@echo "images: not yet"
+# BuildKit is required (Dockerfile.dockerignore, RUN --mount); bases are overridable for mirrors, e.g.
+# make images PYTHON_IMAGE=registry.example/python:3.12-slim-bookworm
+IMAGE_TAG ?= local
+IMAGE_BUILD_ARGS = --build-arg VERSION=$$($(PYTHON) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])') \
+	--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	$(foreach arg,PYTHON_IMAGE NODE_IMAGE NGINX_IMAGE,$(if $($(arg)),--build-arg $(arg)=$($(arg))))
 
-test-images:
-	@echo "image tests: not yet"
+images: ## build crypto-rates-backend and crypto-rates-frontend as :$(IMAGE_TAG)
+	DOCKER_BUILDKIT=1 docker build -f backend/Dockerfile -t crypto-rates-backend:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) .
+	DOCKER_BUILDKIT=1 docker build -f frontend/Dockerfile -t crypto-rates-frontend:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) frontend
 
-up:
-	docker compose up --build -d
+test-images: venv ## build and run both images for real (root; starts its own dockerd, no Docker Hub)
+	deploy/images/test-images.sh
 
-down:
+up: ## the local stack with compose (COMPOSE_PROFILES=observability adds Prometheus and Grafana)
+	docker compose up --build --wait
+
+down: ## stop the compose stack (its volumes stay)
 	docker compose down
 
 # ---------------------------------------------------------------------------------------------
