@@ -5,11 +5,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 
 from crypto_rates import __version__
+from crypto_rates.api.fast_path import FastPath
 from crypto_rates.api.health import health_router
 from crypto_rates.api.index import index_router
 from crypto_rates.api.rates import rates_router
+from crypto_rates.api.views import RateViews
 from crypto_rates.config import Settings, load_settings
 from crypto_rates.middleware import ObservabilityMiddleware
 from crypto_rates.problems import install_problem_handlers
@@ -18,6 +22,15 @@ from crypto_rates.runtime import Runtime
 DESCRIPTION = """Live crypto, fiat and commodity exchange rates from CoinGecko's `/exchange_rates`,
 served from an in-memory snapshot that a background poller keeps fresh. Every response says where
 its data came from (`source`) and how old it is (`fetched_at`, `age_seconds`, `stale`)."""
+
+
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,12 +50,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,
+        # Prometheus metrics and our logs cover this; FastAPI's OpenTelemetry hooks cost ~5 us
+        # per request even when no provider is configured.
+        telemetry=NO_TELEMETRY,
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.include_router(index_router(runtime))
-    app.include_router(rates_router(runtime))
+    views = RateViews(runtime)
+    rates = rates_router(views)
+    app.include_router(rates)
     app.include_router(health_router(runtime))
+    routes = {route.path: route for route in rates.routes if isinstance(route, APIRoute)}
+    # Middleware added last runs first: Observability -> CORS -> FastPath -> FastAPI routing.
+    app.add_middleware(FastPath, views=views, routes=routes)
     if runtime.settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

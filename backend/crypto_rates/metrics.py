@@ -2,7 +2,8 @@
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -13,6 +14,8 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from crypto_rates.rate import Rate
 
@@ -24,6 +27,51 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
 
 
+class RequestCollector(Collector):
+    """crypto_app_requests_total and crypto_app_request_duration_seconds, kept in plain ints.
+
+    This runs on every request: prometheus_client's labelled metrics take a lock and hash labels
+    per call; here an observation is two dict lookups and a bisect. Only the event loop thread
+    touches it (requests and the /metrics handler alike), so no lock is needed.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, str], int] = {}
+        # (method, handler) -> [per-bucket counts..., +Inf count], sum
+        self._latency: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+
+    def observe(self, method: str, handler: str, status: int, seconds: float) -> None:
+        key = (method, handler, STATUS_CLASSES.get(status // 100, "other"))
+        self._counts[key] = self._counts.get(key, 0) + 1
+        series = self._latency.get((method, handler))
+        if series is None:
+            series = self._latency[(method, handler)] = ([0] * (len(LATENCY_BUCKETS) + 1), [0.0])
+        series[0][bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        series[1][0] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "crypto_app_requests",
+            "HTTP requests by method, route template and status class.",
+            labels=["method", "handler", "status"],
+        )
+        for labels, count in sorted(self._counts.items()):
+            requests.add_metric(list(labels), count)
+        latency = HistogramMetricFamily(
+            "crypto_app_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            labels=["method", "handler"],
+        )
+        for (method, handler), (counts, total) in sorted(self._latency.items()):
+            cumulative, buckets = 0, []
+            for bound, count in zip([*LATENCY_BUCKETS, math.inf], counts, strict=True):
+                cumulative += count
+                buckets.append(("+Inf" if bound == math.inf else repr(bound), cumulative))
+            latency.add_metric([method, handler], buckets, total[0])
+        yield requests
+        yield latency
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -31,19 +79,8 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         r = self.registry
         # The first three names are the old Flask service's; dashboards and alerts rely on them.
-        self._requests = Counter(
-            "crypto_app_requests_total",
-            "HTTP requests by method, route template and status class.",
-            ["method", "handler", "status"],
-            registry=r,
-        )
-        self._latency = Histogram(
-            "crypto_app_request_duration_seconds",
-            "HTTP request latency by method and route template.",
-            ["method", "handler"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
+        self._requests = RequestCollector()
+        r.register(self._requests)
         self._upstream_calls = Counter(
             "coingecko_api_calls_total",
             "CoinGecko HTTP attempts by outcome.",
@@ -73,8 +110,6 @@ class Metrics:
         self._rate = Gauge(
             "crypto_rates_rate", "Units per 1 BTC, by currency.", ["code", "type"], registry=r
         )
-        # Label children cached per key: .labels() takes a lock and hashes on every call.
-        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def watch_snapshot(self, fetched_at: Callable[[], float | None]) -> None:
         """Age and availability are computed at scrape time from the store's current snapshot."""
@@ -87,17 +122,7 @@ class Metrics:
         self._snapshot_available.set_function(lambda: 0.0 if fetched_at() is None else 1.0)
 
     def request(self, method: str, handler: str, status: int, seconds: float) -> None:
-        key = (method, handler, status // 100)
-        children = self._request_children.get(key)
-        if children is None:
-            status_class = STATUS_CLASSES.get(status // 100, "other")
-            children = (
-                self._requests.labels(method, handler, status_class),
-                self._latency.labels(method, handler),
-            )
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self._requests.observe(method, handler, status, seconds)
 
     def upstream_call(self, status: str, seconds: float) -> None:
         self._upstream_calls.labels(status).inc()

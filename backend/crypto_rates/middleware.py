@@ -4,9 +4,9 @@ Pure ASGI (not BaseHTTPMiddleware) and one layer instead of three: it sits on th
 """
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,7 +40,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        rid = _incoming_request_id(scope) or uuid.uuid4().hex
+        rid = _incoming_request_id(scope) or os.urandom(8).hex()  # 3x cheaper than uuid4
         rid_header = (b"x-request-id", rid.encode())
         token = request_id.set(rid)
         status = 500

@@ -55,7 +55,7 @@ class Runtime:
         current = self.store.current
         if current is None or current.source != "coingecko":
             return 0.0
-        age = time.time() - current.fetched_at.timestamp()
+        age = time.time() - current.fetched_ts
         return max(0.0, self.settings.refresh_interval - age)
 
     def begin_shutdown(self) -> None:

@@ -31,6 +31,7 @@ def rows_json(rows: Iterable[tuple[Rate, float]]) -> bytes:
 class Snapshot:
     rates: Mapping[str, Rate]  # per 1 BTC, in upstream order
     fetched_at: datetime
+    fetched_ts: float  # fetched_at as unix time, computed once (it is read on every request)
     source: Source
     version: str  # content digest: changes whenever anything served from it changes
     btc_rows_json: bytes  # the default /api/v1/rates table (base btc, no filter)
@@ -52,6 +53,7 @@ def build_snapshot(rates: Mapping[str, Rate], fetched_at: datetime, source: Sour
     return Snapshot(
         rates=rates,
         fetched_at=fetched_at,
+        fetched_ts=fetched_at.timestamp(),
         source=source,
         version=digest,
         btc_rows_json=rows_json((r, r.value) for r in rates.values()),

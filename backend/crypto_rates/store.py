@@ -38,7 +38,7 @@ class SnapshotStore:
 
     def fetched_at_timestamp(self) -> float | None:
         current = self._current
-        return None if current is None else current.fetched_at.timestamp()
+        return None if current is None else current.fetched_ts
 
     def replace(self, snapshot: Snapshot) -> None:
         """Serve `snapshot` from now on; upstream data also joins the history."""

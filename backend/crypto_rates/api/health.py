@@ -32,7 +32,7 @@ def health_router(runtime: Runtime) -> APIRouter:
         snapshot = runtime.store.current
         outcome = runtime.poller.last_outcome if runtime.poller is not None else None
         api_status = "unknown" if outcome is None else ("ok" if outcome.ok else "failing")
-        age = None if snapshot is None else max(0.0, now - snapshot.fetched_at.timestamp())
+        age = None if snapshot is None else max(0.0, now - snapshot.fetched_ts)
         if snapshot is None or age is None:
             status = "unhealthy"
         elif snapshot.source == "sample" or age > stale_after or api_status == "failing":

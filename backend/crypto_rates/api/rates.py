@@ -8,12 +8,10 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from crypto_rates.api.schemas import Conversion, History, LegacyRates, RateDetail, RatesList
-from crypto_rates.api.views import Rendered, ViewCache, envelope, etag_for, freshness, table_rows
+from crypto_rates.api.views import RateViews, Rendered, envelope, etag_for
 from crypto_rates.conversion import ConversionError, convert, cross_rate
-from crypto_rates.http_caching import GZIP_MIN_BYTES, accepts_gzip, cache_control, etag_matches
 from crypto_rates.problems import ApiProblem, problem_responses
 from crypto_rates.rate import RateType
-from crypto_rates.runtime import Runtime
 from crypto_rates.snapshot import Snapshot, dumps, iso
 
 MAX_AMOUNT = 1e15
@@ -42,14 +40,22 @@ def _short(code: str) -> str:
     return code if len(code) <= 20 else code[:17] + "..."
 
 
-def rates_router(runtime: Runtime) -> APIRouter:
+class PreparedResponse(Response):
+    """A response whose raw headers are already built (by RateViews.respond)."""
+
+    def __init__(self, status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status_code = status
+        self.body = body
+        self.background = None
+        self.raw_headers = raw_headers
+
+
+def rates_router(views: RateViews) -> APIRouter:
     router = APIRouter(tags=["rates"])
-    views = ViewCache()
-    settings = runtime.settings
-    stale_after = settings.effective_stale_after
+    runtime = views.runtime
 
     def current() -> Snapshot:
-        snapshot = runtime.store.current
+        snapshot = views.current()
         if snapshot is None:
             retry = max(2, math.ceil(runtime.seconds_to_next_refresh(time.time())))
             raise ApiProblem(
@@ -70,21 +76,10 @@ def rates_router(runtime: Runtime) -> APIRouter:
         return normalised
 
     def respond(request: Request, rendered: Rendered) -> Response:
-        headers = {
-            "etag": rendered.etag,
-            "cache-control": cache_control(
-                runtime.seconds_to_next_refresh(time.time()), stale_after
-            ),
-            "vary": "Accept-Encoding",
-        }
-        if_none_match = request.headers.get("if-none-match")
-        if if_none_match is not None and etag_matches(if_none_match, rendered.etag):
-            return Response(status_code=304, headers=headers)
-        body = rendered.body
-        if len(body) >= GZIP_MIN_BYTES and accepts_gzip(request.headers.get("accept-encoding")):
-            body = rendered.gzipped()
-            headers["content-encoding"] = "gzip"
-        return Response(body, media_type="application/json", headers=headers)
+        headers = request.headers
+        return PreparedResponse(
+            *views.respond(rendered, headers.get("if-none-match"), headers.get("accept-encoding"))
+        )
 
     @router.get(
         "/api/rates",
@@ -94,21 +89,7 @@ def rates_router(runtime: Runtime) -> APIRouter:
         responses={**NOT_MODIFIED, **problem_responses(503)},
     )
     async def legacy_rates(request: Request) -> Response:
-        snapshot = current()
-        fresh = freshness(snapshot, settings.refresh_interval, stale_after)
-
-        def render() -> Rendered:
-            body = (
-                b'{"last_updated":"' + snapshot.fetched_at_iso.encode()
-                + b'","rates":' + snapshot.legacy_rates_json
-                + b',"total_currencies":' + str(len(snapshot.rates)).encode()
-                + b',"data_source":"' + snapshot.source.encode()
-                + b'","cache_status":"' + fresh.cache_status.encode() + b'"}'
-            )  # fmt: skip
-            return Rendered(body, etag_for(snapshot, "legacy", fresh.cache_status))
-
-        key = (snapshot.version, "legacy", fresh.cache_status)
-        return respond(request, views.get(key, render))
+        return respond(request, views.legacy(current()))
 
     @router.get(
         "/api/v1/rates",
@@ -123,22 +104,7 @@ def rates_router(runtime: Runtime) -> APIRouter:
         snapshot = current()
         base = known(snapshot, base, "base")
         types = tuple(sorted(set(type or ())))
-        search = q.strip().lower() if q else None
-        fresh = freshness(snapshot, settings.refresh_interval, stale_after)
-
-        def render() -> Rendered:
-            rows, count = views.get(
-                (snapshot.version, "rows", base, types, search),
-                lambda: table_rows(snapshot, base, types, search),
-            )
-            body = (
-                b"{" + envelope(snapshot, base, fresh)
-                + b',"count":' + str(count).encode() + b',"rates":' + rows + b"}"
-            )  # fmt: skip
-            return Rendered(body, etag_for(snapshot, "list", base, types, search, fresh.stale))
-
-        key = (snapshot.version, "list", base, types, search, fresh.age_seconds, fresh.stale)
-        return respond(request, views.get(key, render))
+        return respond(request, views.list(snapshot, base, types, q.strip().lower() if q else None))
 
     @router.get(
         "/api/v1/rates/{code}",
@@ -151,7 +117,7 @@ def rates_router(runtime: Runtime) -> APIRouter:
         snapshot = current()
         code = known(snapshot, code, "code")
         base = known(snapshot, base, "base")
-        fresh = freshness(snapshot, settings.refresh_interval, stale_after)
+        fresh = views.freshness(snapshot)
         rate = snapshot.rates[code]
         value = cross_rate(rate.value, snapshot.rates[base].value)
         row = {"code": code, "name": rate.name, "unit": rate.unit, "type": rate.type}
@@ -179,7 +145,7 @@ def rates_router(runtime: Runtime) -> APIRouter:
             body = dumps({"code": code, "base": base, "count": len(points), "points": points})
             return Rendered(body, etag_for(snapshot, "history", code, base))
 
-        return respond(request, views.get((snapshot.version, "history", code, base), render))
+        return respond(request, views.cache.get((snapshot.version, "history", code, base), render))
 
     @router.get(
         "/api/v1/convert",

@@ -1,7 +1,8 @@
-"""Rendered response bodies, cached per snapshot version and normalised query.
+"""Rendered rate bodies, cached per snapshot version and normalised query, and their negotiation.
 
-Bodies carry `age_seconds`/`stale`, so a rendering is valid for one second of age; the table itself
-is serialised once per snapshot (default view) or once per query (LRU), and spliced in.
+Bodies carry `age_seconds`/`stale`, so one rendering serves one second of age; the table inside is
+serialised once per snapshot (default view) or once per query (LRU) and spliced in as bytes.
+Both the FastAPI routes and the fast path answer through these functions, so they cannot drift.
 """
 
 import gzip
@@ -13,10 +14,13 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from crypto_rates.conversion import cross_rate
+from crypto_rates.http_caching import GZIP_MIN_BYTES, accepts_gzip, cache_control, etag_matches
+from crypto_rates.runtime import Runtime
 from crypto_rates.snapshot import Snapshot, dumps, rows_json
 
 T = TypeVar("T")
 CacheStatus = Literal["fresh", "cached", "stale"]
+RawHeaders = list[tuple[bytes, bytes]]
 
 
 @dataclass(slots=True)
@@ -45,7 +49,7 @@ class Freshness:
 
 
 def freshness(snapshot: Snapshot, refresh_interval: float, stale_after: float) -> Freshness:
-    age = max(0.0, time.time() - snapshot.fetched_at.timestamp())
+    age = max(0.0, time.time() - snapshot.fetched_ts)
     stale = snapshot.source == "sample" or age > stale_after
     status: CacheStatus = "stale" if stale else ("fresh" if age < refresh_interval else "cached")
     return Freshness(int(age), stale, status)
@@ -97,3 +101,104 @@ def envelope(snapshot: Snapshot, base: str, fresh: Freshness) -> bytes:
         + b',"stale":' + (b"true" if fresh.stale else b"false")
         + b',"source":"' + snapshot.source.encode() + b'"'
     )  # fmt: skip
+
+
+def render_list(
+    views: ViewCache,
+    snapshot: Snapshot,
+    fresh: Freshness,
+    base: str = "btc",
+    types: tuple[str, ...] = (),
+    search: str | None = None,
+) -> Rendered:
+    """The /api/v1/rates body for a normalised query (base known, types sorted, search lower)."""
+
+    def render() -> Rendered:
+        rows, count = views.get(
+            (snapshot.version, "rows", base, types, search),
+            lambda: table_rows(snapshot, base, types, search),
+        )
+        body = (
+            b"{" + envelope(snapshot, base, fresh)
+            + b',"count":' + str(count).encode() + b',"rates":' + rows + b"}"
+        )  # fmt: skip
+        return Rendered(body, etag_for(snapshot, "list", base, types, search, fresh.stale))
+
+    key = (snapshot.version, "list", base, types, search, fresh.age_seconds, fresh.stale)
+    return views.get(key, render)
+
+
+def render_legacy(views: ViewCache, snapshot: Snapshot, fresh: Freshness) -> Rendered:
+    """The /api/rates body: the old service's shape, values per 1 BTC."""
+
+    def render() -> Rendered:
+        body = (
+            b'{"last_updated":"' + snapshot.fetched_at_iso.encode()
+            + b'","rates":' + snapshot.legacy_rates_json
+            + b',"total_currencies":' + str(len(snapshot.rates)).encode()
+            + b',"data_source":"' + snapshot.source.encode()
+            + b'","cache_status":"' + fresh.cache_status.encode() + b'"}'
+        )  # fmt: skip
+        return Rendered(body, etag_for(snapshot, "legacy", fresh.cache_status))
+
+    return views.get((snapshot.version, "legacy", fresh.cache_status), render)
+
+
+def negotiate(
+    rendered: Rendered, if_none_match: str | None, accept_encoding: str | None, cache_control: str
+) -> tuple[int, RawHeaders, bytes]:
+    """Status, headers and body for a rendering: 304 on a matching ETag, gzip when accepted."""
+    headers: RawHeaders = [
+        (b"etag", rendered.etag.encode()),
+        (b"cache-control", cache_control.encode()),
+        (b"vary", b"Accept-Encoding"),
+    ]
+    if if_none_match is not None and etag_matches(if_none_match, rendered.etag):
+        return 304, headers, b""
+    body = rendered.body
+    if len(body) >= GZIP_MIN_BYTES and accepts_gzip(accept_encoding):
+        body = rendered.gzipped()
+        headers.append((b"content-encoding", b"gzip"))
+    headers.append((b"content-type", b"application/json"))
+    headers.append((b"content-length", str(len(body)).encode()))
+    return 200, headers, body
+
+
+class RateViews:
+    """Everything a rate response needs from the runtime, shared by the routes and the fast path."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.cache = ViewCache()
+        self._interval = runtime.settings.refresh_interval
+        self._stale_after = runtime.settings.effective_stale_after
+        self._cache_control = (-1, "")  # (unix second, header): it changes once a second
+
+    def current(self) -> Snapshot | None:
+        return self.runtime.store.current
+
+    def freshness(self, snapshot: Snapshot) -> Freshness:
+        return freshness(snapshot, self._interval, self._stale_after)
+
+    def list(
+        self,
+        snapshot: Snapshot,
+        base: str = "btc",
+        types: tuple[str, ...] = (),
+        q: str | None = None,
+    ) -> Rendered:
+        return render_list(self.cache, snapshot, self.freshness(snapshot), base, types, q)
+
+    def legacy(self, snapshot: Snapshot) -> Rendered:
+        return render_legacy(self.cache, snapshot, self.freshness(snapshot))
+
+    def respond(
+        self, rendered: Rendered, if_none_match: str | None, accept_encoding: str | None
+    ) -> tuple[int, RawHeaders, bytes]:
+        now = time.time()
+        second, header = self._cache_control
+        if int(now) != second:
+            max_age = self.runtime.seconds_to_next_refresh(now)
+            header = cache_control(max_age, self._stale_after)
+            self._cache_control = (int(now), header)
+        return negotiate(rendered, if_none_match, accept_encoding, header)
