@@ -63,6 +63,7 @@ module "github_oidc" {
   github_repository    = var.github_repository
   branches             = var.github_branches
   environments         = var.github_environments
+  tag_patterns         = var.github_tag_patterns
   create_oidc_provider = var.create_github_oidc_provider
   ecr_repository_arns  = values(module.registry.repository_arns)
   cluster_name         = module.cluster.cluster_name
@@ -93,7 +94,8 @@ resource "kubernetes_namespace_v1" "app" {
   }
 }
 
-# The project's umbrella chart with this environment's values file; images come from ECR.
+# The project's umbrella chart with this environment's values file (ingress class, TLS issuer and
+# monitoring there match the add-ons above); images come from ECR.
 resource "helm_release" "crypto_rates" {
   count = var.deploy_app ? 1 : 0
 
@@ -124,26 +126,11 @@ resource "helm_release" "crypto_rates" {
     name  = "frontend.image.tag"
     value = var.frontend_image_tag
   }
-  set {
-    name  = "ingress.className"
-    value = module.addons.ingress_class_name
-  }
-  set {
-    name  = "ingress.clusterIssuer"
-    value = module.addons.cluster_issuer_name
-  }
-  # ServiceMonitor, alerts and dashboard only where the Prometheus Operator is installed.
-  set {
-    name  = "monitoring.serviceMonitor.enabled"
-    value = module.addons.kube_prometheus_stack_enabled
-  }
-  set {
-    name  = "monitoring.prometheusRule.enabled"
-    value = module.addons.kube_prometheus_stack_enabled
-  }
-  set {
-    name  = "monitoring.dashboard.enabled"
-    value = module.addons.kube_prometheus_stack_enabled
+
+  # Terraform installs the first release; from then on the Deploy workflow owns upgrades (helm
+  # upgrade by image digest, with the same values file), so Terraform must not roll them back.
+  lifecycle {
+    ignore_changes = all
   }
 
   depends_on = [module.addons]

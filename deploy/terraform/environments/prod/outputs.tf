@@ -46,7 +46,6 @@ output "helm_command" {
     "--values deploy/helm/crypto-rates/values-${var.environment}.yaml",
     "--set global.imageRegistry=${module.registry.registry_url}",
     "--set backend.image.tag=$IMAGE_TAG --set frontend.image.tag=$IMAGE_TAG",
-    "--set ingress.className=${module.addons.ingress_class_name}",
     "--atomic --wait",
   ])
 }

@@ -172,6 +172,12 @@ variable "github_branches" {
   default     = ["main"]
 }
 
+variable "github_tag_patterns" {
+  description = "Tag patterns (protected by a tag ruleset) whose runs may assume the CI role, e.g. [\"v*\"] for the release image push."
+  type        = list(string)
+  default     = []
+}
+
 variable "create_github_oidc_provider" {
   description = "Create the account's GitHub OIDC provider; set false in all but one environment sharing an AWS account."
   type        = bool

@@ -2,7 +2,11 @@
 locals {
   lb_controller_service_account = "aws-load-balancer-controller"
   ingress_class_name            = "nginx"
-  cluster_issuer_name           = var.letsencrypt_email == "" ? "" : "letsencrypt"
+  # The names the chart's values files refer to (ingress.clusterIssuer).
+  cluster_issuers = {
+    letsencrypt-staging = "https://acme-staging-v02.api.letsencrypt.org/directory"
+    letsencrypt-prod    = "https://acme-v02.api.letsencrypt.org/directory"
+  }
 
   charts = {
     aws_load_balancer_controller = { repository = "https://aws.github.io/eks-charts", version = "1.13.0" }
@@ -104,20 +108,20 @@ resource "helm_release" "cert_manager" {
   depends_on = [helm_release.aws_load_balancer_controller]
 }
 
-# A ClusterIssuer is a cert-manager custom resource; a small local chart installs it after the CRDs
+# ClusterIssuers are cert-manager custom resources; a small local chart installs them after the CRDs
 # exist (a kubernetes_manifest would need the CRD already at plan time).
-resource "helm_release" "letsencrypt_issuer" {
-  count = local.cluster_issuer_name == "" ? 0 : 1
+resource "helm_release" "letsencrypt_issuers" {
+  count = var.letsencrypt_email == "" ? 0 : 1
 
-  name      = "letsencrypt-issuer"
+  name      = "letsencrypt-issuers"
   namespace = "cert-manager"
-  chart     = "${path.module}/charts/letsencrypt-issuer"
+  chart     = "${path.module}/charts/letsencrypt-issuers"
   atomic    = true
 
   values = [yamlencode({
-    name         = local.cluster_issuer_name
     email        = var.letsencrypt_email
     ingressClass = local.ingress_class_name
+    issuers      = local.cluster_issuers
   })]
 
   depends_on = [helm_release.cert_manager, helm_release.ingress_nginx]

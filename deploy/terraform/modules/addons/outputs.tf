@@ -14,7 +14,7 @@ output "ingress_class_name" {
   value       = local.ingress_class_name
 }
 
-output "cluster_issuer_name" {
-  description = "cert-manager ClusterIssuer for Ingress TLS (empty when no Let's Encrypt email is set)."
-  value       = local.cluster_issuer_name
+output "cluster_issuer_names" {
+  description = "cert-manager ClusterIssuers for Ingress TLS (empty without a Let's Encrypt email)."
+  value       = var.letsencrypt_email == "" ? [] : keys(local.cluster_issuers)
 }

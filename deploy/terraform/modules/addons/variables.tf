@@ -19,7 +19,7 @@ variable "enable_kube_prometheus_stack" {
 }
 
 variable "letsencrypt_email" {
-  description = "Contact address for Let's Encrypt; when set, a ClusterIssuer \"letsencrypt\" (HTTP-01 via nginx) is created."
+  description = "Contact address for Let's Encrypt; when set, ClusterIssuers letsencrypt-staging and letsencrypt-prod (HTTP-01 via nginx) are created."
   type        = string
 }
 

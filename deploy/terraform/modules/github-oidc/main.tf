@@ -10,6 +10,9 @@ locals {
     [for environment in var.environments : "repo:${var.github_repository}:environment:${environment}"],
   )
 
+  # Only the tag part may hold wildcards; the repository part stays exact.
+  tag_subjects = [for pattern in var.tag_patterns : "repo:${var.github_repository}:ref:refs/tags/${pattern}"]
+
   oidc_provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : data.aws_iam_openid_connect_provider.github[0].arn
 }
 
@@ -50,6 +53,33 @@ data "aws_iam_policy_document" "trust" {
       test     = "StringEquals"
       variable = "${local.issuer}:sub"
       values   = local.subjects
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.tag_subjects) > 0 ? [1] : []
+
+    content {
+      sid     = "GitHubActionsOfThisRepositoryOnVersionTags"
+      effect  = "Allow"
+      actions = ["sts:AssumeRoleWithWebIdentity"]
+
+      principals {
+        type        = "Federated"
+        identifiers = [local.oidc_provider_arn]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "${local.issuer}:aud"
+        values   = ["sts.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringLike"
+        variable = "${local.issuer}:sub"
+        values   = local.tag_subjects
+      }
     }
   }
 }

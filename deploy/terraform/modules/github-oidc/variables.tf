@@ -33,6 +33,17 @@ variable "environments" {
   }
 }
 
+variable "tag_patterns" {
+  description = "Tag patterns (protect them with a tag ruleset) whose workflow runs may assume the role, e.g. [\"v*\"]."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for t in var.tag_patterns : can(regex("^[A-Za-z0-9._*-]+$", t))])
+    error_message = "tag_patterns may contain letters, digits, '.', '_', '-' and '*' only, e.g. \"v*\"."
+  }
+}
+
 variable "create_oidc_provider" {
   description = "Create the account's GitHub OIDC provider; false uses the one that already exists (one per account)."
   type        = bool

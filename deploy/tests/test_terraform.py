@@ -1,0 +1,588 @@
+"""Static checks of deploy/terraform (init/validate need provider downloads: CI runs those).
+
+The HCL is read with python-hcl2; the checks stand in for `terraform validate` where they can
+(declared variables, module inputs and outputs) and guard the security properties the issue asks
+for (pinned versions, OIDC trust limited to one repository, no secret literals, checkov clean).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TERRAFORM = REPO / "deploy" / "terraform"
+MODULES = TERRAFORM / "modules"
+ENVIRONMENTS = ("dev", "staging", "prod")
+ENV_DIRS = {env: TERRAFORM / "environments" / env for env in ENVIRONMENTS}
+CHART = REPO / "deploy" / "helm" / "crypto-rates"
+SHARED_ROOT_FILES = ("versions.tf", "providers.tf", "main.tf", "variables.tf", "outputs.tf")
+META_ARGUMENTS = {"source", "version", "providers", "depends_on", "count", "for_each"}
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+
+
+# --- reading HCL ---------------------------------------------------------------------------
+
+
+@cache
+def load(path: Path) -> dict[str, Any]:
+    options = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+    with path.open() as f:
+        return hcl2.load(f, serialization_options=options)
+
+
+def tf_files(directory: Path = TERRAFORM) -> list[Path]:
+    return sorted(p for p in directory.rglob("*.tf") if ".terraform" not in p.parts)
+
+
+def configurations() -> list[Path]:
+    """Every directory holding .tf files: the bootstrap, the environment roots, the modules."""
+    return sorted({p.parent for p in tf_files()})
+
+
+def named(path: Path, kind: str) -> dict[str, dict[str, Any]]:
+    """Blocks with one label (variable, output, module) of one file, by name."""
+    return {name: body for block in load(path).get(kind, []) for name, body in block.items()}
+
+
+def typed(path: Path, kind: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """Blocks with two labels (resource, data) of one file, by (type, name)."""
+    return {
+        (rtype, name): body
+        for block in load(path).get(kind, [])
+        for rtype, items in block.items()
+        for name, body in items.items()
+    }
+
+
+def in_dir(directory: Path, kind: str, labels: int = 1) -> dict[Any, dict[str, Any]]:
+    """Blocks of one configuration (all .tf files of one directory)."""
+    merged: dict[Any, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.tf")):
+        merged |= named(path, kind) if labels == 1 else typed(path, kind)
+    return merged
+
+
+def locals_of(directory: Path) -> dict[str, Any]:
+    return {
+        k: v
+        for path in directory.glob("*.tf")
+        for block in load(path).get("locals", [])
+        for k, v in block.items()
+        if k != "__comments__"
+    }
+
+
+def settings(env: str) -> dict[str, Any]:
+    values = load(ENV_DIRS[env] / "environment.auto.tfvars")
+    return {k: v for k, v in values.items() if k != "__comments__"}
+
+
+def example(path: Path) -> dict[str, Any]:
+    return {k: v for k, v in load(path).items() if k != "__comments__"}
+
+
+def module_dir(caller: Path, source: str) -> Path:
+    return (caller / source).resolve()
+
+
+def is_local(source: str) -> bool:
+    return source.startswith(("./", "../"))
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(REPO))
+
+
+# --- formatting and versions ---------------------------------------------------------------
+
+
+def test_terraform_fmt_check_passes() -> None:
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not on PATH (install Terraform >= 1.10 to run fmt -check)")
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CLI_CONFIG_FILE": "/dev/null"},
+        check=False,
+    )
+    assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize("directory", configurations(), ids=rel)
+def test_configuration_pins_terraform_and_providers_with_pessimistic_constraints(
+    directory: Path,
+) -> None:
+    blocks = [b for p in directory.glob("*.tf") for b in load(p).get("terraform", [])]
+    assert blocks, f"{rel(directory)} has no terraform {{}} block"
+    assert all(re.fullmatch(r">= 1\.\d+, < 2\.0", b.get("required_version", "")) for b in blocks)
+    providers = {
+        k: v for b in blocks for p in b.get("required_providers", []) for k, v in p.items()
+    }
+    assert providers, f"{rel(directory)} declares no required_providers"
+    for name, spec in providers.items():
+        assert spec["source"] == f"hashicorp/{name}", f"{name}: unexpected source {spec['source']}"
+        assert re.fullmatch(r"~> \d+\.\d+", spec["version"]), f"{name}: pin with ~> X.Y"
+
+
+def test_each_provider_has_one_version_constraint_everywhere() -> None:
+    seen: dict[str, set[str]] = {}
+    for path in tf_files():
+        for block in load(path).get("terraform", []):
+            for providers in block.get("required_providers", []):
+                for name, spec in providers.items():
+                    seen.setdefault(name, set()).add(spec["version"])
+    assert {n: v for n, v in seen.items() if len(v) > 1} == {}
+
+
+def test_community_modules_are_used_and_pinned_to_one_major_version() -> None:
+    sources = set()
+    for path in tf_files():
+        for name, call in named(path, "module").items():
+            source = call["source"]
+            if is_local(source):
+                assert "version" not in call, f"{rel(path)}: local module {name} takes no version"
+                assert module_dir(path.parent, source).is_dir(), f"{rel(path)}: {source} missing"
+                continue
+            sources.add(source)
+            assert re.fullmatch(r"terraform-aws-modules/[a-z-]+/aws", source), source
+            # "~> 20.37" allows 20.x only; an exact version would also do.
+            version = call.get("version", "")
+            assert re.fullmatch(r"~> \d+\.\d+|\d+\.\d+\.\d+", version), f"{name}: {version!r}"
+    assert {"terraform-aws-modules/vpc/aws", "terraform-aws-modules/eks/aws"} <= sources
+
+
+# --- variables, outputs and the wiring validate would check --------------------------------
+
+
+def test_every_variable_has_a_type_and_a_description() -> None:
+    offenders = [
+        f"{rel(path)}: {name}"
+        for path in tf_files()
+        for name, body in named(path, "variable").items()
+        if "type" not in body or not str(body.get("description", "")).strip()
+    ]
+    assert offenders == []
+
+
+def test_every_output_has_a_description() -> None:
+    offenders = [
+        f"{rel(path)}: {name}"
+        for path in tf_files()
+        for name, body in named(path, "output").items()
+        if not str(body.get("description", "")).strip()
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "environment",
+        "vpc_cidr",
+        "kubernetes_version",
+        "node_instance_types",
+        "node_capacity_type",
+        "node_min_size",
+        "node_max_size",
+        "node_desired_size",
+        "node_disk_size_gib",
+        "log_retention_days",
+        "aws_region",
+        "cluster_endpoint_public_access_cidrs",
+        "backend_image_tag",
+        "frontend_image_tag",
+    ],
+)
+def test_environment_inputs_for_names_cidrs_and_sizes_are_validated(name: str) -> None:
+    variable = in_dir(ENV_DIRS["dev"], "variable")[name]
+    assert variable.get("validation"), f"variable {name} needs a validation block"
+    for rule in variable["validation"]:
+        assert len(rule["error_message"]) > 20, f"{name}: say what is wrong and what is valid"
+
+
+@pytest.mark.parametrize("directory", configurations(), ids=rel)
+def test_references_to_variables_locals_and_module_outputs_are_declared(directory: Path) -> None:
+    text = "\n".join(p.read_text() for p in directory.glob("*.tf"))
+    code = re.sub(r"(?m)^\s*#.*$", "", text)
+    variables = set(in_dir(directory, "variable"))
+    assert set(re.findall(r"\bvar\.(\w+)", code)) - variables == set()
+    assert set(re.findall(r"\blocal\.(\w+)", code)) - set(locals_of(directory)) == set()
+    calls = in_dir(directory, "module")
+    for module, output in set(re.findall(r"\bmodule\.(\w+)\.(\w+)", code)):
+        assert module in calls, f"{rel(directory)}: module.{module} is not declared"
+        if is_local(calls[module]["source"]):
+            outputs = in_dir(module_dir(directory, calls[module]["source"]), "output")
+            assert output in outputs, f"{rel(directory)}: module.{module} has no output {output}"
+
+
+@pytest.mark.parametrize("directory", configurations(), ids=rel)
+def test_local_module_calls_pass_exactly_the_inputs_the_module_declares(directory: Path) -> None:
+    for name, call in in_dir(directory, "module").items():
+        if not is_local(call["source"]):
+            continue
+        declared = in_dir(module_dir(directory, call["source"]), "variable")
+        required = {v for v, body in declared.items() if "default" not in body}
+        passed = set(call) - META_ARGUMENTS - {"__comments__"}
+        assert passed - set(declared) == set(), f"module.{name}: unknown inputs"
+        assert required - passed == set(), f"module.{name}: missing required inputs"
+
+
+def test_every_module_call_passes_tags_and_every_aws_provider_sets_default_tags() -> None:
+    for path in tf_files():
+        for name, call in named(path, "module").items():
+            assert "tags" in call, f"{rel(path)}: module.{name} does not pass tags"
+        for block in load(path).get("provider", []):
+            if "aws" in block:
+                assert block["aws"].get("default_tags"), f"{rel(path)}: aws provider without tags"
+
+
+# --- the three environments ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("filename", SHARED_ROOT_FILES)
+def test_environment_roots_share_identical_code(filename: str) -> None:
+    texts = {env: (ENV_DIRS[env] / filename).read_text() for env in ENVIRONMENTS}
+    assert texts["staging"] == texts["dev"], f"staging/{filename} drifted from dev/{filename}"
+    assert texts["prod"] == texts["dev"], f"prod/{filename} drifted from dev/{filename}"
+
+
+def test_environments_declare_the_same_variable_names() -> None:
+    names = {env: set(in_dir(ENV_DIRS[env], "variable")) for env in ENVIRONMENTS}
+    assert names["staging"] == names["dev"] == names["prod"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_environment_settings_name_their_environment_and_set_declared_variables(env: str) -> None:
+    declared = in_dir(ENV_DIRS[env], "variable")
+    values = settings(env)
+    assert values["environment"] == env
+    assert set(values) - set(declared) == set()
+    operator = example(ENV_DIRS[env] / "terraform.tfvars.example")
+    assert set(operator) - set(declared) == set()
+    assert set(operator) & set(values) == set(), "a variable is set in two places"
+    required = {name for name, body in declared.items() if "default" not in body}
+    assert required - set(values) - set(operator) == set(), "the example leaves inputs unset"
+    assert values["node_min_size"] <= values["node_desired_size"] <= values["node_max_size"]
+
+
+def test_nat_gateways_single_in_dev_one_per_az_in_prod() -> None:
+    assert settings("dev")["single_nat_gateway"] is True
+    assert settings("prod")["single_nat_gateway"] is False
+    vpc = named(MODULES / "network" / "main.tf", "module")["vpc"]
+    assert vpc["single_nat_gateway"] == "${var.single_nat_gateway}"
+    assert vpc["one_nat_gateway_per_az"] == "${!var.single_nat_gateway}"
+    assert vpc["public_subnet_tags"]["kubernetes.io/role/elb"] == "1"
+    assert vpc["private_subnet_tags"]["kubernetes.io/role/internal-elb"] == "1"
+    assert settings("prod")["node_min_size"] >= 3, "prod needs a node in each of the three AZs"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_backend_example_keeps_each_environment_in_its_own_locked_encrypted_state(env: str) -> None:
+    backend = example(ENV_DIRS[env] / "backend.hcl.example")
+    assert backend["key"] == f"crypto-rates/{env}/terraform.tfstate"
+    assert backend["use_lockfile"] is True
+    assert backend["encrypt"] is True
+    blocks = load(ENV_DIRS[env] / "versions.tf")["terraform"]
+    assert any("s3" in b for block in blocks for b in block.get("backend", [])), "no s3 backend"
+
+
+# --- the application release --------------------------------------------------------------
+
+
+def resolve(expression: str, env: str) -> str:
+    """Expand path.module, local.* and var.environment the way Terraform would for one root."""
+    env_locals = locals_of(ENV_DIRS[env])
+    for _ in range(5):
+        expression = expression.replace("${path.module}", str(ENV_DIRS[env]))
+        expression = expression.replace("${var.environment}", settings(env)["environment"])
+        expression = re.sub(
+            r"\$\{local\.(\w+)\}", lambda m: str(env_locals[m.group(1)]), expression
+        )
+    assert "${" not in expression, f"cannot resolve {expression}"
+    return expression
+
+
+def app_release() -> dict[str, Any]:
+    return in_dir(ENV_DIRS["dev"], "resource", labels=2)[("helm_release", "crypto_rates")]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_app_release_uses_the_repository_chart_and_the_environment_values_file(env: str) -> None:
+    release = app_release()
+    chart = Path(resolve(release["chart"], env)).resolve()
+    assert chart == CHART.resolve(), f"release chart {chart} is not {CHART}"
+    assert (chart / "Chart.yaml").is_file(), f"{rel(CHART)}/Chart.yaml does not exist"
+    [values] = release["values"]
+    match = re.fullmatch(r"\$\{file\((.+)\)\}", values)
+    assert match, f"values should be file(<values file>), got {values}"
+    values_file = Path(resolve("${" + match.group(1).strip('"') + "}", env)).resolve()
+    assert values_file == (CHART / f"values-{env}.yaml").resolve()
+    assert values_file.is_file(), f"{values_file} does not exist"
+
+
+def chart_values() -> dict[str, Any]:
+    merged = yaml.safe_load((CHART / "values.yaml").read_text())
+    for sub in ("backend", "frontend"):
+        merged[sub] = {
+            **yaml.safe_load((CHART / "charts" / sub / "values.yaml").read_text()),
+            **merged[sub],
+        }
+    return merged
+
+
+def test_app_release_sets_image_keys_that_the_chart_declares() -> None:
+    sets = {s["name"]: s["value"] for s in app_release()["set"]}
+    assert {
+        "global.imageRegistry",
+        "backend.image.repository",
+        "backend.image.tag",
+        "frontend.image.repository",
+        "frontend.image.tag",
+    } <= set(sets)
+    values = chart_values()
+    for key in sets:
+        node: Any = values
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"chart values have no {key}"
+            node = node[part]
+    assert sets["backend.image.tag"] == "${var.backend_image_tag}"
+    assert sets["frontend.image.tag"] == "${var.frontend_image_tag}"
+    assert sets["global.imageRegistry"] == "${module.registry.registry_url}"
+    env_locals = locals_of(ENV_DIRS["dev"])
+    repositories = {env_locals["backend_repository"], env_locals["frontend_repository"]}
+    assert repositories == {"crypto-rates-backend", "crypto-rates-frontend"}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_values_file_uses_the_ingress_class_issuers_and_monitoring_terraform_installs(
+    env: str,
+) -> None:
+    values = yaml.safe_load((CHART / f"values-{env}.yaml").read_text()) or {}
+    addons = locals_of(MODULES / "addons")
+    ingress = values.get("ingress", {})
+    if ingress.get("enabled"):
+        assert ingress.get("className") == addons["ingress_class_name"]
+    issuer = ingress.get("clusterIssuer")
+    if issuer:
+        assert issuer in addons["cluster_issuers"], f"no ClusterIssuer {issuer} is installed"
+    wants_operator = any(part.get("enabled") for part in values.get("monitoring", {}).values())
+    if wants_operator:
+        assert settings(env)["enable_kube_prometheus_stack"], "monitoring needs the Operator CRDs"
+
+
+# --- CI access -------------------------------------------------------------------------------
+
+OIDC = MODULES / "github-oidc"
+
+
+def trust_statements() -> list[dict[str, Any]]:
+    trust = typed(OIDC / "main.tf", "data")[("aws_iam_policy_document", "trust")]
+    dynamic = [d["statement"]["content"][0] for d in trust.get("dynamic", [])]
+    return trust["statement"] + dynamic
+
+
+def test_oidc_trust_is_limited_to_this_repository_and_protected_refs_or_environments() -> None:
+    oidc_locals = locals_of(OIDC)
+    statements = trust_statements()
+    assert statements
+    for statement in statements:
+        assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+        assert statement["principals"][0]["type"] == "Federated"
+        conditions = {c["variable"]: c for c in statement["condition"]}
+        aud = conditions["${local.issuer}:aud"]
+        assert (aud["test"], aud["values"]) == ("StringEquals", ["sts.amazonaws.com"])
+        sub = conditions["${local.issuer}:sub"]
+        subjects = oidc_locals[re.fullmatch(r"\$\{local\.(\w+)\}", sub["values"]).group(1)]
+        templates = re.findall(r'\\?"(repo:[^"\\]*(?:\$\{[^}]*\}[^"\\]*)*)\\?"', subjects)
+        assert templates, f"no subject templates in {subjects}"
+        for template in templates:
+            assert template.startswith("repo:${var.github_repository}:"), template
+            kind = template.removeprefix("repo:${var.github_repository}:")
+            assert re.fullmatch(
+                r"ref:refs/heads/\$\{branch\}|environment:\$\{environment\}|ref:refs/tags/\$\{pattern\}",
+                kind,
+            ), kind
+            # Wildcards only ever in tag patterns, whose validation allows nothing but "*".
+            if sub["test"] == "StringLike":
+                assert kind.startswith("ref:refs/tags/"), "only tags may be matched by pattern"
+        assert sub["test"] in {"StringEquals", "StringLike"}
+    assert oidc_locals["issuer"] == "token.actions.githubusercontent.com"
+
+
+def terraform_regex_of(variable: dict[str, Any]) -> re.Pattern[str]:
+    condition = variable["validation"][0]["condition"]
+    pattern = re.search(r'regex\(\\?"(.+?)\\?", var\.', condition).group(1)
+    return re.compile(pattern.replace("\\\\", "\\"))
+
+
+@pytest.mark.parametrize(
+    ("repository", "accepted"),
+    [
+        ("my-org/crypto-rates", True),
+        ("My-Org/crypto.rates_2", True),
+        ("my-org/*", False),
+        ("*", False),
+        ("my-org", False),
+        ("my-org/crypto-rates/extra", False),
+        ("my-org/crypto-rates:ref:refs/heads/main", False),
+        ("", False),
+    ],
+)
+def test_github_repository_must_name_exactly_one_repository(
+    repository: str, accepted: bool
+) -> None:
+    variable = named(OIDC / "variables.tf", "variable")["github_repository"]
+    assert bool(terraform_regex_of(variable).search(repository)) is accepted
+
+
+def test_ci_role_can_only_push_to_the_ecr_repositories_and_deploy_to_one_namespace() -> None:
+    resources = typed(OIDC / "main.tf", "resource")
+    permissions = typed(OIDC / "main.tf", "data")[("aws_iam_policy_document", "permissions")]
+    for statement in permissions["statement"]:
+        if statement["resources"] == ["*"]:
+            assert statement["actions"] == ["ecr:GetAuthorizationToken"]
+        assert not any(a.endswith(":*") or a == "*" for a in statement["actions"])
+    scope = resources[("aws_eks_access_policy_association", "github_actions")]["access_scope"][0]
+    assert scope == {"type": "namespace", "namespaces": ["${var.deploy_namespace}"]}
+    assert not any(rtype == "aws_iam_access_key" for rtype, _ in resources)
+
+
+# --- registry, cluster and state -----------------------------------------------------------
+
+
+def test_ecr_repositories_are_immutable_scanned_encrypted_and_expire_old_images() -> None:
+    resources = typed(MODULES / "registry" / "main.tf", "resource")
+    repository = resources[("aws_ecr_repository", "this")]
+    assert repository["image_tag_mutability"] == "IMMUTABLE"
+    assert repository["image_scanning_configuration"][0]["scan_on_push"] is True
+    assert repository["encryption_configuration"][0]["encryption_type"] == "KMS"
+    assert ("aws_ecr_lifecycle_policy", "this") in resources
+
+
+def test_cluster_has_private_and_restricted_public_endpoint_logs_and_encrypted_secrets() -> None:
+    eks = named(MODULES / "cluster" / "main.tf", "module")["eks"]
+    assert eks["cluster_endpoint_private_access"] is True
+    assert eks["cluster_endpoint_public_access_cidrs"] == "${var.endpoint_public_access_cidrs}"
+    assert {"api", "audit", "authenticator"} <= set(eks["cluster_enabled_log_types"])
+    assert eks["cluster_encryption_config"] == {"resources": ["secrets"]}
+    assert eks["create_kms_key"] is True and eks["enable_kms_key_rotation"] is True
+    assert eks["authentication_mode"] == "API"
+    cidrs = in_dir(ENV_DIRS["dev"], "variable")["cluster_endpoint_public_access_cidrs"]
+    assert "0.0.0.0/" in cidrs["validation"][0]["condition"], "the whole internet must be refused"
+
+
+def test_state_bucket_is_versioned_kms_encrypted_private_and_tls_only() -> None:
+    resources = in_dir(TERRAFORM / "bootstrap", "resource", labels=2)
+    versioning = resources[("aws_s3_bucket_versioning", "state")]
+    assert versioning["versioning_configuration"][0]["status"] == "Enabled"
+    sse = resources[("aws_s3_bucket_server_side_encryption_configuration", "state")]
+    default = sse["rule"][0]["apply_server_side_encryption_by_default"][0]
+    assert default["sse_algorithm"] == "aws:kms"
+    block = resources[("aws_s3_bucket_public_access_block", "state")]
+    assert all(
+        block[k] is True
+        for k in (
+            "block_public_acls",
+            "block_public_policy",
+            "ignore_public_acls",
+            "restrict_public_buckets",
+        )
+    )
+    policy = in_dir(TERRAFORM / "bootstrap", "data", labels=2)[
+        ("aws_iam_policy_document", "state_bucket")
+    ]
+    [deny] = policy["statement"]
+    assert deny["effect"] == "Deny" and deny["condition"][0]["variable"] == "aws:SecureTransport"
+
+
+# --- secrets and checkov ---------------------------------------------------------------------
+
+SECRET_PATTERNS = {
+    "AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "secret assigned a literal": re.compile(
+        r"""(?ix)\b[\w.-]*(password|passwd|secret|token|api_?key|access_?key)["']?\s*[=:]\s*"""
+        r"""["'](?!\$\{)[^"'\s]{6,}["']"""
+    ),
+    # 32+ base64 characters mixing upper case, lower case and digits (names and ARNs do not).
+    "random-looking string": re.compile(
+        r"(?<![\w+/=])(?=[\w+/=]*[A-Z])(?=[\w+/=]*[a-z])(?=[\w+/=]*\d)[A-Za-z0-9+/=]{32,}(?![\w+/=])"
+    ),
+}
+
+
+def secret_findings(text: str) -> list[str]:
+    return [label for label, pattern in SECRET_PATTERNS.items() if pattern.search(text)]
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        'access_key = "AKIAABCDEFGHIJKLMNOP"',
+        "-----BEGIN RSA PRIVATE KEY-----",
+        'grafana_admin_password = "hunter2hunter2"',
+        'token: "ghp_abcdefghijkl"',
+        'value = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"',
+    ],
+)
+def test_secret_scanner_flags_known_secret_shapes(sample: str) -> None:
+    assert secret_findings(sample)
+
+
+def test_no_secret_looking_literals_in_terraform_files() -> None:
+    files = [p for p in TERRAFORM.rglob("*") if p.is_file() and ".terraform" not in p.parts]
+    findings = {rel(p): secret_findings(p.read_text()) for p in files}
+    assert {path: found for path, found in findings.items() if found} == {}
+
+
+def test_every_checkov_skip_gives_a_reason() -> None:
+    skips = [m for p in tf_files() for m in re.findall(r"#\s*checkov:skip=([^\n]*)", p.read_text())]
+    assert skips, "expected the justified skips (registry module pins, state bucket extras)"
+    for skip in skips:
+        assert re.fullmatch(r"CKV2?_[A-Z0-9]+_\d+:\s*\S.{20,}", skip), f"unjustified skip: {skip}"
+
+
+def test_checkov_finds_no_failed_checks() -> None:
+    checkov = CHECKOV if CHECKOV.exists() else shutil.which("checkov")
+    if checkov is None:
+        pytest.skip("checkov is not installed (make test-terraform creates .venv-checkov)")
+    result = subprocess.run(
+        [
+            str(checkov),
+            "-d",
+            str(TERRAFORM),
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "--output",
+            "json",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.strip(), f"checkov printed nothing:\n{result.stderr[-2000:]}"
+    report = json.loads(result.stdout)
+    reports = report if isinstance(report, list) else [report]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']})"
+        for r in reports
+        for c in r.get("results", {}).get("failed_checks", [])
+    ]
+    assert failed == []
+    assert sum(r.get("summary", {}).get("passed", 0) for r in reports) > 0
+    assert result.returncode == 0
