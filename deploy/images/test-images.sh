@@ -74,8 +74,8 @@ static_checks() {
     step "static checks"
     "$VENV/bin/hadolint" backend/Dockerfile frontend/Dockerfile || fail "hadolint found problems (above)"
     ok "hadolint: backend/Dockerfile, frontend/Dockerfile"
-    "$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec compose.yaml \
-        || fail "compose.yaml does not match the compose specification"
+    "$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec compose.yaml >"$WORK/compose-check.log" \
+        || { cat "$WORK/compose-check.log"; fail "compose.yaml does not match the compose specification"; }
     ok "compose.yaml matches the compose specification"
     promtool check config deploy/observability/prometheus.yml >/dev/null \
         || fail "deploy/observability/prometheus.yml is not a valid Prometheus config"
@@ -264,7 +264,7 @@ wait_healthy() {
 
 check_uid() {
     local name=$1 uid=$2 uids
-    uids=$("$DOCKER" top "$name" -eo uid | tail -n +2 | sort -u | tr '\n' ' ')
+    uids=$("$DOCKER" top "$name" -eo pid,uid | awk 'NR > 1 {print $2}' | sort -u | tr '\n' ' ')
     [ "$uids" = "$uid " ] || fail "$name: processes run as uid(s) ${uids}, expected only $uid"
     ok "$name: every process runs as uid $uid"
 }
