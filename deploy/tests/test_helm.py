@@ -1,0 +1,964 @@
+"""The crypto-rates Helm chart, rendered and checked offline.
+
+Helm's own engine (helm-python-sdk binds Helm's Go SDK) renders, lints, validates the values
+schemas and packages; kubernetes-validate checks every manifest against the Kubernetes API
+schemas; checkov checks policy; promtool checks and unit-tests the alert rules. No cluster and no
+helm binary are needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import functools
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes_validate.utils import VersionNotSupportedError
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deploy" / "helm" / "crypto-rates"
+SUBCHARTS = {name: CHART / "charts" / name for name in ("backend", "frontend")}
+ALERT_TESTS = REPO / "deploy" / "helm" / "tests" / "alerts.test.yaml"
+DASHBOARD = CHART / "dashboards" / "crypto-rates.json"
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+
+RELEASE = "crypto-rates"
+NAMESPACE = "crypto-rates"
+OPTIONAL_APIS = ["monitoring.coreos.com/v1", "gateway.networking.k8s.io/v1"]
+# Custom resources kubernetes-validate has no schema for; tests below check their content.
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "HTTPRoute"}
+KUBERNETES_VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
+API_KEY = "cg-test-key-8c1f0e"  # a fake key: must end up in a Secret and nowhere else
+
+# checkov checks skipped for the whole chart, each with the reason (pod-specific exceptions are
+# annotated on the helm test pod itself).
+CHECKOV_SKIPS = {
+    "CKV_K8S_15": "pullPolicy IfNotPresent is right for immutable tags and digests; Always makes "
+    "every pod start depend on the registry",
+    "CKV_K8S_35": "the backend's contract (docs/INTERFACES.md) reads COINGECKO_API_KEY from the "
+    "environment; the value comes from a Secret, never a ConfigMap, and is never logged",
+    "CKV_K8S_43": "tags serve dev and kind installs; releases deploy by digest (image.digest, "
+    "guarded by test_image_digest_wins_over_tag)",
+}
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def env_values(env: str) -> dict[str, Any]:
+    values: dict[str, Any] = yaml.safe_load((CHART / f"values-{env}.yaml").read_text())
+    return values
+
+
+WITH_APIS = {"global": {"capabilities": {"apiVersions": OPTIONAL_APIS}}}
+ALL_ON = deep_merge(
+    WITH_APIS,
+    {
+        "global": {"imagePullSecrets": [{"name": "ghcr"}], "commonLabels": {"team": "rates"}},
+        "backend": {
+            "config": {"apiPlan": "demo"},
+            "apiKey": {"value": API_KEY},
+            "autoscaling": {"enabled": True},
+        },
+        "frontend": {"autoscaling": {"enabled": True}},
+        "ingress": {
+            "enabled": True,
+            "className": "nginx",
+            "clusterIssuer": "letsencrypt-prod",
+            "hosts": ["rates.example.com"],
+            "tls": [{"secretName": "rates-tls", "hosts": ["rates.example.com"]}],
+        },
+        "httpRoute": {
+            "enabled": True,
+            "parentRefs": [{"name": "public", "namespace": "gateway-system"}],
+            "hostnames": ["rates.example.com"],
+        },
+        "monitoring": {
+            "serviceMonitor": {"enabled": True},
+            "prometheusRule": {"enabled": True},
+            "dashboard": {"enabled": True},
+        },
+    },
+)
+_MINIMAL_PART = {
+    "replicaCount": 1,
+    "networkPolicy": {"enabled": False},
+    "podDisruptionBudget": {"enabled": False},
+    "serviceAccount": {"create": False},
+    "topologySpread": {"enabled": False},
+    "podAntiAffinity": {"enabled": False},
+    "preStopSleepSeconds": 0,
+}
+ALL_OFF = {"backend": _MINIMAL_PART, "frontend": _MINIMAL_PART, "tests": {"enabled": False}}
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "dev": env_values("dev"),
+    "staging": env_values("staging"),
+    "prod": env_values("prod"),
+    "staging+apis": deep_merge(env_values("staging"), WITH_APIS),
+    "prod+apis": deep_merge(env_values("prod"), WITH_APIS),
+    "all-on": ALL_ON,
+    "all-off": ALL_OFF,
+    "backend-only": {"frontend": {"enabled": False}},
+    "frontend-only": {"backend": {"enabled": False}},
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+@functools.cache
+def _render_cached(values_json: str, name: str, namespace: str) -> tuple[tuple[str, str], ...]:
+    # A fresh load per render: Helm drops disabled subcharts from the loaded chart in place, so a
+    # shared Chart would lose the backend for good after one render with backend.enabled=false.
+    with helm.Chart.load(CHART) as chart:
+        rendered = chart.render(json.loads(values_json), name=name, namespace=namespace)
+    return tuple(sorted(rendered.items()))
+
+
+def render(values: dict[str, Any] | None = None, *, name: str = RELEASE) -> dict[str, str]:
+    """Template path -> rendered text, as `helm template` would produce."""
+    key = json.dumps(values or {}, sort_keys=True)
+    return dict(_render_cached(key, name, NAMESPACE))
+
+
+def parse_documents(rendered: dict[str, str]) -> list[dict[str, Any]]:
+    """Every non-empty YAML document; broken YAML in any template (subcharts too) fails loudly."""
+    docs = []
+    for template, text in rendered.items():
+        if template.endswith("NOTES.txt"):
+            continue
+        try:
+            parsed = list(yaml.safe_load_all(text))
+        except yaml.YAMLError as error:
+            raise AssertionError(f"{template} renders invalid YAML: {error}") from error
+        for doc in parsed:
+            if doc is None:
+                continue
+            assert isinstance(doc, dict), f"{template}: a document is not a mapping"
+            assert {"apiVersion", "kind", "metadata"} <= doc.keys(), f"{template}: not a manifest"
+            docs.append(doc)
+    return docs
+
+
+def manifests(values: dict[str, Any] | None = None, *, name: str = RELEASE) -> list[dict[str, Any]]:
+    return parse_documents(render(values, name=name))
+
+
+def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = find(docs, kind, name)
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = doc["spec"] if doc["kind"] == "Pod" else doc["spec"]["template"]["spec"]
+    return spec
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def interface_metrics() -> set[str]:
+    """Metric names from the table in docs/INTERFACES.md, the contract the backend exposes."""
+    text = (REPO / "docs" / "INTERFACES.md").read_text()
+    section = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M))
+
+
+# ---------------------------------------------------------------------------------------------
+# Chart structure, lint, packaging
+
+
+def test_umbrella_declares_local_subcharts_switched_by_enabled() -> None:
+    metadata = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert metadata["apiVersion"] == "v2"
+    deps = {d["name"]: d for d in metadata["dependencies"]}
+    assert set(deps) == {"backend", "frontend"}
+    for name, dep in deps.items():
+        assert "repository" not in dep, f"{name} must be a local subchart"
+        assert dep["condition"] == f"{name}.enabled"
+    statuses = {d["name"]: d["status"] for d in helm.dependency_list(CHART)}
+    assert statuses == {"backend": "unpacked", "frontend": "unpacked"}
+
+
+@pytest.mark.parametrize(
+    ("path", "values"),
+    [(CHART, {}), *[(CHART, env_values(e)) for e in ("dev", "staging", "prod")]]
+    + [(path, {}) for path in SUBCHARTS.values()],
+    ids=["umbrella", "umbrella-dev", "umbrella-staging", "umbrella-prod", *SUBCHARTS],
+)
+def test_lint_is_clean(path: Path, values: dict[str, Any]) -> None:
+    # Umbrella lint does not look inside subchart output, so each subchart is linted too.
+    report = helm.lint(path, values, strict=True, namespace=NAMESPACE)
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert not problems, problems
+    assert not report["errors"], report["errors"]
+
+
+def test_broken_subchart_yaml_is_caught_by_subchart_lint_and_by_parsing(tmp_path: Path) -> None:
+    copy_dir = tmp_path / "crypto-rates"
+    shutil.copytree(CHART, copy_dir)
+    (copy_dir / "charts" / "backend" / "templates" / "broken.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata: [unclosed\n"
+    )
+    report = helm.lint(copy_dir / "charts" / "backend", {}, strict=True)
+    assert any(m["severity"] == 3 for m in report["messages"]) or report["errors"]
+    with helm.Chart.load(copy_dir) as chart:
+        rendered = chart.render({}, name=RELEASE, namespace=NAMESPACE)
+    with pytest.raises(AssertionError, match=r"broken\.yaml renders invalid YAML"):
+        parse_documents(rendered)
+
+
+def test_packaged_chart_renders_like_the_directory(tmp_path: Path) -> None:
+    archive = helm.package(CHART, destination=tmp_path)
+    assert Path(archive).name == "crypto-rates-0.1.0.tgz"
+    with helm.Chart.load(archive) as packaged:
+        assert {d["name"] for d in packaged.dependencies} == {"backend", "frontend"}
+        assert "dashboards/crypto-rates.json" in {f["name"] for f in packaged.files}
+        rendered = packaged.render(ALL_ON, name=RELEASE, namespace=NAMESPACE)
+    assert parse_documents(rendered) == manifests(ALL_ON)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kubernetes API schemas
+
+
+def kube_validate(docs: list[dict[str, Any]], version: str) -> list[str]:
+    """Problems found by kubernetes-validate in strict mode; an unsupported version is a problem."""
+    problems = []
+    wanted = ".".join(version.split(".")[:2])
+    for doc in docs:
+        what = f"{doc['kind']}/{doc['metadata']['name']}"
+        try:
+            used = kubernetes_validate.validate(doc, version, strict=True)
+        except VersionNotSupportedError:
+            return [f"kubernetes-validate does not support Kubernetes {version}"]
+        except kubernetes_validate.SchemaNotFoundError:
+            if doc["kind"] not in CRD_KINDS:
+                problems.append(f"{what}: no schema for {doc['apiVersion']} in {version}")
+            continue
+        except kubernetes_validate.ValidationError as error:
+            path = ".".join(str(p) for p in error.path)
+            problems.append(f"{what}: {path}: {error.message}")
+            continue
+        if used != wanted:  # the tool falls back to older schemas silently
+            problems.append(f"{what}: validated against {used}, not {wanted}")
+    return problems
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_manifest_is_valid_kubernetes(scenario: str, version: str) -> None:
+    docs = manifests(SCENARIOS[scenario])
+    assert docs
+    assert kube_validate(docs, version) == []
+
+
+def test_kube_validation_catches_unknown_fields_and_unsupported_versions() -> None:
+    deployment = copy.deepcopy(one(manifests(), "Deployment", "crypto-rates-backend"))
+    pod_spec(deployment)["containers"][0]["readOnlyRootFileSystem"] = True  # misspelt
+    assert any("readOnlyRootFileSystem" in p for p in kube_validate([deployment], "1.29.0"))
+    assert kube_validate([deployment], "1.99.0") == [
+        "kubernetes-validate does not support Kubernetes 1.99.0"
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# What gets rendered, feature by feature
+
+
+def kinds(docs: list[dict[str, Any]]) -> list[str]:
+    return sorted(f"{d['kind']}/{d['metadata']['name']}" for d in docs)
+
+
+def test_default_render_is_the_secure_two_part_app() -> None:
+    assert kinds(manifests()) == [
+        "ConfigMap/crypto-rates-backend",
+        "Deployment/crypto-rates-backend",
+        "Deployment/crypto-rates-frontend",
+        "NetworkPolicy/crypto-rates-backend",
+        "NetworkPolicy/crypto-rates-frontend",
+        "Pod/crypto-rates-test",
+        "PodDisruptionBudget/crypto-rates-backend",
+        "PodDisruptionBudget/crypto-rates-frontend",
+        "Service/crypto-rates-backend",
+        "Service/crypto-rates-frontend",
+        "ServiceAccount/crypto-rates-backend",
+        "ServiceAccount/crypto-rates-frontend",
+    ]
+
+
+def test_every_optional_feature_on() -> None:
+    docs = manifests(ALL_ON)
+    rendered = set(kinds(docs))
+    assert {
+        "Ingress/crypto-rates",
+        "HTTPRoute/crypto-rates",
+        "ServiceMonitor/crypto-rates-backend",
+        "PrometheusRule/crypto-rates",
+        "ConfigMap/crypto-rates-dashboard",
+        "HorizontalPodAutoscaler/crypto-rates-backend",
+        "HorizontalPodAutoscaler/crypto-rates-frontend",
+        "Secret/crypto-rates-backend-api-key",
+    } <= rendered
+    for doc in docs:
+        assert doc["metadata"]["labels"]["team"] == "rates", (
+            f"commonLabels missing on {doc['kind']}"
+        )
+
+
+def test_every_optional_feature_off() -> None:
+    assert kinds(manifests(ALL_OFF)) == [
+        "ConfigMap/crypto-rates-backend",
+        "Deployment/crypto-rates-backend",
+        "Deployment/crypto-rates-frontend",
+        "Service/crypto-rates-backend",
+        "Service/crypto-rates-frontend",
+    ]
+    for deployment in find(manifests(ALL_OFF), "Deployment"):
+        spec = pod_spec(deployment)
+        assert spec["serviceAccountName"] == "default"
+        assert "topologySpreadConstraints" not in spec and "affinity" not in spec
+        assert "lifecycle" not in spec["containers"][0]
+
+
+@pytest.mark.parametrize("part", ["backend", "frontend"])
+def test_a_subchart_can_be_switched_off(part: str) -> None:
+    docs = manifests({part: {"enabled": False}})
+    assert not [d for d in docs if d["metadata"]["name"] == f"crypto-rates-{part}"]
+    assert find(docs, "Deployment"), "the other part still renders"
+    assert not find(docs, "Pod"), "the helm test needs both parts"
+    # Rendering with a part switched off leaves later renders whole.
+    assert len(find(manifests(), "Deployment")) == 2
+
+
+def test_routing_to_a_disabled_frontend_is_refused() -> None:
+    with pytest.raises(helm.HelmRenderError, match=r"ingress\.enabled routes to the frontend"):
+        render(
+            {"frontend": {"enabled": False}, "ingress": {"enabled": True, "hosts": ["a.example"]}}
+        )
+
+
+@pytest.mark.parametrize(
+    ("feature", "kind", "api"),
+    [
+        ({"monitoring": {"serviceMonitor": {"enabled": True}}}, "ServiceMonitor", OPTIONAL_APIS[0]),
+        ({"monitoring": {"prometheusRule": {"enabled": True}}}, "PrometheusRule", OPTIONAL_APIS[0]),
+        (
+            {"httpRoute": {"enabled": True, "parentRefs": [{"name": "public"}]}},
+            "HTTPRoute",
+            OPTIONAL_APIS[1],
+        ),
+    ],
+    ids=["ServiceMonitor", "PrometheusRule", "HTTPRoute"],
+)
+def test_custom_resources_need_both_the_flag_and_the_api(
+    feature: dict[str, Any], kind: str, api: str
+) -> None:
+    def listed(apis: list[str]) -> dict[str, Any]:
+        return {"global": {"capabilities": {"apiVersions": apis}}}
+
+    assert not find(manifests(feature), kind), "flag alone: the cluster lacks the API"
+    assert not find(manifests(listed([api])), kind), "API alone: the flag is off"
+    assert len(find(manifests(deep_merge(feature, listed([api]))), kind)) == 1
+    # The override also accepts group/version/Kind, as .Capabilities.APIVersions.Has does.
+    assert len(find(manifests(deep_merge(feature, listed([f"{api}/{kind}"]))), kind)) == 1
+
+
+def test_notes_warn_when_monitoring_is_asked_for_without_its_api() -> None:
+    notes = render(env_values("prod"))["crypto-rates/templates/NOTES.txt"]
+    assert "monitoring.coreos.com/v1 is not available" in notes
+    notes = render(deep_merge(env_values("prod"), WITH_APIS))["crypto-rates/templates/NOTES.txt"]
+    assert "not available" not in notes and "A ServiceMonitor scrapes them every 30s" in notes
+
+
+@pytest.mark.parametrize("part", ["backend", "frontend"])
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"replicaCount": 1}, False),
+        ({"replicaCount": 2}, True),
+        ({"replicaCount": 1, "autoscaling": {"enabled": True}}, True),
+        (
+            {
+                "replicaCount": 1,
+                "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 1},
+            },
+            False,
+        ),
+        ({"replicaCount": 3, "podDisruptionBudget": {"enabled": False}}, False),
+    ],
+    ids=["1-replica", "2-replicas", "1-replica-autoscaled", "autoscaled-to-1", "disabled"],
+)
+def test_pdb_only_when_more_than_one_replica_is_possible(
+    part: str, settings: dict[str, Any], expected: bool
+) -> None:
+    pdbs = find(manifests({part: settings}), "PodDisruptionBudget", f"crypto-rates-{part}")
+    assert bool(pdbs) == expected
+    if pdbs:
+        assert pdbs[0]["spec"]["maxUnavailable"] == 1  # never blocks a drain at one replica
+
+
+@pytest.mark.parametrize("part", ["backend", "frontend"])
+def test_autoscaler_defaults_to_2_to_10_on_cpu_and_memory(part: str) -> None:
+    docs = manifests({part: {"autoscaling": {"enabled": True}}})
+    hpa = one(docs, "HorizontalPodAutoscaler", f"crypto-rates-{part}")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 10)
+    assert hpa["spec"]["scaleTargetRef"]["name"] == f"crypto-rates-{part}"
+    targets = {m["resource"]["name"]: m["resource"]["target"] for m in hpa["spec"]["metrics"]}
+    assert set(targets) == {"cpu", "memory"}
+    deployment = one(docs, "Deployment", f"crypto-rates-{part}")
+    assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+
+
+@pytest.mark.parametrize(
+    ("env", "replicas"), [("dev", (1, 1)), ("staging", (2, 4)), ("prod", (3, 10))]
+)
+def test_environment_sizes(env: str, replicas: tuple[int, int]) -> None:
+    docs = manifests(env_values(env))
+    for part in ("backend", "frontend"):
+        hpas = find(docs, "HorizontalPodAutoscaler", f"crypto-rates-{part}")
+        if hpas:
+            got = (hpas[0]["spec"]["minReplicas"], hpas[0]["spec"]["maxReplicas"])
+        else:
+            count = one(docs, "Deployment", f"crypto-rates-{part}")["spec"]["replicas"]
+            got = (count, count)
+        assert got == replicas, part
+    assert bool(find(docs, "PodDisruptionBudget")) == (replicas[1] > 1)
+    ingress = one(docs, "Ingress", "crypto-rates")
+    assert ingress["spec"]["rules"][0]["host"].endswith("example.com")
+    assert bool(ingress["spec"].get("tls")) == (env != "dev")
+
+
+# ---------------------------------------------------------------------------------------------
+# Values schemas and template guards
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"replicas": 2}, "additional properties 'replicas' not allowed"),
+        ({"backend": {"replicas": 2}}, "additional properties 'replicas' not allowed"),
+        (
+            {"frontend": {"backendURL": "http://x"}},
+            "additional properties 'backendURL' not allowed",
+        ),
+        ({"backend": {"replicaCount": "2"}}, "/replicaCount"),
+        ({"backend": {"replicaCount": 0}}, "minimum: got 0, want 1"),
+        ({"frontend": {"replicaCount": 101}}, "maximum: got 101, want 100"),
+        ({"backend": {"autoscaling": {"maxReplicas": 1000}}}, "/autoscaling/maxReplicas"),
+        ({"backend": {"service": {"port": 0}}}, "/service/port"),
+        ({"frontend": {"service": {"port": 70000}}}, "/service/port"),
+        ({"frontend": {"backendPort": "8000"}}, "/backendPort"),
+        ({"backend": {"config": {"refreshInterval": 59}}}, "minimum: got 59, want 60"),
+        ({"backend": {"config": {"refreshInterval": "300"}}}, "/config/refreshInterval"),
+        ({"backend": {"config": {"staleAfter": 30}}}, "/config/staleAfter"),
+        ({"backend": {"config": {"apiPlan": "enterprise"}}}, "/config/apiPlan"),
+        ({"backend": {"config": {"logFormat": "xml"}}}, "/config/logFormat"),
+        ({"backend": {"image": {"digest": "latest"}}}, "/image/digest"),
+        (
+            {"backend": {"securityContext": {"allowPrivilegeEscalation": True}}},
+            "allowPrivilegeEscalation",
+        ),
+        ({"frontend": {"podSecurityContext": {"runAsNonRoot": False}}}, "runAsNonRoot"),
+        ({"monitoring": {"prometheusRule": {"staleAfterSeconds": 59}}}, "staleAfterSeconds"),
+        (
+            {"monitoring": {"serviceMonitor": {"interval": 30}}},
+            "/monitoring/serviceMonitor/interval",
+        ),
+        ({"monitoring": {"prometheusRule": {"availabilityObjective": 1}}}, "availabilityObjective"),
+        ({"ingress": {"enabled": True}}, "/ingress/hosts"),
+        ({"ingress": {"enabled": "yes"}}, "/ingress/enabled"),
+        ({"httpRoute": {"enabled": True}}, "/httpRoute/parentRefs"),
+        ({"global": {"imagePullSecrets": ["ghcr"]}}, "/global/imagePullSecrets/0"),
+    ],
+)
+def test_schema_rejects_bad_values(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(helm.HelmValuesError, match=re.escape(message)):
+        render(values)
+
+
+def test_schema_accepts_the_boundaries() -> None:
+    docs = manifests(
+        {
+            "backend": {
+                "replicaCount": 100,
+                "config": {"refreshInterval": 60, "staleAfter": 60},
+                "service": {"port": 65535},
+            },
+            "frontend": {"replicaCount": 1, "backendPort": 65535, "service": {"port": 1}},
+            "monitoring": {"prometheusRule": {"staleAfterSeconds": 60}},
+        }
+    )
+    assert one(docs, "Deployment", "crypto-rates-backend")["spec"]["replicas"] == 100
+
+
+def test_paid_plan_without_a_key_is_refused_with_a_clear_message() -> None:
+    with pytest.raises(helm.HelmRenderError, match=r'apiPlan "pro" needs a CoinGecko API key'):
+        render({"backend": {"config": {"apiPlan": "pro"}}})
+
+
+def test_autoscaling_minimum_above_maximum_is_refused() -> None:
+    with pytest.raises(
+        helm.HelmRenderError, match=r"minReplicas \(5\) must not exceed maxReplicas \(3\)"
+    ):
+        render({"frontend": {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 3}}})
+
+
+# ---------------------------------------------------------------------------------------------
+# Wiring between the parts
+
+
+@pytest.mark.parametrize("release", ["crypto-rates", "rates", "backend", "pr-1234"])
+def test_frontend_reaches_this_releases_backend_service(release: str) -> None:
+    docs = manifests(name=release)
+    backend_service = one(docs, "Service", f"{release}-backend")
+    frontend = one(docs, "Deployment", f"{release}-frontend")
+    port = backend_service["spec"]["ports"][0]["port"]
+    env = env_of(pod_spec(frontend)["containers"][0])
+    assert env["BACKEND_URL"] == f"http://{release}-backend:{port}"
+    assert env["LISTEN_PORT"] == "8080"
+
+
+def test_backend_url_follows_a_changed_service_port_and_an_explicit_override() -> None:
+    docs = manifests({"backend": {"service": {"port": 80}}, "frontend": {"backendPort": 80}})
+    env = env_of(pod_spec(one(docs, "Deployment", "crypto-rates-frontend"))["containers"][0])
+    assert env["BACKEND_URL"] == "http://crypto-rates-backend:80"
+    docs = manifests({"frontend": {"backendUrl": "http://api.internal:9000"}})
+    env = env_of(pod_spec(one(docs, "Deployment", "crypto-rates-frontend"))["containers"][0])
+    assert env["BACKEND_URL"] == "http://api.internal:9000"
+
+
+def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_services_network_policies_and_routes_select_the_right_pods() -> None:
+    docs = manifests(ALL_ON)
+    backend = one(docs, "Deployment", "crypto-rates-backend")["spec"]["template"]["metadata"]
+    frontend = one(docs, "Deployment", "crypto-rates-frontend")["spec"]["template"]["metadata"]
+    test_pod = one(docs, "Pod", "crypto-rates-test")["metadata"]
+    for part, pod in (("backend", backend), ("frontend", frontend)):
+        service = one(docs, "Service", f"crypto-rates-{part}")
+        assert matches(service["spec"]["selector"], pod["labels"])
+        assert not matches(service["spec"]["selector"], test_pod["labels"])
+        assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+    backend_np = one(docs, "NetworkPolicy", "crypto-rates-backend")["spec"]
+    assert matches(backend_np["podSelector"]["matchLabels"], backend["labels"])
+    sources = backend_np["ingress"][0]["from"]
+    clients = [s["podSelector"]["matchLabels"] for s in sources if "podSelector" in s]
+    assert any(matches(c, frontend["labels"]) for c in clients)
+    assert any(matches(c, test_pod["labels"]) for c in clients)
+    assert not any(matches(c, backend["labels"]) for c in clients)
+    namespaces = [
+        s["namespaceSelector"]["matchLabels"] for s in sources if "namespaceSelector" in s
+    ]
+    assert namespaces == [{"kubernetes.io/metadata.name": "monitoring"}]
+    egress_ports = sorted(p["port"] for rule in backend_np["egress"] for p in rule["ports"])
+    assert egress_ports == [53, 53, 443], "backend egress: DNS and HTTPS only"
+
+    frontend_np = one(docs, "NetworkPolicy", "crypto-rates-frontend")["spec"]
+    assert frontend_np["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    to_backend = next(r for r in frontend_np["egress"] if "to" in r)
+    assert matches(to_backend["to"][0]["podSelector"]["matchLabels"], backend["labels"])
+    assert to_backend["ports"][0]["port"] == 8000
+
+    ingress_backend = one(docs, "Ingress", "crypto-rates")["spec"]["rules"][0]["http"]["paths"][0]
+    assert ingress_backend["path"] == "/"
+    assert ingress_backend["backend"]["service"] == {
+        "name": "crypto-rates-frontend",
+        "port": {"name": "http"},
+    }
+    route = one(docs, "HTTPRoute", "crypto-rates")["spec"]
+    assert route["rules"][0]["backendRefs"] == [{"name": "crypto-rates-frontend", "port": 8080}]
+    assert route["parentRefs"] == [{"name": "public", "namespace": "gateway-system"}]
+
+    monitor = one(docs, "ServiceMonitor", "crypto-rates-backend")["spec"]
+    backend_service = one(docs, "Service", "crypto-rates-backend")
+    assert matches(monitor["selector"]["matchLabels"], backend_service["metadata"]["labels"])
+    assert monitor["endpoints"][0]["port"] == backend_service["spec"]["ports"][0]["name"]
+    assert monitor["endpoints"][0]["path"] == "/metrics"
+
+
+def test_helm_test_pod_checks_frontend_api_through_frontend_and_backend_readiness() -> None:
+    pod = one(manifests(), "Pod", "crypto-rates-test")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    script = " ".join(pod_spec(pod)["containers"][0]["args"])
+    for url in (
+        "http://crypto-rates-frontend:8080/healthz",
+        "http://crypto-rates-frontend:8080/api/v1/rates",
+        "http://crypto-rates-backend:8000/health/ready",
+    ):
+        assert url in script
+    compile(pod_spec(pod)["containers"][0]["args"][0], "helm-test", "exec")  # valid Python
+
+
+def test_ingress_uses_class_tls_and_cert_manager_issuer() -> None:
+    ingress = one(manifests(ALL_ON), "Ingress", "crypto-rates")
+    assert (
+        ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
+    )
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"secretName": "rates-tls", "hosts": ["rates.example.com"]}]
+
+
+# ---------------------------------------------------------------------------------------------
+# Backend settings and secrets
+
+
+def test_backend_settings_follow_the_interface_contract() -> None:
+    docs = manifests(
+        {"backend": {"config": {"refreshInterval": 600, "corsOrigins": "https://a.example"}}}
+    )
+    config = one(docs, "ConfigMap", "crypto-rates-backend")["data"]
+    assert config == {
+        "HOST": "0.0.0.0",
+        "PORT": "8000",
+        "COINGECKO_API_PLAN": "public",
+        "REFRESH_INTERVAL": "600",
+        "API_TIMEOUT": "10",
+        "SNAPSHOT_PATH": "/var/lib/crypto-rates/snapshot.json",
+        "SAMPLE_FALLBACK": "false",
+        "LOG_LEVEL": "info",
+        "LOG_FORMAT": "json",
+        "CORS_ORIGINS": "https://a.example",
+    }
+    container = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))["containers"][0]
+    assert container["envFrom"] == [{"configMapRef": {"name": "crypto-rates-backend"}}]
+    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert container["startupProbe"]["httpGet"]["path"] == "/health/live"
+    assert "env" not in container, "no API key configured, so no secret reference"
+    stale = manifests({"backend": {"config": {"staleAfter": 1200}}})
+    assert one(stale, "ConfigMap", "crypto-rates-backend")["data"]["STALE_AFTER"] == "1200"
+
+
+def test_api_key_lives_only_in_a_secret() -> None:
+    docs = manifests(ALL_ON)
+    secret = one(docs, "Secret", "crypto-rates-backend-api-key")
+    assert base64.b64decode(secret["data"]["api-key"]).decode() == API_KEY
+    encoded = base64.b64encode(API_KEY.encode()).decode()
+    for doc in docs:
+        if doc["kind"] == "Secret":
+            continue
+        text = yaml.safe_dump(doc)
+        assert API_KEY not in text and encoded not in text, f"key leaked into {doc['kind']}"
+    for config_map in find(docs, "ConfigMap"):
+        assert not [k for k in config_map.get("data", {}) if re.search("KEY|TOKEN|PASSWORD", k)]
+    container = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))["containers"][0]
+    assert env_of(container)["COINGECKO_API_KEY"] == {
+        "secretKeyRef": {"name": "crypto-rates-backend-api-key", "key": "api-key"}
+    }
+
+
+def test_existing_secret_is_referenced_and_not_created() -> None:
+    docs = manifests(env_values("prod"))
+    assert not find(docs, "Secret")
+    container = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))["containers"][0]
+    assert env_of(container)["COINGECKO_API_KEY"] == {
+        "secretKeyRef": {"name": "crypto-rates-coingecko", "key": "api-key"}
+    }
+
+
+def test_config_and_key_changes_roll_the_backend_pods() -> None:
+    def checksums(values: dict[str, Any]) -> dict[str, str]:
+        deployment = one(manifests(values), "Deployment", "crypto-rates-backend")
+        annotations: dict[str, str] = deployment["spec"]["template"]["metadata"]["annotations"]
+        return annotations
+
+    base = checksums({"backend": {"apiKey": {"value": "one"}}})
+    new_interval = checksums(
+        {"backend": {"apiKey": {"value": "one"}, "config": {"refreshInterval": 600}}}
+    )
+    new_key = checksums({"backend": {"apiKey": {"value": "two"}}})
+    assert base["checksum/config"] != new_interval["checksum/config"]
+    assert base["checksum/secret"] == new_interval["checksum/secret"]
+    assert base["checksum/secret"] != new_key["checksum/secret"]
+
+
+def test_image_digest_wins_over_tag_and_registry_is_prefixed() -> None:
+    digest = "sha256:" + "a" * 64
+    docs = manifests(
+        {
+            "global": {"imageRegistry": "ghcr.io/acme"},
+            "backend": {"image": {"digest": digest, "tag": "9.9.9"}},
+            "frontend": {"image": {"tag": "1.2.3"}},
+        }
+    )
+    images = {
+        part: pod_spec(one(docs, "Deployment", f"crypto-rates-{part}"))["containers"][0]["image"]
+        for part in ("backend", "frontend")
+    }
+    assert images == {
+        "backend": f"ghcr.io/acme/crypto-rates-backend@{digest}",
+        "frontend": "ghcr.io/acme/crypto-rates-frontend:1.2.3",
+    }
+    test_image = pod_spec(one(docs, "Pod", "crypto-rates-test"))["containers"][0]["image"]
+    assert test_image == images["backend"]
+    default = pod_spec(one(manifests(), "Deployment", "crypto-rates-backend"))["containers"][0]
+    assert default["image"] == "crypto-rates-backend:0.1.0"  # the chart's appVersion
+
+
+# ---------------------------------------------------------------------------------------------
+# Pod security and availability
+
+
+POD_UIDS = {
+    "crypto-rates-backend": 10001,
+    "crypto-rates-frontend": 10002,
+    "crypto-rates-test": 10001,
+}
+WRITABLE = {
+    "crypto-rates-backend": {"/tmp", "/var/lib/crypto-rates"},
+    "crypto-rates-frontend": {"/tmp"},
+    "crypto-rates-test": {"/tmp"},
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_pod_runs_restricted(scenario: str) -> None:
+    pods = [d for d in manifests(SCENARIOS[scenario]) if d["kind"] in ("Deployment", "Pod")]
+    assert pods
+    for doc in pods:
+        name, spec = doc["metadata"]["name"], pod_spec(doc)
+        uid = POD_UIDS[name]
+        assert spec["automountServiceAccountToken"] is False, name
+        pod_context = spec["securityContext"]
+        assert pod_context["runAsNonRoot"] is True and pod_context["runAsUser"] == uid, name
+        assert pod_context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert all(set(v) == {"name", "emptyDir"} for v in volumes.values()), name
+        for container in spec["containers"]:
+            context = container["securityContext"]
+            assert context["runAsNonRoot"] is True and context["runAsUser"] == uid, name
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["privileged"] is False, name
+            assert context["capabilities"] == {"drop": ["ALL"]}, name
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+            assert {"cpu", "memory"} <= container["resources"]["requests"].keys(), name
+            assert {"cpu", "memory"} <= container["resources"]["limits"].keys(), name
+            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            assert mounts == WRITABLE[name], name
+            if doc["kind"] == "Deployment":
+                assert {"startupProbe", "livenessProbe", "readinessProbe"} <= container.keys()
+
+
+def test_pods_spread_and_drain_before_stopping() -> None:
+    for part in ("backend", "frontend"):
+        spec = pod_spec(one(manifests(), "Deployment", f"crypto-rates-{part}"))
+        keys = [c["topologyKey"] for c in spec["topologySpreadConstraints"]]
+        assert keys == ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+        assert all(
+            c["whenUnsatisfiable"] == "ScheduleAnyway" for c in spec["topologySpreadConstraints"]
+        )
+        anti = spec["affinity"]["podAntiAffinity"]
+        assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti  # soft only
+        assert anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"] == 100
+        pause = spec["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+        # The pause, then the backend's own shutdown bound (10 s), fit in the grace period.
+        assert pause > 0 and pause + 10 < spec["terminationGracePeriodSeconds"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Policy (checkov)
+
+
+INSECURE_CANARY = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: canary
+  namespace: crypto-rates
+spec:
+  containers:
+    - name: canary
+      image: busybox
+      securityContext:
+        privileged: true
+"""
+
+
+def test_checkov_finds_nothing_beyond_the_documented_skips(tmp_path: Path) -> None:
+    if not CHECKOV.exists():
+        pytest.fail(f"{CHECKOV} is missing: `make test-helm` creates it")
+    scanned = {"default": {}, "dev": SCENARIOS["dev"], "staging": SCENARIOS["staging+apis"]}
+    scanned |= {"prod": SCENARIOS["prod+apis"], "all-on": ALL_ON}
+    for scenario, values in scanned.items():
+        (tmp_path / f"{scenario}.yaml").write_text(yaml.safe_dump_all(manifests(values)))
+    # A deliberately insecure pod proves the scan is live despite the skips.
+    (tmp_path / "canary.yaml").write_text(INSECURE_CANARY)
+    result = subprocess.run(
+        [
+            str(CHECKOV),
+            "-d",
+            str(tmp_path),
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--skip-check",
+            ",".join(CHECKOV_SKIPS),
+            "--output",
+            "json",
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    results = report["results"]
+    failed = [
+        (Path(f["file_path"]).name, f["check_id"], f["resource"]) for f in results["failed_checks"]
+    ]
+    assert [f for f in failed if f[0] != "canary.yaml"] == []
+    assert {"CKV_K8S_16", "CKV_K8S_20"} <= {
+        check for file, check, _ in failed if file == "canary.yaml"
+    }
+    scanned_files = {Path(p["file_path"]).name for p in results["passed_checks"]}
+    assert {f"{s}.yaml" for s in scanned} <= scanned_files
+    skipped = {s["check_id"] for s in results["skipped_checks"]}
+    assert {"CKV_K8S_8", "CKV_K8S_9", "CKV2_K8S_6"} <= skipped  # annotated on the test pod only
+    assert all(len(reason) > 40 for reason in CHECKOV_SKIPS.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Alerts (promtool) and dashboard
+
+
+def rules_spec() -> dict[str, Any]:
+    docs = manifests(deep_merge(WITH_APIS, {"monitoring": {"prometheusRule": {"enabled": True}}}))
+    spec: dict[str, Any] = one(docs, "PrometheusRule", "crypto-rates")["spec"]
+    return spec
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool is missing: apt-get install prometheus")
+    return path
+
+
+def test_alert_rules_pass_promtool_check_and_unit_tests(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules_spec(), sort_keys=False))
+    shutil.copy(ALERT_TESTS, tmp_path / ALERT_TESTS.name)
+    for command in (["check", "rules", "rules.yaml"], ["test", "rules", ALERT_TESTS.name]):
+        result = subprocess.run(
+            [promtool(), *command],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_unit_test_and_uses_known_metrics() -> None:
+    spec = rules_spec()
+    rules = [r for group in spec["groups"] for r in group["rules"]]
+    alerts = {r["alert"] for r in rules if "alert" in r}
+    assert alerts == {
+        "CryptoRatesBackendDown",
+        "CryptoRatesUpstreamFailing",
+        "CryptoRatesDataStale",
+        "CryptoRatesNoSnapshot",
+        "CryptoRatesErrorBudgetBurnFast",
+        "CryptoRatesErrorBudgetBurnSlow",
+        "CryptoRatesLatencyBudgetBurnFast",
+        "CryptoRatesLatencyBudgetBurnSlow",
+        "CryptoRatesPodsNotReady",
+    }
+    tested = {
+        case["alertname"]
+        for test in yaml.safe_load(ALERT_TESTS.read_text())["tests"]
+        for case in test.get("alert_rule_test", [])
+        if case.get("exp_alerts")
+    }
+    untested_warnings = {"CryptoRatesLatencyBudgetBurnSlow"}  # same shape as the error-budget pair
+    assert alerts - tested == untested_warnings
+    known = interface_metrics() | {"up"} | {r["record"] for r in rules if "record" in r}
+    for rule in rules:
+        for metric in re.findall(r"\b((?:crypto|coingecko)_[a-z_:0-9]+)", rule["expr"]):
+            base = re.sub(r"_(bucket|count|sum)$", "", metric)
+            assert metric in known or base in known, f"{metric} is not in docs/INTERFACES.md"
+        assert "severity" in rule.get("labels", {"severity": "recording"})
+
+
+def test_dashboard_is_a_plain_grafana_dashboard_on_the_interface_metrics() -> None:
+    text = DASHBOARD.read_text()
+    dashboard = json.loads(text)
+    assert "DS_PROMETHEUS" not in text and "__inputs" not in dashboard
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    exprs = []
+    for panel in panels:
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+            exprs.append(target["expr"])
+    used = {
+        re.sub(r"_(bucket|count|sum)$", "", m)
+        for e in exprs
+        for m in re.findall(r"\b((?:crypto|coingecko)_[a-z_]+)", e)
+    }
+    assert used <= interface_metrics()
+    assert {
+        "crypto_app_requests_total",
+        "crypto_app_request_duration_seconds",
+        "coingecko_api_calls_total",
+        "crypto_rates_snapshot_age_seconds",
+        "crypto_rates_rate",
+    } <= used
+    for quantile in ("0.5", "0.95", "0.99"):
+        assert any(f"histogram_quantile({quantile}," in e for e in exprs)
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_dashboard_configmap_ships_the_file_for_the_grafana_sidecar() -> None:
+    docs = manifests({"monitoring": {"dashboard": {"enabled": True, "namespace": "grafana"}}})
+    config_map = one(docs, "ConfigMap", "crypto-rates-dashboard")
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["metadata"]["namespace"] == "grafana"
+    assert json.loads(config_map["data"]["crypto-rates.json"]) == json.loads(DASHBOARD.read_text())
+
+
+def test_notes_tell_how_to_reach_the_app_docs_and_metrics() -> None:
+    notes = render()["crypto-rates/templates/NOTES.txt"]
+    assert "port-forward service/crypto-rates-frontend 8080:8080" in notes
+    assert "/docs" in notes and "/api/v1/rates" in notes
+    assert "port-forward service/crypto-rates-backend 8000:8000" in notes and "/metrics" in notes
+    notes = render(env_values("prod"))["crypto-rates/templates/NOTES.txt"]
+    assert "https://crypto-rates.example.com/" in notes
