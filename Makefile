@@ -94,8 +94,13 @@ test-deploy: test-helm test-terraform test-workflows ## chart, terraform and wor
 test-helm:
 	@echo "helm tests: not yet"
 
-test-terraform:
-	@echo "terraform tests: not yet"
+test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/security tests, checkov
+	TF_CLI_CONFIG_FILE=/dev/null $(PY) -m pytest deploy/tests/test_terraform.py -p no:cacheprovider
+
+# checkov's pins clash with the main venv, so it has its own.
+.venv-checkov/bin/checkov:
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet 'checkov>=3.2,<4'
 
 test-workflows: venv ## workflow schema, actionlint + shellcheck, zizmor and hygiene tests
 	$(PY) -m pytest deploy/tests/test_workflows.py -p no:cacheprovider
