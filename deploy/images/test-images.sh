@@ -183,6 +183,7 @@ build_node_base() {
 
 build_bases() {
     step "base images"
+    command -v node >/dev/null || fail "the node base copies the host's Node (>= 20.19): install nodejs"
     local key node_key
     key=$({ echo "$SUITE $BASE_PACKAGES v1"; cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true; } \
         | sha256sum | cut -c1-12)
@@ -212,10 +213,11 @@ write_registry_settings() {
 }
 
 build_image() {
-    local tag=$1 dockerfile=$2 context=$3 start=$SECONDS
+    local tag=$1 dockerfile=$2 context=$3 start=$SECONDS cache=()
     shift 3
+    [ "${NO_CACHE:-0}" = 1 ] && cache=(--no-cache)
     step "docker build $tag ($dockerfile, context $context)"
-    "$DOCKER" build --network=host --progress=plain --file "$dockerfile" --tag "$tag" \
+    "$DOCKER" build "${cache[@]}" --network=host --progress=plain --file "$dockerfile" --tag "$tag" \
         --build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" "$@" "$context" \
         >"$WORK/build-${tag%%:*}.log" 2>&1 || { tail -60 "$WORK/build-${tag%%:*}.log"; fail "docker build $tag"; }
     SUMMARY+=("build $tag: $((SECONDS - start)) s")
@@ -242,6 +244,22 @@ check_image_config() {
     [ "$config" = "$user $port/tcp healthcheck $REVISION" ] \
         || fail "$image: expected 'USER $user, EXPOSE $port, HEALTHCHECK, revision label $REVISION', got: $config"
     ok "$image: user $user, exposes $port, has a health check and the revision label"
+}
+
+check_runtime_contents() {
+    "$DOCKER" run --rm --network host --entrypoint python "$BACKEND_IMAGE" -c 'import pip' 2>/dev/null \
+        && fail "$BACKEND_IMAGE still contains pip: the runtime stage must hold only the venv and the code"
+    ok "$BACKEND_IMAGE: no pip in the runtime venv"
+    "$DOCKER" run --rm --network host --entrypoint sh "$FRONTEND_IMAGE" -c 'command -v node npm' \
+        && fail "$FRONTEND_IMAGE contains node or npm: the runtime stage must hold only nginx and the static files"
+    ok "$FRONTEND_IMAGE: no node or npm at run time"
+    local out rc=0
+    out=$("$DOCKER" run --rm --network host --read-only --tmpfs /tmp --env LISTEN_PORT=eighty "$FRONTEND_IMAGE" 2>&1) \
+        || rc=$?
+    if [ "$rc" -eq 0 ] || ! grep -q LISTEN_PORT <<<"$out"; then
+        fail "$FRONTEND_IMAGE with LISTEN_PORT=eighty: expected a failed start naming LISTEN_PORT, got exit $rc: $out"
+    fi
+    ok "$FRONTEND_IMAGE refuses a bad LISTEN_PORT at start, naming it"
 }
 
 # ---- running them ----------------------------------------------------------------------------------------
@@ -303,6 +321,9 @@ run_and_check() {
     # The health interval is shortened so the test does not wait; the check command is the image's own.
     local hardening=(--network host --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges
         --health-interval 2s --detach)
+    # Leftovers of a run that was killed before its clean-up.
+    "$DOCKER" rm --force "$NAME-backend" "$NAME-frontend" >/dev/null 2>&1 || true
+    "$DOCKER" volume rm "$NAME-snapshot" >/dev/null 2>&1 || true
     "$DOCKER" volume create "$NAME-snapshot" >/dev/null
     "$DOCKER" run "${hardening[@]}" --name "$NAME-backend" \
         --volume "$NAME-snapshot:/var/lib/crypto-rates" \
@@ -379,5 +400,6 @@ build_bases
 build_images
 check_image_config "$BACKEND_IMAGE" 10001:10001 8000
 check_image_config "$FRONTEND_IMAGE" 10002:10002 8080
+check_runtime_contents
 run_and_check
 summary
