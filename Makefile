@@ -91,8 +91,7 @@ down: ## stop the compose stack (its volumes stay)
 # Deployment artefacts (issues 5, 6, 8)
 test-deploy: test-helm test-terraform test-workflows ## chart, terraform and workflow checks
 
-test-helm: venv ## chart: render, lint, schemas, kubernetes-validate, checkov, promtool (offline)
-	@test -x .venv-checkov/bin/checkov || { $(PYTHON) -m venv .venv-checkov && .venv-checkov/bin/pip install --quiet checkov; }
+test-helm: venv .venv-checkov/bin/checkov ## chart: render, lint, schemas, kubernetes-validate, checkov, promtool
 	$(PY) -m pytest deploy/tests/test_helm.py -p no:cacheprovider
 
 test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/security tests, checkov
