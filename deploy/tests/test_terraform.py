@@ -23,7 +23,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "deploy" / "terraform"
 MODULES = TERRAFORM / "modules"
-ENVIRONMENTS = ("dev", "staging", "prod")
+ENVIRONMENTS = tuple(sorted(p.name for p in (TERRAFORM / "environments").iterdir() if p.is_dir()))
 ENV_DIRS = {env: TERRAFORM / "environments" / env for env in ENVIRONMENTS}
 CHART = REPO / "deploy" / "helm" / "crypto-rates"
 SHARED_ROOT_FILES = ("versions.tf", "providers.tf", "main.tf", "variables.tf", "outputs.tf")
@@ -254,14 +254,18 @@ def test_every_module_call_passes_tags_and_every_aws_provider_sets_default_tags(
 
 @pytest.mark.parametrize("filename", SHARED_ROOT_FILES)
 def test_environment_roots_share_identical_code(filename: str) -> None:
-    texts = {env: (ENV_DIRS[env] / filename).read_text() for env in ENVIRONMENTS}
-    assert texts["staging"] == texts["dev"], f"staging/{filename} drifted from dev/{filename}"
-    assert texts["prod"] == texts["dev"], f"prod/{filename} drifted from dev/{filename}"
+    reference = (ENV_DIRS["dev"] / filename).read_text()
+    drifted = [env for env in ENVIRONMENTS if (ENV_DIRS[env] / filename).read_text() != reference]
+    assert drifted == [], f"{filename} of {drifted} differs from dev/{filename}"
+
+
+def test_the_three_environments_exist() -> None:
+    assert {"dev", "staging", "prod"} <= set(ENVIRONMENTS)
 
 
 def test_environments_declare_the_same_variable_names() -> None:
-    names = {env: set(in_dir(ENV_DIRS[env], "variable")) for env in ENVIRONMENTS}
-    assert names["staging"] == names["dev"] == names["prod"]
+    names = {env: frozenset(in_dir(ENV_DIRS[env], "variable")) for env in ENVIRONMENTS}
+    assert len(set(names.values())) == 1, names
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

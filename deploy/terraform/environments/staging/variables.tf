@@ -4,12 +4,12 @@
 # --- Set per environment (environment.auto.tfvars) --------------------------------------------
 
 variable "environment" {
-  description = "Environment name; also the suffix of every resource name and the Helm values file (values-<environment>.yaml)."
+  description = "Environment name (the directory's name): resource name suffix and Helm values file values-<environment>.yaml."
   type        = string
 
   validation {
-    condition     = contains(["dev", "staging", "prod"], var.environment)
-    error_message = "environment must be one of: dev, staging, prod."
+    condition     = can(regex("^[a-z][a-z0-9]{1,9}$", var.environment))
+    error_message = "environment must be 2-10 lower-case letters or digits starting with a letter, e.g. dev, staging, prod."
   }
 }
 
