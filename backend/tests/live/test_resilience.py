@@ -9,6 +9,7 @@ what the clients and the upstream recorded.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -130,9 +131,10 @@ class Scenario:
 
 
 def eth_value(body: Any) -> float:
-    if "rates" in body and isinstance(body["rates"], dict):  # /api/rates
-        return float(body["rates"]["eth"]["value"])
-    return float(next(row["value"] for row in body["rates"] if row["code"] == "eth"))
+    """ETH per BTC in a rates body; NaN (equal to nothing) when the body has no ETH row."""
+    if isinstance(body["rates"], dict):  # /api/rates
+        return float(body["rates"].get("eth", {}).get("value", math.nan))
+    return next((float(row["value"]) for row in body["rates"] if row["code"] == "eth"), math.nan)
 
 
 def stable_metrics(service: Service, fake: FakeCoinGecko) -> dict[Any, float]:
