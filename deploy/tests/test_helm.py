@@ -482,6 +482,7 @@ def test_environment_sizes(env: str, replicas: tuple[int, int]) -> None:
         ({"backend": {"config": {"staleAfter": 30}}}, "/config/staleAfter"),
         ({"backend": {"config": {"apiPlan": "enterprise"}}}, "/config/apiPlan"),
         ({"backend": {"config": {"logFormat": "xml"}}}, "/config/logFormat"),
+        ({"backend": {"config": {"sampleFallback": "yes"}}}, "/config/sampleFallback"),
         ({"backend": {"image": {"digest": "latest"}}}, "/image/digest"),
         (
             {"backend": {"securityContext": {"allowPrivilegeEscalation": True}}},
