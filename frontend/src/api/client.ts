@@ -1,0 +1,137 @@
+// The typed client for the backend API. Types come from the backend's OpenAPI schema
+// (src/api/schema.ts, generated); every failure becomes an ApiError with a message fit for a banner.
+
+import type { paths } from "./schema";
+
+type JsonOf<P extends keyof paths> = paths[P]["get"]["responses"][200]["content"]["application/json"];
+
+export type RatesList = JsonOf<"/api/v1/rates">;
+export type History = JsonOf<"/api/v1/rates/{code}/history">;
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+export type ApiErrorKind = "network" | "timeout" | "http" | "invalid";
+
+export class ApiError extends Error {
+  constructor(
+    readonly kind: ApiErrorKind,
+    readonly status: number | null,
+    readonly title: string,
+    readonly detail: string,
+  ) {
+    super(`${title}: ${detail}`);
+    this.name = "ApiError";
+  }
+}
+
+/** A conditional GET answer: new data with its ETag, or 304 (the snapshot we hold is current). */
+export type Fetched<T> = { kind: "fresh"; body: T; etag: string | null } | { kind: "not-modified" };
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
+
+// A shallow check of what the app relies on, so a proxy's HTML page or a truncated body is
+// reported as such instead of breaking the page later.
+function isRatesList(body: unknown): body is RatesList {
+  return (
+    isObject(body) &&
+    typeof body.fetched_at === "string" &&
+    typeof body.stale === "boolean" &&
+    typeof body.source === "string" &&
+    Array.isArray(body.rates) &&
+    body.rates.every(
+      (r) => isObject(r) && typeof r.code === "string" && typeof r.value === "number" && r.value > 0,
+    )
+  );
+}
+
+function isHistory(body: unknown): body is History {
+  return (
+    isObject(body) &&
+    Array.isArray(body.points) &&
+    body.points.every((p) => isObject(p) && typeof p.t === "string" && typeof p.value === "number")
+  );
+}
+
+async function problemFrom(response: Response): Promise<ApiError> {
+  let title = `HTTP ${response.status}`;
+  let detail = response.statusText || "The server answered with an error.";
+  if ((response.headers.get("content-type") ?? "").includes("json")) {
+    try {
+      const body: unknown = await response.json();
+      if (isObject(body)) {
+        if (typeof body.title === "string") title = body.title;
+        if (typeof body.detail === "string") detail = body.detail;
+      }
+    } catch {
+      // Not the JSON it claimed to be: the status line is all we know.
+    }
+  }
+  return new ApiError("http", response.status, title, detail);
+}
+
+export class ApiClient {
+  constructor(
+    private readonly fetchFn: FetchLike = (input, init) => fetch(input, init),
+    private readonly baseUrl = "",
+    private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
+  ) {}
+
+  /** The full table (values per 1 BTC). With `etag`, an unchanged snapshot answers 304. */
+  async rates(etag: string | null): Promise<Fetched<RatesList>> {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (etag !== null) headers["If-None-Match"] = etag;
+    const response = await this.get("/api/v1/rates", headers);
+    if (response.status === 304) return { kind: "not-modified" };
+    const body = await this.json(response);
+    if (!isRatesList(body)) throw this.invalid("The rates response does not have the expected shape.");
+    return { kind: "fresh", body, etag: response.headers.get("etag") };
+  }
+
+  /** The recorded series of `code`, in units of `code` per 1 `base`. */
+  async history(code: string, base: string): Promise<History> {
+    const path = `/api/v1/rates/${encodeURIComponent(code)}/history?base=${encodeURIComponent(base)}`;
+    const body = await this.json(await this.get(path, { Accept: "application/json" }));
+    if (!isHistory(body)) throw this.invalid("The history response does not have the expected shape.");
+    return body;
+  }
+
+  private async get(path: string, headers: Record<string, string>): Promise<Response> {
+    let response: Response;
+    try {
+      // no-store: we revalidate ourselves with If-None-Match and want to see the 304.
+      response = await this.fetchFn(`${this.baseUrl}${path}`, {
+        headers,
+        cache: "no-store",
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      if (error instanceof DOMException && error.name === "TimeoutError") {
+        throw new ApiError(
+          "timeout",
+          null,
+          "The API did not answer",
+          `No response within ${this.timeoutMs / 1000} s.`,
+        );
+      }
+      throw new ApiError("network", null, "The API cannot be reached", "Check your connection.");
+    }
+    if (response.status === 304 || response.ok) return response;
+    throw await problemFrom(response);
+  }
+
+  private async json(response: Response): Promise<unknown> {
+    try {
+      return await response.json();
+    } catch {
+      throw this.invalid("The response is not valid JSON.");
+    }
+  }
+
+  private invalid(detail: string): ApiError {
+    return new ApiError("invalid", null, "Unexpected answer from the API", detail);
+  }
+}

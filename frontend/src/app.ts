@@ -1,0 +1,304 @@
+// The page controller: holds the last good snapshot, asks the API on schedule, and renders.
+// Data flows one way: API → state → render. A failed request never clears what is shown.
+
+import { ApiClient, ApiError, type RatesList } from "./api/client";
+import { formatAge, formatCountdown, formatValue } from "./lib/format";
+import { countByType, findRate, rebase, selectRows, type Rate, type SortKey } from "./lib/rates";
+import { RefreshSchedule, refreshSecondsFrom } from "./lib/schedule";
+import { loadViewState, saveViewState, toQuery, type KeyValueStore, type ViewState } from "./lib/view-state";
+import { HistoryChart } from "./ui/chart";
+import { Converter } from "./ui/converter";
+import { byId, fillSelect, h, setText } from "./ui/dom";
+import { RatesTable } from "./ui/table";
+
+const TICK_MS = 1_000;
+
+interface Snapshot {
+  body: RatesList;
+  rates: Rate[];
+  etag: string | null;
+  /** Local clock time of the upstream fetch, from age_seconds, so client clock skew does not matter. */
+  fetchedAtMs: number;
+}
+
+function safeStorage(): KeyValueStore | undefined {
+  try {
+    return window.localStorage;
+  } catch {
+    return undefined; // storage blocked (privacy settings): the URL alone keeps the state
+  }
+}
+
+export class App {
+  private readonly client = new ApiClient();
+  private readonly storage = safeStorage();
+  private readonly intervalMs = refreshSecondsFrom(location.search) * 1000;
+  private readonly schedule = new RefreshSchedule(this.intervalMs, Date.now());
+  private view: ViewState = loadViewState(location.search, this.storage);
+  private snapshot: Snapshot | null = null;
+  private error: ApiError | null = null;
+  private inFlight = false;
+  private historyRequest = 0;
+
+  private readonly table = new RatesTable(
+    {
+      chips: byId("type-filter"),
+      search: byId("search", HTMLInputElement),
+      head: byId("rates-head", HTMLTableRowElement),
+      body: byId("rates-body", HTMLTableSectionElement),
+      caption: byId("rates-caption"),
+      foot: byId("rates-foot"),
+    },
+    {
+      onType: (type) => {
+        this.update({ type });
+      },
+      onSearch: (q) => {
+        this.update({ q });
+      },
+      onSort: (key) => {
+        this.sortBy(key);
+      },
+      onChart: (chart) => {
+        this.update({ chart });
+        byId("chart-title").scrollIntoView({ behavior: "smooth", block: "nearest" });
+      },
+    },
+  );
+  private readonly converter = new Converter(
+    {
+      form: byId("converter", HTMLFormElement),
+      amount: byId("amount", HTMLInputElement),
+      from: byId("from", HTMLSelectElement),
+      to: byId("to", HTMLSelectElement),
+      swap: byId("swap", HTMLButtonElement),
+      error: byId("amount-error"),
+      result: byId("convert-result"),
+      rate: byId("convert-rate"),
+    },
+    "btc",
+    this.view.quote,
+  );
+  private readonly chart = new HistoryChart(byId("chart"));
+  private readonly els = {
+    updated: byId("updated"),
+    next: byId("next-update"),
+    dot: byId("status-dot"),
+    refresh: byId("refresh", HTMLButtonElement),
+    banners: byId("banners"),
+    announcer: byId("announcer"),
+    quote: byId("quote", HTMLSelectElement),
+    headline: byId("headline-value"),
+    headlineSub: byId("headline-sub"),
+    base: byId("base", HTMLSelectElement),
+    chartCode: byId("chart-code", HTMLSelectElement),
+    chartCaption: byId("chart-caption"),
+    chartNote: byId("chart-note"),
+  };
+
+  start(): void {
+    this.table.renderSkeleton();
+    this.els.refresh.addEventListener("click", () => void this.refresh());
+    this.els.quote.addEventListener("change", () => {
+      this.update({ quote: this.els.quote.value });
+    });
+    this.els.base.addEventListener("change", () => {
+      this.update({ base: this.els.base.value });
+    });
+    this.els.chartCode.addEventListener("change", () => {
+      this.update({ chart: this.els.chartCode.value });
+    });
+    // Paused while hidden (the tick skips), refreshed as soon as the tab is shown again.
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") void this.refresh();
+    });
+    window.setInterval(() => {
+      this.tick();
+    }, TICK_MS);
+    void this.refresh();
+  }
+
+  /** Ask the API now. Overlapping calls are dropped: one request at a time. */
+  async refresh(): Promise<void> {
+    if (this.inFlight) return;
+    this.inFlight = true;
+    this.els.refresh.disabled = true;
+    this.els.refresh.classList.add("is-busy");
+    try {
+      const answer = await this.client.rates(this.snapshot?.etag ?? null);
+      this.error = null;
+      this.schedule.succeeded(Date.now());
+      // 304: the snapshot we hold is current. Nothing to re-render.
+      if (answer.kind === "fresh") this.accept(answer.body, answer.etag);
+    } catch (error) {
+      this.error =
+        error instanceof ApiError ? error : new ApiError("invalid", null, "Unexpected error", String(error));
+      this.schedule.failed(Date.now());
+    } finally {
+      this.inFlight = false;
+      this.els.refresh.disabled = false;
+      this.els.refresh.classList.remove("is-busy");
+      this.renderBanners();
+      this.tick();
+    }
+  }
+
+  private accept(body: RatesList, etag: string | null): void {
+    const first = this.snapshot === null;
+    const rates = body.rates.map((r) => ({ ...r }));
+    this.snapshot = { body, rates, etag, fetchedAtMs: Date.now() - body.age_seconds * 1000 };
+    this.view = this.validView(this.view, rates);
+    const options = rates.map((r) => ({ value: r.code, label: `${r.code.toUpperCase()} · ${r.name}` }));
+    for (const [select, value] of [
+      [this.els.quote, this.view.quote],
+      [this.els.base, this.view.base],
+      [this.els.chartCode, this.view.chart],
+    ] as const) {
+      fillSelect(select, options, value);
+      select.disabled = false;
+    }
+    this.converter.setRates(rates, options);
+    this.render();
+    void this.loadHistory();
+    setText(
+      this.els.announcer,
+      first ? `Rates loaded: ${rates.length} currencies.` : `Rates updated at ${new Date().toLocaleTimeString()}.`,
+    );
+  }
+
+  /** Codes from the URL or storage that this snapshot does not know fall back to defaults. */
+  private validView(view: ViewState, rates: readonly Rate[]): ViewState {
+    const known = (code: string, fallback: string) =>
+      findRate(rates, code) !== undefined ? code : (findRate(rates, fallback)?.code ?? rates[0]?.code ?? code);
+    return {
+      ...view,
+      base: known(view.base, "btc"),
+      quote: known(view.quote, "usd"),
+      chart: known(view.chart, "usd"),
+    };
+  }
+
+  private sortBy(key: SortKey): void {
+    const dir = this.view.sort === key && this.view.dir === "asc" ? "desc" : "asc";
+    this.update({ sort: key, dir });
+  }
+
+  private update(change: Partial<ViewState>): void {
+    const before = this.view;
+    this.view = { ...this.view, ...change };
+    history.replaceState(null, "", `${location.pathname}${toQuery(this.view, location.search)}${location.hash}`);
+    saveViewState(this.view, this.storage);
+    if (this.snapshot === null) return;
+    this.render();
+    if (before.chart !== this.view.chart || before.base !== this.view.base) {
+      this.els.chartCode.value = this.view.chart;
+      void this.loadHistory();
+    }
+  }
+
+  private render(): void {
+    if (this.snapshot === null) return;
+    const { rates } = this.snapshot;
+    const based = rebase(rates, this.view.base);
+    const base = findRate(based, this.view.base);
+    if (base === undefined) return;
+    this.table.render(selectRows(based, this.view), base, this.view, countByType(rates));
+    this.renderHeadline(rates);
+  }
+
+  private renderHeadline(rates: readonly Rate[]): void {
+    const quote = findRate(rates, this.view.quote);
+    const btc = findRate(rates, "btc");
+    if (quote === undefined || btc === undefined) return;
+    this.els.quote.value = quote.code;
+    this.els.headline.replaceChildren(
+      h("span", { class: "hero-number", "data-value": String(quote.value / btc.value) }, formatValue(quote.value / btc.value)),
+      h("span", { class: "hero-code" }, ` ${quote.code.toUpperCase()}`),
+    );
+  }
+
+  private async loadHistory(): Promise<void> {
+    if (this.snapshot === null) return;
+    const { chart, base } = this.view;
+    const request = ++this.historyRequest;
+    const caption = `${chart.toUpperCase()} per 1 ${base.toUpperCase()}`;
+    try {
+      const history = await this.client.history(chart, base);
+      if (request !== this.historyRequest) return; // a newer selection won
+      this.chart.show(history.points, caption);
+      setText(this.els.chartCaption, caption);
+      setText(
+        this.els.chartNote,
+        history.points.length === 0
+          ? ""
+          : history.points.length === 1
+            ? "One point recorded so far; the line grows with every refresh of the service."
+            : `${history.points.length} points since ${new Date(history.points[0]?.t ?? "").toLocaleString()}.`,
+      );
+    } catch (error) {
+      if (request !== this.historyRequest) return;
+      setText(this.els.chartNote, error instanceof ApiError ? `History unavailable: ${error.detail}` : "History unavailable.");
+    }
+  }
+
+  /** Once a second: live "updated … ago" and countdown; fire the refresh when due and visible. */
+  private tick(): void {
+    const now = Date.now();
+    if (this.snapshot !== null) {
+      const age = formatAge((now - this.snapshot.fetchedAtMs) / 1000);
+      setText(this.els.updated, `Updated ${age}`);
+      setText(this.els.headlineSub, `1 BTC · fetched from ${this.sourceLabel()} ${age}`);
+    }
+    const remaining = formatCountdown(this.schedule.remainingMs(now) / 1000);
+    setText(this.els.next, this.inFlight ? "updating…" : this.error ? `retry in ${remaining}` : `next in ${remaining}`);
+    this.els.dot.dataset.state = this.error ? "error" : this.snapshot?.body.stale ? "stale" : this.snapshot ? "ok" : "loading";
+    if (!this.inFlight && document.visibilityState === "visible" && this.schedule.isDue(now)) void this.refresh();
+  }
+
+  private sourceLabel(): string {
+    return this.snapshot?.body.source === "sample" ? "the offline sample" : "CoinGecko";
+  }
+
+  private renderBanners(): void {
+    const banners: HTMLElement[] = [];
+    const snap = this.snapshot;
+    if (this.error !== null) {
+      const kept = snap
+        ? ` Showing the last rates received (fetched ${formatAge((Date.now() - snap.fetchedAtMs) / 1000)}).`
+        : "";
+      banners.push(
+        banner("error", "error", `${this.error.title}.`, `${this.error.detail}${kept} Retrying automatically with backoff.`),
+      );
+    }
+    if (snap?.body.source === "sample") {
+      banners.push(
+        banner(
+          "warning",
+          "sample",
+          "Offline sample data.",
+          "The service could not reach CoinGecko, so these are recorded sample rates, not live prices.",
+        ),
+      );
+    } else if (snap?.body.stale) {
+      banners.push(
+        banner(
+          "warning",
+          "stale",
+          "Rates may be out of date.",
+          `The service has not been able to refresh from CoinGecko for a while; these rates were fetched ${formatAge((Date.now() - snap.fetchedAtMs) / 1000)}.`,
+        ),
+      );
+    }
+    this.els.banners.replaceChildren(...banners);
+  }
+}
+
+function banner(kind: "error" | "warning", name: string, title: string, detail: string): HTMLElement {
+  return h(
+    "div",
+    { class: `banner banner-${kind}`, role: kind === "error" ? "alert" : "status", "data-banner": name },
+    h("strong", {}, title),
+    " ",
+    detail,
+  );
+}

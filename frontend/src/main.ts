@@ -1,0 +1,4 @@
+import "./styles.css";
+import { App } from "./app";
+
+new App().start();
