@@ -38,8 +38,8 @@ lint: lint-backend lint-frontend ## ruff, mypy, eslint, tsc
 
 # ---------------------------------------------------------------------------------------------
 # Backend (issue 2)
-run: venv frontend-build ## start the service on 127.0.0.1:8000 (and the UI) against live CoinGecko
-	$(PY) -m crypto_rates
+run: venv frontend-build ## start the service on 127.0.0.1:8000 and the UI, against live CoinGecko
+	PYTHON=$(PY) sh frontend/scripts/run-local.sh
 
 test-backend: venv ## backend tests with the coverage gate
 	$(PY) -m pytest backend/tests --cov=crypto_rates --cov-report=term-missing
@@ -51,19 +51,27 @@ lint-backend: venv
 
 # ---------------------------------------------------------------------------------------------
 # Frontend (issue 3)
+# node_modules from the committed lock, reinstalled only when package.json or the lock change.
+FRONTEND_DEPS := frontend/node_modules/.installed
+$(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
+	cd frontend && $(NPM) ci --no-audit --no-fund
+	touch $@
+
 frontend: frontend-build
 
-frontend-build:
-	@echo "frontend build: not yet"
+frontend-build: $(FRONTEND_DEPS) ## type-check and build the app into frontend/dist
+	cd frontend && $(NPM) run --silent build
 
-test-frontend:
-	@echo "frontend tests: not yet"
+test-frontend: $(FRONTEND_DEPS) ## vitest unit tests of the app
+	cd frontend && $(NPM) run --silent test
 
-test-e2e:
-	@echo "e2e tests: not yet"
+test-e2e: venv frontend-build ## browser tests: Chromium -> nginx -> backend -> fake CoinGecko
+	$(PY) -m pytest frontend/e2e -p no:cacheprovider
 
-lint-frontend:
-	@echo "frontend lint: not yet"
+lint-frontend: venv $(FRONTEND_DEPS) ## tsc, eslint, and the API types still match the backend
+	cd frontend && $(NPM) run --silent lint
+	cd frontend && PYTHON=$(CURDIR)/$(PY) sh scripts/gen-api-types.sh --check
+
 
 # ---------------------------------------------------------------------------------------------
 # Images and compose (issue 4)
