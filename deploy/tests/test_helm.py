@@ -391,11 +391,19 @@ def test_custom_resources_need_both_the_flag_and_the_api(
     assert len(find(manifests(deep_merge(feature, listed([f"{api}/{kind}"]))), kind)) == 1
 
 
-def test_notes_warn_when_monitoring_is_asked_for_without_its_api() -> None:
-    notes = render(env_values("prod"))["crypto-rates/templates/NOTES.txt"]
-    assert "monitoring.coreos.com/v1 is not available" in notes
-    notes = render(deep_merge(env_values("prod"), WITH_APIS))["crypto-rates/templates/NOTES.txt"]
-    assert "not available" not in notes and "A ServiceMonitor scrapes them every 30s" in notes
+def test_notes_warn_when_a_feature_is_asked_for_without_its_api() -> None:
+    values = deep_merge(
+        env_values("prod"), {"httpRoute": {"enabled": True, "parentRefs": [{"name": "gw"}]}}
+    )
+    notes = render(values)["crypto-rates/templates/NOTES.txt"]
+    for flag, api in (
+        ("monitoring.serviceMonitor", "monitoring.coreos.com/v1/ServiceMonitor"),
+        ("monitoring.prometheusRule", "monitoring.coreos.com/v1/PrometheusRule"),
+        ("httpRoute", "gateway.networking.k8s.io/v1/HTTPRoute"),
+    ):
+        assert f"WARNING: {flag}.enabled is set, but this cluster does not serve {api}" in notes
+    notes = render(deep_merge(values, WITH_APIS))["crypto-rates/templates/NOTES.txt"]
+    assert "WARNING" not in notes and "A ServiceMonitor scrapes them every 30s" in notes
 
 
 @pytest.mark.parametrize("part", ["backend", "frontend"])
