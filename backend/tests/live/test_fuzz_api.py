@@ -1,0 +1,57 @@
+"""schemathesis against the running service's /openapi.json: every operation, valid and invalid
+inputs, a bounded number of examples. No 5xx; every response conforms to its documented schema;
+bad input gets a documented 4xx problem response."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from crypto_rates.fake_coingecko import FakeCoinGecko
+from hypothesis import HealthCheck, settings
+
+from .support import Service, start_service, wait_for
+
+EXAMPLES_PER_OPERATION = 40  # x 2 modes x 9 operations: the module stays well under a minute
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    log_path: Path = tmp_path_factory.mktemp("schemathesis") / "service.log"
+    with FakeCoinGecko() as fake:
+        running = start_service(fake, log_path, REFRESH_INTERVAL="300")
+        try:
+            wait_for("the first fetch", lambda: running.get("/health/ready").status_code == 200)
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture(scope="module")
+def api_schema(service: Service) -> Any:
+    return schemathesis.openapi.from_url(f"{service.url}/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_operation_conforms_to_its_documented_schema(case: Any) -> None:
+    response = case.call_and_validate()
+    if 400 <= response.status_code < 500:
+        headers = {name.lower(): values[0] for name, values in response.headers.items()}
+        assert headers["content-type"].startswith("application/problem+json")
+        assert headers["cache-control"] == "no-store"
+        problem = response.json()
+        assert problem["status"] == response.status_code
+        assert problem["title"] and problem["detail"], "a problem must say what was wrong"
