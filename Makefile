@@ -76,15 +76,18 @@ lint-frontend: venv $(FRONTEND_DEPS) ## tsc, eslint, and the API types still mat
 # ---------------------------------------------------------------------------------------------
 # Images and compose (issue 4)
 # BuildKit is required (Dockerfile.dockerignore, RUN --mount); bases are overridable for mirrors, e.g.
-# make images PYTHON_IMAGE=registry.example/python:3.12-slim-bookworm
+# make images PYTHON_IMAGE=registry.example/python:3.12-slim-bookworm; DOCKER_BUILD_FLAGS adds flags
+# (e.g. --network=host where dockerd has no bridge network, --secret id=pip.conf,src=...).
 IMAGE_TAG ?= local
+DOCKER ?= docker
+DOCKER_BUILD_FLAGS ?=
 IMAGE_BUILD_ARGS = --build-arg VERSION=$$($(PYTHON) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])') \
 	--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
 	$(foreach arg,PYTHON_IMAGE NODE_IMAGE NGINX_IMAGE,$(if $($(arg)),--build-arg $(arg)=$($(arg))))
 
 images: ## build crypto-rates-backend and crypto-rates-frontend as :$(IMAGE_TAG)
-	DOCKER_BUILDKIT=1 docker build -f backend/Dockerfile -t crypto-rates-backend:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) .
-	DOCKER_BUILDKIT=1 docker build -f frontend/Dockerfile -t crypto-rates-frontend:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) frontend
+	DOCKER_BUILDKIT=1 $(DOCKER) build -f backend/Dockerfile -t crypto-rates-backend:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) $(DOCKER_BUILD_FLAGS) .
+	DOCKER_BUILDKIT=1 $(DOCKER) build -f frontend/Dockerfile -t crypto-rates-frontend:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) $(DOCKER_BUILD_FLAGS) frontend
 
 test-images: venv ## build and run both images for real (root; starts its own dockerd, no Docker Hub)
 	deploy/images/test-images.sh

@@ -390,6 +390,9 @@ summary() {
             "$(($("$DOCKER" image inspect --format '{{.Size}}' "$image") / 1000000))"
     done
     printf '%s\n' "${SUMMARY[@]}"
+    # The data root persists between runs: drop replaced images and bound the build cache.
+    "$DOCKER" image prune --force >/dev/null
+    "$DOCKER" builder prune --force --keep-storage 3GB >/dev/null
     printf '\ntest-images: %d passed, 0 failed\n' "$PASSED"
 }
 
