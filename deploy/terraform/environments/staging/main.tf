@@ -81,6 +81,9 @@ module "addons" {
   enable_kube_prometheus_stack = var.enable_kube_prometheus_stack
   letsencrypt_email            = var.letsencrypt_email
   tags                         = local.tags
+
+  # The charts wait for ready pods, so the node group and the cluster add-ons must exist first.
+  depends_on = [module.cluster]
 }
 
 # The app namespace enforces the "restricted" Pod Security Standard.
