@@ -7,6 +7,8 @@ for (pinned versions, OIDC trust limited to one repository, no secret literals, 
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import json
 import os
 import re
@@ -282,6 +284,15 @@ def test_environment_settings_name_their_environment_and_set_declared_variables(
     assert values["node_min_size"] <= values["node_desired_size"] <= values["node_max_size"]
 
 
+def test_environment_vpcs_are_distinct_ranges_of_allowed_size() -> None:
+    networks = {env: ipaddress.ip_network(settings(env)["vpc_cidr"]) for env in ENVIRONMENTS}
+    for env, network in networks.items():
+        assert 16 <= network.prefixlen <= 18, f"{env}: {network}"
+    # Distinct ranges keep the environments peerable (VPN, VPC peering, Transit Gateway).
+    for a, b in itertools.combinations(ENVIRONMENTS, 2):
+        assert not networks[a].overlaps(networks[b]), f"{a} and {b} VPCs overlap"
+
+
 def test_nat_gateways_single_in_dev_one_per_az_in_prod() -> None:
     assert settings("dev")["single_nat_gateway"] is True
     assert settings("prod")["single_nat_gateway"] is False
@@ -345,6 +356,14 @@ def chart_values() -> dict[str, Any]:
             **merged[sub],
         }
     return merged
+
+
+def test_app_release_is_installed_once_then_left_to_the_deploy_workflow() -> None:
+    release = app_release()
+    # The Deploy workflow upgrades by digest; a later apply must not roll that back.
+    assert release["lifecycle"] == [{"ignore_changes": "all"}]
+    assert release["atomic"] is True
+    assert release["namespace"] == "${kubernetes_namespace_v1.app.metadata[0].name}"
 
 
 def test_app_release_sets_image_keys_that_the_chart_declares() -> None:
