@@ -23,7 +23,6 @@ help: ## list the targets
 # Bootstrap: a virtualenv with the package and every Python tool the tests use.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,deploy,bench]'
 	touch $@
 
@@ -71,7 +70,6 @@ test-e2e: venv frontend-build ## browser tests: Chromium -> nginx -> backend -> 
 lint-frontend: venv $(FRONTEND_DEPS) ## tsc, eslint, and the API types still match the backend
 	cd frontend && $(NPM) run --silent lint
 	cd frontend && PYTHON=$(CURDIR)/$(PY) sh scripts/gen-api-types.sh --check
-
 
 # ---------------------------------------------------------------------------------------------
 # Images and compose (issue 4)
