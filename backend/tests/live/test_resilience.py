@@ -9,6 +9,7 @@ what the clients and the upstream recorded.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -265,7 +266,7 @@ def test_legacy_cache_status_follows_the_data_age(scenario: Scenario) -> None:
 
 def test_retry_after_is_respected(scenario: Scenario) -> None:
     checked = 0
-    for call, following in zip(scenario.calls, scenario.calls[1:], strict=False):
+    for call, following in itertools.pairwise(scenario.calls):
         if call.mode == "429" and call.retry_after is not None:
             waited = following.at - call.at
             assert waited >= float(call.retry_after) - TIMER_SLACK_S, (call, following)
