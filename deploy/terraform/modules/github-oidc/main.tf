@@ -3,8 +3,8 @@
 locals {
   issuer = "token.actions.githubusercontent.com"
 
-  # Exact subjects (StringEquals, no wildcards): a fork, another repository, a pull request or an
-  # unprotected branch gets a different "sub" claim and is refused.
+  # Exact subjects (StringEquals, no wildcards): a fork, another repository, a pull request or any
+  # other branch carries a different "sub" claim and is refused.
   subjects = concat(
     [for branch in var.branches : "repo:${var.github_repository}:ref:refs/heads/${branch}"],
     [for environment in var.environments : "repo:${var.github_repository}:environment:${environment}"],
