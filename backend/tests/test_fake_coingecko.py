@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from crypto_rates.fake_coingecko import MODES, FakeCoinGecko, load_fixture
+from crypto_rates.fake_coingecko import MODES, FakeCoinGecko, load_fixture, main
 
 SHARED_FIXTURE = (
     Path(__file__).resolve().parents[3] / "shared/fixtures/coingecko-exchange-rates.json"
@@ -259,14 +259,11 @@ def test_command_line_prints_its_url_and_serves_until_terminated() -> None:
         assert process.wait(timeout=10) == 0
 
 
-def test_command_line_refuses_a_bad_fixture(tmp_path: Path) -> None:
+def test_command_line_refuses_a_bad_fixture(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
-    result = subprocess.run(
-        [sys.executable, "-m", "crypto_rates.fake_coingecko", "--port", "0", "--fixture", str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 2
-    assert "cannot start" in result.stderr and "bad.json" in result.stderr
+    assert main(["--port", "0", "--fixture", str(bad)]) == 2
+    error = capsys.readouterr().err
+    assert "cannot start" in error and "bad.json" in error
