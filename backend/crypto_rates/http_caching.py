@@ -4,9 +4,9 @@ GZIP_MIN_BYTES = 1024  # below this gzip's overhead outweighs the saving
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
-    if not accept_encoding or "gzip" not in accept_encoding:
+    if not accept_encoding:
         return False
-    for item in accept_encoding.split(","):
+    for item in accept_encoding.lower().split(","):
         coding, _, params = item.partition(";")
         if coding.strip().lower() in ("gzip", "*"):
             q = params.strip().removeprefix("q=").strip() if params else "1"

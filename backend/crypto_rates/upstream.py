@@ -3,8 +3,9 @@
 import asyncio
 import json
 import logging
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -14,7 +15,6 @@ from typing import Annotated
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential_jitter
 
 from crypto_rates import __version__
 from crypto_rates.config import Settings
@@ -146,8 +146,13 @@ class CoinGeckoClient:
     """One pooled httpx client per process; fetch_rates() retries, fetch_once() is one attempt."""
 
     def __init__(
-        self, settings: Settings, metrics: Metrics, http: httpx.AsyncClient | None = None
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        http: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,  # tests record the backoff
     ) -> None:
+        self._sleep = sleep
         self._url = f"{settings.base_url}/exchange_rates"
         self._timeout = settings.api_timeout
         self._metrics = metrics
@@ -201,9 +206,10 @@ class CoinGeckoClient:
             raise UpstreamError(AttemptStatus.INVALID_RESPONSE, str(exc)) from None
 
     def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_exponential_jitter(
-            initial=self.policy.initial_wait, max=self.policy.max_wait
-        )(state)
+        # Exponential backoff with up to one initial_wait of jitter, capped at max_wait.
+        initial = self.policy.initial_wait
+        jitter = random.uniform(0, initial)  # noqa: S311 - spreading retries, not cryptography
+        backoff = min(self.policy.max_wait, initial * 2.0 ** (state.attempt_number - 1) + jitter)
         exc = state.outcome.exception() if state.outcome else None
         retry_after = exc.retry_after if isinstance(exc, UpstreamError) else None
         return max(backoff, retry_after or 0.0)
@@ -221,6 +227,7 @@ class CoinGeckoClient:
             wait=self._wait,
             retry=retry_if_exception(self._should_retry),
             reraise=True,
+            sleep=self._sleep,
         )
         async for attempt in retrying:
             with attempt:

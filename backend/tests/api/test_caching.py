@@ -1,0 +1,141 @@
+"""HTTP caching on rate endpoints: ETag/304, Cache-Control, gzip, and the fast path's parity."""
+
+import gzip
+import re
+
+import httpx
+import pytest
+from crypto_rates.persistence import load_sample
+from fastapi import FastAPI
+
+from ..conftest import runtime
+
+RATE_URLS = [
+    "/api/rates",
+    "/api/v1/rates",
+    "/api/v1/rates?base=usd&type=fiat",
+    "/api/v1/rates/eth?base=usd",
+    "/api/v1/rates/eth/history",
+    "/api/v1/convert?from=eth&to=usd&amount=3",
+]
+
+
+@pytest.mark.parametrize("url", RATE_URLS)
+async def test_rate_endpoints_send_etag_and_cache_control(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    response = await client.get(url)
+    assert response.status_code == 200
+    assert re.fullmatch(r'W/"[0-9a-f]{20}-[0-9a-f]{12}"', response.headers["etag"])
+    assert re.fullmatch(
+        r"public, max-age=\d+, stale-if-error=600", response.headers["cache-control"]
+    )
+    assert response.headers["vary"] == "Accept-Encoding"
+
+
+@pytest.mark.parametrize("url", RATE_URLS)
+async def test_if_none_match_with_the_current_etag_answers_304(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    etag = (await client.get(url)).headers["etag"]
+    again = await client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    listed = await client.get(url, headers={"If-None-Match": f'"other", {etag}'})
+    assert listed.status_code == 304
+    other = await client.get(url, headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200
+
+
+async def test_the_etag_changes_when_the_snapshot_changes(
+    app: FastAPI, client: httpx.AsyncClient, fixture_body: bytes
+) -> None:
+    from .test_rates import put_live_data
+
+    etag = (await client.get("/api/v1/rates")).headers["etag"]
+    put_live_data(app, fixture_body)
+    fresh = await client.get("/api/v1/rates", headers={"If-None-Match": etag})
+    assert fresh.status_code == 200
+    assert fresh.headers["etag"] != etag
+
+
+async def test_the_etag_differs_per_query(client: httpx.AsyncClient) -> None:
+    a = (await client.get("/api/v1/rates?base=usd")).headers["etag"]
+    b = (await client.get("/api/v1/rates?base=eur")).headers["etag"]
+    assert a != b
+
+
+async def test_max_age_is_the_time_to_the_next_refresh(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    class FakePoller:
+        next_refresh_at = 0.0
+
+    import time
+
+    FakePoller.next_refresh_at = time.time() + 120.4
+    runtime(app).poller = FakePoller()  # type: ignore[assignment]
+    header = (await client.get("/api/v1/rates?base=usd")).headers["cache-control"]
+    max_age = int(re.search(r"max-age=(\d+)", header).group(1))  # type: ignore[union-attr]
+    assert 118 <= max_age <= 120
+
+
+@pytest.mark.parametrize("url", ["/api/rates", "/api/v1/rates", "/api/v1/rates?base=eur"])
+async def test_large_bodies_are_gzipped_when_asked(client: httpx.AsyncClient, url: str) -> None:
+    plain = await client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    zipped = await client.get(url, headers={"Accept-Encoding": "gzip, deflate"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.json() == plain.json()  # httpx decoded the gzip body
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 2
+
+
+async def test_gzip_refused_with_q_zero_is_not_used(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/rates", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in response.headers
+
+
+async def test_small_bodies_are_not_compressed(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/rates/eth", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in response.headers
+
+
+async def test_the_gzip_body_is_a_real_gzip_stream(app: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Accept-Encoding": "gzip"}
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://t") as http,
+        http.stream("GET", "/api/v1/rates", headers=headers) as response,
+    ):
+        raw = b"".join([chunk async for chunk in response.aiter_raw()])
+    assert gzip.decompress(raw).startswith(b'{"base":"btc"')
+
+
+@pytest.mark.parametrize(
+    ("fast", "routed"),
+    [
+        ("/api/v1/rates", "/api/v1/rates?base=btc"),
+        ("/api/rates", "/api/rates?unused=1"),
+    ],
+)
+async def test_fast_path_and_route_answer_identically(
+    client: httpx.AsyncClient, fast: str, routed: str
+) -> None:
+    a = await client.get(fast)
+    b = await client.get(routed)
+    assert a.content == b.content
+    assert a.headers["etag"] == b.headers["etag"]
+    assert a.headers["cache-control"] == b.headers["cache-control"]
+    assert a.headers["content-type"] == b.headers["content-type"] == "application/json"
+
+
+async def test_errors_are_never_cached(client: httpx.AsyncClient) -> None:
+    for url in ("/api/v1/rates/nope", "/api/v1/rates?type=x", "/missing"):
+        response = await client.get(url)
+        assert response.headers["cache-control"] == "no-store"
+        assert "etag" not in response.headers
+
+
+def test_sample_snapshot_has_a_stable_version() -> None:
+    assert load_sample().version == load_sample().version

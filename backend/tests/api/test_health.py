@@ -1,0 +1,154 @@
+"""Health, liveness, readiness and metrics."""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from crypto_rates.config import Settings
+from crypto_rates.main import create_app
+from crypto_rates.poller import RefreshOutcome
+from crypto_rates.snapshot import build_snapshot
+from crypto_rates.upstream import parse_exchange_rates
+from fastapi import FastAPI
+
+from ..conftest import runtime
+
+
+async def get(app: FastAPI, url: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        return await http.get(url)
+
+
+def live_snapshot(fixture_body: bytes, age: float = 1):
+    at = datetime.now(UTC) - timedelta(seconds=age)
+    return build_snapshot(parse_exchange_rates(fixture_body), at, "coingecko")
+
+
+async def test_health_has_the_old_fields_plus_age(app: FastAPI, fixture_body: bytes) -> None:
+    runtime(app).store.replace(live_snapshot(fixture_body, age=12))
+    response = await get(app, "/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {
+        "status",
+        "timestamp",
+        "version",
+        "uptime",
+        "api_status",
+        "snapshot_age_seconds",
+    }
+    assert body["status"] == "healthy"
+    assert body["api_status"] == "unknown"
+    assert 12 <= body["snapshot_age_seconds"] < 14
+    assert body["uptime"] >= 0
+    assert abs(datetime.fromisoformat(body["timestamp"]) - datetime.now(UTC)) < timedelta(seconds=5)
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_health_is_degraded_on_sample_data(app: FastAPI) -> None:
+    body = (await get(app, "/health")).json()
+    assert body["status"] == "degraded"
+
+
+async def test_health_is_degraded_when_refreshes_fail(app: FastAPI, fixture_body: bytes) -> None:
+    rt = runtime(app)
+    rt.store.replace(live_snapshot(fixture_body))
+
+    class FailingPoller:
+        last_outcome = RefreshOutcome(ok=False, error="server_error: HTTP 500")
+        next_refresh_at = None
+
+    rt.poller = FailingPoller()  # type: ignore[assignment]
+    body = (await get(app, "/health")).json()
+    assert body["status"] == "degraded" and body["api_status"] == "failing"
+
+
+async def test_health_is_degraded_on_stale_data(app: FastAPI, fixture_body: bytes) -> None:
+    runtime(app).store.replace(live_snapshot(fixture_body, age=3600))
+    assert (await get(app, "/health")).json()["status"] == "degraded"
+
+
+async def test_health_is_unhealthy_and_503_without_data(settings: Settings) -> None:
+    response = await get(create_app(settings), "/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unhealthy" and body["snapshot_age_seconds"] is None
+
+
+async def test_liveness_answers_even_without_data(settings: Settings) -> None:
+    response = await get(create_app(settings), "/health/live")
+    assert response.status_code == 200 and response.json() == {"status": "alive"}
+
+
+async def test_readiness_waits_for_the_first_snapshot(
+    settings: Settings, fixture_body: bytes
+) -> None:
+    app = create_app(settings)
+    before = await get(app, "/health/ready")
+    assert before.status_code == 503
+    assert before.headers["content-type"] == "application/problem+json"
+    assert before.headers["retry-after"]
+    runtime(app).store.replace(live_snapshot(fixture_body))
+    after = await get(app, "/health/ready")
+    assert after.status_code == 200 and after.json() == {"status": "ready"}
+
+
+async def test_readiness_fails_once_shutdown_begins(app: FastAPI) -> None:
+    assert (await get(app, "/health/ready")).status_code == 200
+    runtime(app).begin_shutdown()
+    response = await get(app, "/health/ready")
+    assert response.status_code == 503
+    assert "shutting down" in response.json()["detail"]
+    assert (await get(app, "/health/live")).status_code == 200
+
+
+async def test_metrics_expose_the_old_names_and_ours(app: FastAPI, fixture_body: bytes) -> None:
+    rt = runtime(app)
+    snapshot = live_snapshot(fixture_body)
+    rt.store.replace(snapshot)
+    rt.metrics.upstream_success(snapshot.rates.values(), snapshot.fetched_ts)
+    rt.metrics.upstream_call("success", 0.2)
+    rt.metrics.refresh(True)
+    await get(app, "/api/v1/rates/eth")
+    await get(app, "/api/v1/rates/btc")
+    await get(app, "/nonexistent")
+    response = await get(app, "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    # the old Flask service's three names, labelled by route template (never raw path)
+    code_route = 'handler="/api/v1/rates/{code}"'
+    assert f'crypto_app_requests_total{{{code_route},method="GET",status="2xx"}} 2.0' in text
+    assert 'crypto_app_requests_total{handler="none",method="GET",status="4xx"} 1.0' in text
+    bucket = f'crypto_app_request_duration_seconds_bucket{{{code_route},le="+Inf",method="GET"}}'
+    assert f"{bucket} 2.0" in text
+    assert 'coingecko_api_calls_total{status="success"} 1.0' in text
+    assert "coingecko_api_request_duration_seconds_count 1.0" in text
+    assert 'crypto_rates_refreshes_total{outcome="success"} 1.0' in text
+    assert "crypto_rates_snapshot_available 1.0" in text
+    age = float(re.search(r"^crypto_rates_snapshot_age_seconds (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
+    assert 0 <= age < 10
+    assert re.search(r"^crypto_rates_last_success_timestamp_seconds \S+$", text, re.M)
+    assert 'crypto_rates_rate{code="eth",type="crypto"} 18.801' in text
+    assert 'crypto_rates_rate{code="xau",type="commodity"}' in text
+    assert "process_resident_memory_bytes" in text
+    assert "/api/v1/rates/eth" not in text  # raw paths never become labels
+
+
+async def test_metrics_without_a_snapshot(settings: Settings) -> None:
+    text = (await get(create_app(settings), "/metrics")).text
+    assert "crypto_rates_snapshot_available 0.0" in text
+    assert "crypto_rates_snapshot_age_seconds +Inf" in text
+
+
+@pytest.mark.parametrize("status", [200, 204, 301, 404, 503, 600])
+def test_request_metrics_bucket_statuses_into_classes(status: int) -> None:
+    from crypto_rates.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.request("GET", "/x", status, 0.001)
+    expected = {2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}.get(status // 100, "other")
+    labels = {"method": "GET", "handler": "/x", "status": expected}
+    assert metrics.registry.get_sample_value("crypto_app_requests_total", labels) == 1

@@ -1,0 +1,80 @@
+"""The index and the OpenAPI document the frontend generates its types from."""
+
+import httpx
+import pytest
+from crypto_rates.main import create_app
+
+OPERATIONS = {
+    ("/", "get"): "index",
+    ("/api/rates", "get"): "rates-legacy",
+    ("/api/v1/rates", "get"): "rates-list",
+    ("/api/v1/rates/{code}", "get"): "rates-get",
+    ("/api/v1/rates/{code}/history", "get"): "rates-history",
+    ("/api/v1/convert", "get"): "convert",
+    ("/health", "get"): "health",
+    ("/health/live", "get"): "health-live",
+    ("/health/ready", "get"): "health-ready",
+}
+
+
+async def test_index_links_to_docs_and_data(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/")).json()
+    assert body["name"] == "crypto-rates"
+    assert body["version"]
+    assert "CoinGecko" in body["data_source"]
+    assert body["links"] == {"docs": "/docs", "openapi": "/openapi.json", "rates": "/api/v1/rates"}
+
+
+async def test_swagger_ui_is_served(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs")
+    assert response.status_code == 200 and "swagger" in response.text.lower()
+
+
+def test_openapi_is_built_without_environment_or_network(no_network: None) -> None:
+    schema = create_app().openapi()
+    found = {
+        (path, method): op["operationId"]
+        for path, methods in schema["paths"].items()
+        for method, op in methods.items()
+    }
+    assert found == OPERATIONS
+
+
+def test_openapi_documents_the_response_shapes() -> None:
+    schema = create_app().openapi()
+    components = schema["components"]["schemas"]
+    assert set(components["RatesList"]["required"]) == {
+        "base",
+        "fetched_at",
+        "age_seconds",
+        "stale",
+        "source",
+        "count",
+        "rates",
+    }
+    assert set(components["Conversion"]["properties"]) == {
+        "from",
+        "to",
+        "amount",
+        "rate",
+        "result",
+        "fetched_at",
+    }
+    assert components["LegacyRates"]["properties"]["cache_status"]["enum"] == [
+        "fresh",
+        "cached",
+        "stale",
+    ]
+    listing = schema["paths"]["/api/v1/rates"]["get"]
+    assert {"200", "304", "404", "422", "503"} <= set(listing["responses"])
+    problem = listing["responses"]["422"]["content"]["application/problem+json"]["schema"]
+    assert set(problem["required"]) >= {"title", "status", "detail"}
+    params = {p["name"]: p for p in listing["parameters"]}
+    assert params["type"]["schema"]["anyOf"][0]["type"] == "array"
+    convert = {p["name"] for p in schema["paths"]["/api/v1/convert"]["get"]["parameters"]}
+    assert convert == {"from", "to", "amount"}
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/docs", "/openapi.json"])
+def test_infrastructure_paths_are_not_operations(path: str) -> None:
+    assert path not in create_app().openapi()["paths"]

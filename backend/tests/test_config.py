@@ -1,0 +1,146 @@
+from pathlib import Path
+
+import pytest
+from crypto_rates.config import (
+    PRO_BASE_URL,
+    PUBLIC_BASE_URL,
+    Settings,
+    SettingsError,
+    load_settings,
+)
+
+
+def test_defaults_match_the_documented_contract() -> None:
+    settings = load_settings()
+    assert settings.base_url == PUBLIC_BASE_URL
+    assert settings.coingecko_api_plan == "public"
+    assert settings.refresh_interval == 300
+    assert settings.api_timeout == 10
+    assert settings.effective_stale_after == 600
+    assert settings.snapshot_path == Path(".data/snapshot.json")
+    assert settings.sample_fallback is True
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert (settings.log_level, settings.log_format) == ("info", "json")
+    assert settings.cors_origins == []
+    assert settings.auth_headers == {}
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFRESH_INTERVAL", "120")
+    monkeypatch.setenv("API_TIMEOUT", "3.5")
+    monkeypatch.setenv("STALE_AFTER", "900")
+    monkeypatch.setenv("SNAPSHOT_PATH", "/tmp/x/snap.json")
+    monkeypatch.setenv("SAMPLE_FALLBACK", "false")
+    monkeypatch.setenv("PORT", "9000")
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("LOG_FORMAT", "text")
+    monkeypatch.setenv("CORS_ORIGINS", "http://a.example, http://b.example")
+    settings = load_settings()
+    assert settings.refresh_interval == 120
+    assert settings.api_timeout == 3.5
+    assert settings.effective_stale_after == 900
+    assert settings.snapshot_path == Path("/tmp/x/snap.json")
+    assert settings.sample_fallback is False
+    assert settings.port == 9000
+    assert (settings.log_level, settings.log_format) == ("debug", "text")
+    assert settings.cors_origins == ["http://a.example", "http://b.example"]
+
+
+def test_old_cache_duration_name_sets_the_refresh_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CACHE_DURATION", "240")
+    assert load_settings().refresh_interval == 240
+
+
+def test_empty_snapshot_path_disables_persistence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNAPSHOT_PATH", "")
+    assert load_settings().snapshot_path is None
+
+
+def test_refresh_interval_below_a_minute_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFRESH_INTERVAL", "5")
+    with pytest.raises(
+        SettingsError, match=r"REFRESH_INTERVAL must be at least 60 seconds \(got 5\)"
+    ):
+        load_settings()
+
+
+def test_fast_refresh_is_allowed_only_with_the_test_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFRESH_INTERVAL", "1")
+    monkeypatch.setenv("CRYPTO_RATES_ALLOW_FAST_REFRESH", "1")
+    assert load_settings().refresh_interval == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PORT", "http", "PORT: Input should be a valid integer"),
+        ("PORT", "70000", "PORT: Input should be less than or equal to 65535"),
+        ("API_TIMEOUT", "0", "API_TIMEOUT: Input should be greater than 0"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL: Input should be 'critical', 'error'"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT: Input should be 'json' or 'text'"),
+        ("COINGECKO_API_PLAN", "gold", "COINGECKO_API_PLAN: Input should be 'public', 'demo'"),
+        ("COINGECKO_BASE_URL", "ftp://x", "COINGECKO_BASE_URL: Value error, must be an http(s)"),
+        ("SAMPLE_FALLBACK", "maybe", "SAMPLE_FALLBACK: Input should be a valid boolean"),
+    ],
+)
+def test_invalid_values_name_the_variable_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    text = str(caught.value).replace("Value error, ", "")
+    assert message.replace("Value error, ", "") in text
+    assert "\n" not in text and "Traceback" not in text
+
+
+def test_pro_plan_uses_the_pro_host_and_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COINGECKO_API_PLAN", "pro")
+    monkeypatch.setenv("COINGECKO_API_KEY", "pro-key")
+    settings = load_settings()
+    assert settings.base_url == PRO_BASE_URL
+    assert settings.auth_headers == {"x-cg-pro-api-key": "pro-key"}
+
+
+def test_demo_plan_uses_the_public_host_and_demo_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COINGECKO_API_PLAN", "demo")
+    monkeypatch.setenv("COINGECKO_API_KEY", "demo-key")
+    settings = load_settings()
+    assert settings.base_url == PUBLIC_BASE_URL
+    assert settings.auth_headers == {"x-cg-demo-api-key": "demo-key"}
+
+
+@pytest.mark.parametrize(("plan", "url"), [("pro", PUBLIC_BASE_URL), ("demo", PRO_BASE_URL)])
+def test_a_key_is_never_sent_to_the_other_plans_host(
+    monkeypatch: pytest.MonkeyPatch, plan: str, url: str
+) -> None:
+    monkeypatch.setenv("COINGECKO_API_PLAN", plan)
+    monkeypatch.setenv("COINGECKO_API_KEY", "k")
+    monkeypatch.setenv("COINGECKO_BASE_URL", url)
+    with pytest.raises(SettingsError, match="does not accept"):
+        load_settings()
+
+
+def test_a_key_without_a_paid_plan_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COINGECKO_API_KEY", "k")
+    with pytest.raises(SettingsError, match="COINGECKO_API_PLAN is public"):
+        load_settings()
+
+
+def test_a_paid_plan_without_a_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COINGECKO_API_PLAN", "demo")
+    with pytest.raises(SettingsError, match="needs COINGECKO_API_KEY"):
+        load_settings()
+
+
+def test_the_key_never_appears_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COINGECKO_API_PLAN", "demo")
+    monkeypatch.setenv("COINGECKO_API_KEY", "super-secret-key")
+    settings = load_settings()
+    assert "super-secret-key" not in repr(settings)
+    assert "super-secret-key" not in str(settings.model_dump())
+
+
+def test_an_explicit_base_url_overrides_the_plan_default() -> None:
+    settings = Settings(coingecko_base_url="http://127.0.0.1:9900/api/v3/")
+    assert settings.base_url == "http://127.0.0.1:9900/api/v3"

@@ -1,0 +1,184 @@
+import asyncio
+import gc
+import logging
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+from crypto_rates.config import Settings
+from crypto_rates.metrics import Metrics
+from crypto_rates.persistence import load
+from crypto_rates.poller import Poller, RefreshOutcome
+from crypto_rates.store import SnapshotStore
+from crypto_rates.upstream import CoinGeckoClient
+
+from .conftest import RATES_URL
+
+
+async def no_sleep(seconds: float) -> None:
+    return None
+
+
+class Harness:
+    def __init__(self, settings: Settings) -> None:
+        self.metrics = Metrics()
+        self.store = SnapshotStore(history_limit=10)
+        self.client = CoinGeckoClient(settings, self.metrics, sleep=no_sleep)
+        self.poller = Poller(
+            self.client, self.store, self.metrics, settings.refresh_interval, settings.snapshot_path
+        )
+
+    def sample(self, name: str, labels: dict[str, str] | None = None) -> float | None:
+        return self.metrics.registry.get_sample_value(name, labels or {})
+
+
+@pytest.fixture
+def harness(settings: Settings) -> Harness:
+    return Harness(settings)
+
+
+@respx.mock
+async def test_a_successful_refresh_replaces_persists_and_counts(
+    harness: Harness, settings: Settings, fixture_body: bytes
+) -> None:
+    respx.get(RATES_URL).respond(200, content=fixture_body)
+    outcome = await harness.poller.refresh_once()
+    assert outcome.ok and outcome.snapshot is not None
+    assert harness.store.current is outcome.snapshot
+    assert outcome.snapshot.source == "coingecko"
+    assert harness.sample("crypto_rates_refreshes_total", {"outcome": "success"}) == 1
+    assert harness.sample("crypto_rates_rate", {"code": "eth", "type": "crypto"}) == 18.801
+    assert harness.sample("crypto_rates_last_success_timestamp_seconds") == pytest.approx(
+        outcome.snapshot.fetched_ts
+    )
+    assert settings.snapshot_path is not None
+    persisted = load(settings.snapshot_path)
+    assert persisted is not None and persisted[0].version == outcome.snapshot.version
+
+
+FAILURES: dict[str, Callable[[respx.Route], object]] = {
+    "timeout": lambda r: r.mock(side_effect=httpx.ReadTimeout("slow")),
+    "connection refused": lambda r: r.mock(side_effect=httpx.ConnectError("refused")),
+    "500": lambda r: r.respond(500),
+    "429 with Retry-After": lambda r: r.respond(429, headers={"Retry-After": "5"}),
+    "429 without Retry-After": lambda r: r.respond(429),
+    "HTML body": lambda r: r.respond(200, text="<!DOCTYPE html><h1>Bad gateway</h1>"),
+    "malformed JSON": lambda r: r.respond(200, text='{"rates": {"btc": {"name"'),
+    "wrong shape": lambda r: r.respond(200, json={"data": [1, 2, 3]}),
+    "empty rates": lambda r: r.respond(200, json={"rates": {}}),
+}
+
+
+@pytest.mark.parametrize("failure", list(FAILURES))
+@respx.mock
+async def test_every_upstream_failure_keeps_the_last_good_snapshot(
+    harness: Harness, fixture_body: bytes, failure: str
+) -> None:
+    route = respx.get(RATES_URL)
+    route.respond(200, content=fixture_body)
+    good = await harness.poller.refresh_once()
+    FAILURES[failure](route)
+    outcome = await harness.poller.refresh_once()
+    assert not outcome.ok and outcome.error
+    assert harness.store.current is good.snapshot
+    assert harness.poller.last_outcome is outcome
+    assert harness.sample("crypto_rates_refreshes_total", {"outcome": "failure"}) == 1
+    failed_calls = sum(
+        harness.sample("coingecko_api_calls_total", {"status": s}) or 0
+        for s in ("timeout", "connection_error", "server_error", "rate_limited", "invalid_response")
+    )
+    assert failed_calls >= 1
+
+
+@respx.mock
+async def test_a_failure_before_any_data_leaves_the_store_empty(harness: Harness) -> None:
+    respx.get(RATES_URL).respond(503)
+    outcome = await harness.poller.refresh_once()
+    assert not outcome.ok
+    assert harness.store.current is None
+
+
+@respx.mock
+async def test_retry_after_from_upstream_delays_the_next_cycle(harness: Harness) -> None:
+    respx.get(RATES_URL).respond(429, headers={"Retry-After": "900"})
+    outcome = await harness.poller.refresh_once()
+    assert outcome.retry_after == 900
+    assert harness.poller.delay_after(outcome) == 900
+    assert harness.poller.delay_after(RefreshOutcome(ok=True)) == 300
+
+
+async def test_an_unexpected_error_is_an_outcome_not_a_crash(
+    harness: Harness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken() -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(harness.client, "fetch_rates", broken)
+    with caplog.at_level(logging.ERROR):
+        outcome = await harness.poller.refresh_once()
+    assert not outcome.ok and outcome.error == "unexpected RuntimeError"
+    assert "refresh failed unexpectedly" in caplog.text
+
+
+@respx.mock
+async def test_a_persistence_failure_is_logged_and_the_data_still_served(
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    fixture_body: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    harness = Harness(make_settings(snapshot_path=blocker / "snapshot.json"))
+    respx.get(RATES_URL).respond(200, content=fixture_body)
+    with caplog.at_level(logging.ERROR):
+        outcome = await harness.poller.refresh_once()
+    assert outcome.ok and harness.store.current is outcome.snapshot
+    assert "could not persist the snapshot" in caplog.text
+
+
+@respx.mock
+async def test_the_loop_refreshes_every_interval_and_stops_cleanly(
+    make_settings: Callable[..., Settings], fixture_body: bytes
+) -> None:
+    route = respx.get(RATES_URL).respond(200, content=fixture_body)
+    harness = Harness(make_settings(refresh_interval=0.05, allow_fast_refresh=True))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        harness.poller.start()
+        for _ in range(200):  # bounded: at most 2 s
+            if route.call_count >= 3:
+                break
+            await asyncio.sleep(0.01)
+        await harness.poller.stop()
+        calls_at_stop = route.call_count
+        await asyncio.sleep(0.15)
+        gc.collect()
+    assert calls_at_stop >= 3
+    assert route.call_count == calls_at_stop  # nothing runs after stop()
+    assert not [w for w in caught if "destroyed" in str(w.message)]
+    await harness.poller.stop()  # stopping twice is harmless
+
+
+@respx.mock
+async def test_the_loop_survives_failures(
+    make_settings: Callable[..., Settings], fixture_body: bytes
+) -> None:
+    route = respx.get(RATES_URL)
+    route.side_effect = [
+        httpx.Response(404),
+        httpx.Response(404),
+        httpx.Response(200, content=fixture_body),
+    ]
+    harness = Harness(make_settings(refresh_interval=0.02, allow_fast_refresh=True))
+    harness.poller.start()
+    for _ in range(200):
+        if harness.store.current is not None:
+            break
+        await asyncio.sleep(0.01)
+    await harness.poller.stop()
+    assert harness.store.current is not None
+    assert harness.sample("crypto_rates_refreshes_total", {"outcome": "failure"}) == 2

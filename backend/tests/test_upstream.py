@@ -1,0 +1,352 @@
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from crypto_rates.config import Settings
+from crypto_rates.metrics import Metrics
+from crypto_rates.upstream import (
+    AttemptStatus,
+    CoinGeckoClient,
+    InvalidResponse,
+    RetryPolicy,
+    UpstreamError,
+    parse_exchange_rates,
+    parse_retry_after,
+)
+
+from .conftest import RATES_URL
+
+
+def calls(metrics: Metrics, status: str) -> float:
+    return metrics.registry.get_sample_value("coingecko_api_calls_total", {"status": status}) or 0
+
+
+class Recorder:
+    """Stands in for asyncio.sleep so the backoff schedule is observed, not waited for."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics()
+
+
+@pytest.fixture
+def sleeps() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def make_client(
+    settings: Settings, metrics: Metrics, sleeps: Recorder
+) -> Callable[..., CoinGeckoClient]:
+    def make(custom: Settings | None = None) -> CoinGeckoClient:
+        return CoinGeckoClient(custom or settings, metrics, sleep=sleeps)
+
+    return make
+
+
+# -- parsing --------------------------------------------------------------------------------------
+
+
+def test_the_recorded_response_parses_into_61_rates(fixture_body: bytes) -> None:
+    rates = parse_exchange_rates(fixture_body)
+    assert len(rates) == 61
+    assert rates["btc"].value == 1
+    assert rates["eth"].name == "Ether"
+    assert rates["usd"].type == "fiat"
+    assert rates["xau"].type == "commodity"
+    assert list(rates)[:3] == ["btc", "eth", "ltc"]  # upstream order is kept
+    assert all(code == rate.code for code, rate in rates.items())
+
+
+def test_unknown_extra_fields_are_tolerated() -> None:
+    body = json.dumps(
+        {
+            "rates": {
+                "btc": {"name": "Bitcoin", "unit": "BTC", "value": 1, "type": "crypto", "x": 1}
+            },
+            "meta": {"new": "field"},
+        }
+    ).encode()
+    assert parse_exchange_rates(body)["btc"].value == 1.0
+
+
+def _one(**fields: Any) -> bytes:
+    rate = {"name": "US Dollar", "unit": "$", "value": 90000.5, "type": "fiat", **fields}
+    return json.dumps({"rates": {"usd": rate}}).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>", "not JSON"),
+        (b'{"rates": {"btc": {"name": "Bitcoin"', "not JSON"),
+        (b'{"data": {}}', "rates: Field required"),
+        (b'{"rates": {}}', "rates: Dictionary should have at least 1 item"),
+        (b"[1, 2, 3]", "Input should be a valid dictionary"),
+        (_one(value="90000.5"), "value: Input should be a valid number"),
+        (_one(value=0), "value: Input should be greater than or equal to"),
+        (_one(value=-3), "value: Input should be greater than or equal to"),
+        (b'{"rates": {"usd": {"name": "x", "unit": "$", "value": NaN, "type": "fiat"}}}', "finite"),
+        (_one(value=1e300), "value: Input should be less than or equal to"),
+        (_one(type="stock"), "type: Input should be 'crypto', 'fiat' or 'commodity'"),
+        (_one(name=""), "name: String should have at least 1 character"),
+        (
+            json.dumps(
+                {"rates": {"USD!": {"name": "x", "unit": "$", "value": 1, "type": "fiat"}}}
+            ).encode(),
+            "rates.USD!",
+        ),
+        (b"\xff\xfe garbage", "not JSON"),
+    ],
+)
+def test_bad_bodies_are_rejected_saying_what_is_wrong(body: bytes, reason: str) -> None:
+    with pytest.raises(InvalidResponse, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        parse_exchange_rates(body)
+
+
+# -- Retry-After -----------------------------------------------------------------------------------
+
+
+def test_retry_after_in_seconds() -> None:
+    assert parse_retry_after("120") == 120.0
+
+
+def test_retry_after_as_http_date() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    header = format_datetime(now + timedelta(seconds=90), usegmt=True)
+    assert parse_retry_after(header, now=now.timestamp()) == pytest.approx(90)
+
+
+def test_retry_after_in_the_past_means_now() -> None:
+    header = format_datetime(datetime(2000, 1, 1, tzinfo=UTC), usegmt=True)
+    assert parse_retry_after(header) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "-5", "Mon, 99 Foo 2026"])
+def test_unusable_retry_after_is_ignored(value: str | None) -> None:
+    assert parse_retry_after(value) is None
+
+
+# -- one attempt -----------------------------------------------------------------------------------
+
+
+@respx.mock
+async def test_a_good_answer_is_parsed_and_counted_as_success(
+    make_client: Callable[..., CoinGeckoClient], metrics: Metrics, fixture_body: bytes
+) -> None:
+    respx.get(RATES_URL).respond(200, content=fixture_body)
+    rates = await make_client().fetch_once()
+    assert len(rates) == 61
+    assert calls(metrics, "success") == 1
+    assert metrics.registry.get_sample_value("coingecko_api_request_duration_seconds_count") == 1
+
+
+@pytest.mark.parametrize(
+    ("response", "status"),
+    [
+        (httpx.Response(500), AttemptStatus.SERVER_ERROR),
+        (httpx.Response(503), AttemptStatus.SERVER_ERROR),
+        (httpx.Response(429), AttemptStatus.RATE_LIMITED),
+        (httpx.Response(401), AttemptStatus.CLIENT_ERROR),
+        (httpx.Response(404), AttemptStatus.CLIENT_ERROR),
+        (httpx.Response(200, text="<html>oops</html>"), AttemptStatus.INVALID_RESPONSE),
+        (httpx.Response(200, text='{"rates": {}}'), AttemptStatus.INVALID_RESPONSE),
+        (httpx.Response(200, text='{"rates": {"btc": '), AttemptStatus.INVALID_RESPONSE),
+        (httpx.Response(200, text='{"unexpected": true}'), AttemptStatus.INVALID_RESPONSE),
+    ],
+)
+@respx.mock
+async def test_each_failed_answer_is_classified_and_counted(
+    make_client: Callable[..., CoinGeckoClient],
+    metrics: Metrics,
+    response: httpx.Response,
+    status: AttemptStatus,
+) -> None:
+    respx.get(RATES_URL).mock(return_value=response)
+    with pytest.raises(UpstreamError) as caught:
+        await make_client().fetch_once()
+    assert caught.value.status is status
+    assert calls(metrics, status.value) == 1
+    assert calls(metrics, "success") == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (httpx.ConnectTimeout("slow"), AttemptStatus.TIMEOUT),
+        (httpx.ReadTimeout("slow"), AttemptStatus.TIMEOUT),
+        (httpx.ConnectError("refused"), AttemptStatus.CONNECTION_ERROR),
+        (httpx.RemoteProtocolError("dropped"), AttemptStatus.CONNECTION_ERROR),
+    ],
+)
+@respx.mock
+async def test_transport_failures_are_classified(
+    make_client: Callable[..., CoinGeckoClient],
+    metrics: Metrics,
+    error: Exception,
+    status: AttemptStatus,
+) -> None:
+    respx.get(RATES_URL).mock(side_effect=error)
+    with pytest.raises(UpstreamError) as caught:
+        await make_client().fetch_once()
+    assert caught.value.status is status
+    assert caught.value.retryable
+    assert calls(metrics, status.value) == 1
+
+
+@respx.mock
+async def test_an_oversized_body_is_refused(make_client: Callable[..., CoinGeckoClient]) -> None:
+    respx.get(RATES_URL).respond(200, content=b" " * 2_000_001)
+    with pytest.raises(UpstreamError, match="too large"):
+        await make_client().fetch_once()
+
+
+@respx.mock
+async def test_the_demo_key_goes_in_its_header_and_nowhere_else(
+    make_settings: Callable[..., Settings],
+    make_client: Callable[..., CoinGeckoClient],
+    fixture_body: bytes,
+) -> None:
+    route = respx.get(RATES_URL).respond(200, content=fixture_body)
+    custom = make_settings(coingecko_api_plan="demo", coingecko_api_key="demo-secret")
+    await make_client(custom).fetch_once()
+    request = route.calls.last.request
+    assert request.headers["x-cg-demo-api-key"] == "demo-secret"
+    assert "x-cg-pro-api-key" not in request.headers
+    assert "demo-secret" not in str(request.url)
+    assert request.headers["user-agent"].startswith("crypto-rates/")
+
+
+@respx.mock
+async def test_the_public_plan_sends_no_key_header(
+    make_client: Callable[..., CoinGeckoClient], fixture_body: bytes
+) -> None:
+    route = respx.get(RATES_URL).respond(200, content=fixture_body)
+    await make_client().fetch_once()
+    assert not [h for h in route.calls.last.request.headers if h.startswith("x-cg-")]
+
+
+# -- retries ---------------------------------------------------------------------------------------
+
+
+def test_the_retry_policy_fits_inside_one_refresh_interval() -> None:
+    default = RetryPolicy.for_interval(300)
+    assert (default.attempts, default.initial_wait, default.max_wait) == (3, 1.0, 30.0)
+    fast = RetryPolicy.for_interval(2)
+    assert fast.max_wait * (fast.attempts - 1) <= 2
+
+
+@respx.mock
+async def test_server_errors_are_retried_with_growing_jittered_backoff(
+    make_client: Callable[..., CoinGeckoClient],
+    metrics: Metrics,
+    sleeps: Recorder,
+    fixture_body: bytes,
+) -> None:
+    route = respx.get(RATES_URL)
+    route.side_effect = [
+        httpx.Response(500),
+        httpx.Response(502),
+        httpx.Response(200, content=fixture_body),
+    ]
+    rates = await make_client().fetch_rates()
+    assert len(rates) == 61
+    assert route.call_count == 3
+    assert calls(metrics, "server_error") == 2 and calls(metrics, "success") == 1
+    first, second = sleeps.waits
+    # wait_exponential_jitter: initial * 2**n plus up to 1 s of jitter, capped at max_wait
+    assert 1.0 <= first <= 2.0
+    assert 2.0 <= second <= 3.0
+
+
+@respx.mock
+async def test_attempts_per_refresh_are_bounded(
+    make_client: Callable[..., CoinGeckoClient], metrics: Metrics
+) -> None:
+    route = respx.get(RATES_URL).respond(500)
+    with pytest.raises(UpstreamError) as caught:
+        await make_client().fetch_rates()
+    assert caught.value.status is AttemptStatus.SERVER_ERROR
+    assert route.call_count == 3
+    assert calls(metrics, "server_error") == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+@respx.mock
+async def test_other_client_errors_are_not_retried(
+    make_client: Callable[..., CoinGeckoClient], sleeps: Recorder, status: int
+) -> None:
+    route = respx.get(RATES_URL).respond(status)
+    with pytest.raises(UpstreamError):
+        await make_client().fetch_rates()
+    assert route.call_count == 1
+    assert sleeps.waits == []
+
+
+@respx.mock
+async def test_an_invalid_body_is_not_retried(make_client: Callable[..., CoinGeckoClient]) -> None:
+    route = respx.get(RATES_URL).respond(200, text="<html></html>")
+    with pytest.raises(UpstreamError):
+        await make_client().fetch_rates()
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_timeouts_and_connection_errors_are_retried(
+    make_client: Callable[..., CoinGeckoClient], metrics: Metrics, fixture_body: bytes
+) -> None:
+    route = respx.get(RATES_URL)
+    route.side_effect = [
+        httpx.ReadTimeout("slow"),
+        httpx.ConnectError("refused"),
+        httpx.Response(200, content=fixture_body),
+    ]
+    await make_client().fetch_rates()
+    assert calls(metrics, "timeout") == 1 and calls(metrics, "connection_error") == 1
+
+
+@respx.mock
+async def test_a_short_retry_after_is_waited_for_before_retrying(
+    make_client: Callable[..., CoinGeckoClient], sleeps: Recorder, fixture_body: bytes
+) -> None:
+    route = respx.get(RATES_URL)
+    route.side_effect = [
+        httpx.Response(429, headers={"Retry-After": "7"}),
+        httpx.Response(200, content=fixture_body),
+    ]
+    await make_client().fetch_rates()
+    assert sleeps.waits[0] >= 7
+
+
+@respx.mock
+async def test_a_429_without_retry_after_backs_off_exponentially(
+    make_client: Callable[..., CoinGeckoClient], sleeps: Recorder, fixture_body: bytes
+) -> None:
+    route = respx.get(RATES_URL)
+    route.side_effect = [httpx.Response(429), httpx.Response(200, content=fixture_body)]
+    await make_client().fetch_rates()
+    assert 1.0 <= sleeps.waits[0] <= 2.0
+
+
+@respx.mock
+async def test_a_long_retry_after_ends_the_cycle_and_is_reported(
+    make_client: Callable[..., CoinGeckoClient], sleeps: Recorder
+) -> None:
+    route = respx.get(RATES_URL).respond(429, headers={"Retry-After": "3600"})
+    with pytest.raises(UpstreamError) as caught:
+        await make_client().fetch_rates()
+    assert route.call_count == 1
+    assert sleeps.waits == []
+    assert caught.value.retry_after == 3600
