@@ -207,12 +207,11 @@ export class App {
   }
 
   private renderHeadline(rates: readonly Rate[]): void {
-    const quote = findRate(rates, this.view.quote);
-    const btc = findRate(rates, "btc");
-    if (quote === undefined || btc === undefined) return;
+    const quote = findRate(rates, this.view.quote); // values are per 1 BTC as the API sends them
+    if (quote === undefined) return;
     this.els.quote.value = quote.code;
     this.els.headline.replaceChildren(
-      h("span", { class: "hero-number", "data-value": String(quote.value / btc.value) }, formatValue(quote.value / btc.value)),
+      h("span", { class: "hero-number", "data-value": String(quote.value) }, formatValue(quote.value)),
       h("span", { class: "hero-code" }, ` ${quote.code.toUpperCase()}`),
     );
   }

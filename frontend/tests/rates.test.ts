@@ -19,6 +19,11 @@ describe("rebase (cross rates)", () => {
     expect(valueIn("usd", "usd")).toBe(1);
   });
 
+  it("uses the API's per-BTC values as they are for base btc", () => {
+    const scaled = FIXTURE_RATES.map((r) => ({ ...r, value: r.value * 2 })); // btc row 2: never divided by
+    expect(rebase(scaled, "btc").find((r) => r.code === "usd")?.value).toBe(83639.712);
+  });
+
   it("refuses an unknown base", () => {
     expect(() => rebase(FIXTURE_RATES, "xyz")).toThrow(/unknown base currency "xyz"/);
   });

@@ -22,10 +22,17 @@ export function findRate(rates: readonly Rate[], code: string): Rate | undefined
   return rates.find((r) => r.code === code);
 }
 
-/** Values as units per 1 `base`: value(X per base) = value(X per BTC) / value(base per BTC). */
+/** The API's base: its values are units per 1 BTC. */
+export const API_BASE = "btc";
+
+/**
+ * Values as units per 1 `base`: value(X per base) = value(X per BTC) / value(base per BTC).
+ * For BTC itself the API's values are used as they are, exactly as the backend serves them.
+ */
 export function rebase(rates: readonly Rate[], base: string): Rate[] {
   const baseRate = findRate(rates, base);
   if (baseRate === undefined) throw new Error(`unknown base currency "${base}"`);
+  if (base === API_BASE) return rates.map((r) => ({ ...r }));
   return rates.map((r) => ({ ...r, value: r.value / baseRate.value }));
 }
 

@@ -1,0 +1,215 @@
+"""frontend/nginx: the rendered config, its headers, caching, proxying and failure answers."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from e2e_stack import RENDER, Nginx, Stack, http_get, wait_until
+
+APP_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def render(out: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("BACKEND_URL", "LISTEN_PORT", "DOCUMENT_ROOT")}
+    return subprocess.run(["sh", str(RENDER), str(out)], env={**clean, **env}, capture_output=True, text=True)
+
+
+def asset(stack: Stack, suffix: str) -> str:
+    assert stack.nginx is not None
+    names = [p.name for p in (stack.nginx.html / "assets").iterdir() if p.name.endswith(suffix)]
+    assert names, f"no *{suffix} in the build"
+    return f"/assets/{names[0]}"
+
+
+def test_rendered_config_passes_nginx_t(stack: Stack) -> None:
+    assert stack.nginx is not None
+    result = subprocess.run(stack.nginx.argv("-t"), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr and "test is successful" in result.stderr
+
+
+def test_render_defaults_and_no_placeholder_left(tmp_path: Path) -> None:
+    result = render(tmp_path)
+    assert result.returncode == 0, result.stderr
+    conf = (tmp_path / "nginx.conf").read_text()
+    assert "listen 8080;" in conf
+    assert "proxy_pass http://127.0.0.1:8000;" in conf
+    assert "root /usr/share/nginx/html;" in conf
+    assert "${" not in conf
+    assert not re.search(r"^\s*user\s", conf, re.MULTILINE), "a user directive breaks non-root use"
+    assert (tmp_path / "proxy.conf").is_file()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BACKEND_URL", "backend:8000"),
+        ("BACKEND_URL", "http://backend:8000/api"),
+        ("BACKEND_URL", "http://backend:8000; evil"),
+        ("LISTEN_PORT", "80a"),
+        ("LISTEN_PORT", "70000"),
+        ("DOCUMENT_ROOT", "relative/path"),
+        ("DOCUMENT_ROOT", "/srv/a b"),
+    ],
+)
+def test_render_refuses_bad_values_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:
+    result = render(tmp_path, **{name: value})
+    assert result.returncode == 2
+    assert f"{name}=" in result.stderr and "is not valid" in result.stderr
+    assert not (tmp_path / "nginx.conf").exists()
+
+
+def test_render_accepts_a_service_name_and_custom_port(tmp_path: Path) -> None:
+    result = render(tmp_path, BACKEND_URL="http://crypto-rates-backend:8000/", LISTEN_PORT="9090")
+    assert result.returncode == 0, result.stderr
+    conf = (tmp_path / "nginx.conf").read_text()
+    assert "proxy_pass http://crypto-rates-backend:8000;" in conf and "listen 9090;" in conf
+
+
+def test_security_headers_and_no_version(stack: Stack) -> None:
+    status, headers, _ = http_get(stack.url + "/")
+    assert status == 200
+    assert headers["content-security-policy"] == APP_CSP
+    assert "unsafe-inline" not in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["server"] == "nginx"  # server_tokens off: no version
+
+
+def test_index_is_revalidated_and_hashed_assets_are_immutable(stack: Stack) -> None:
+    _, index_headers, index = http_get(stack.url + "/")
+    assert index_headers["cache-control"] == "no-cache"
+    js = asset(stack, ".js")
+    assert js.encode() in index
+    status, headers, _ = http_get(stack.url + js)
+    assert status == 200
+    assert headers["content-type"].startswith("text/javascript")
+    assert headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert headers["content-security-policy"] == APP_CSP  # security headers survive per-path caching
+
+
+def test_missing_asset_is_404_not_the_app(stack: Stack) -> None:
+    status, headers, body = http_get(stack.url + "/assets/index-doesnotexist.js")
+    assert status == 404
+    assert b"<!doctype html>" not in body.lower()
+    assert headers["cache-control"] == "no-store"
+
+
+def test_spa_fallback_serves_the_app_for_any_path(stack: Stack) -> None:
+    _, _, index = http_get(stack.url + "/")
+    status, headers, body = http_get(stack.url + "/some/deep/link?base=eur")
+    assert status == 200
+    assert headers["content-type"].startswith("text/html")
+    assert body == index
+
+
+def test_assets_are_gzipped(stack: Stack) -> None:
+    path = asset(stack, ".js")
+    status, headers, body = http_get(stack.url + path, {"Accept-Encoding": "gzip"})
+    assert status == 200
+    assert headers["content-encoding"] == "gzip"
+    assert gzip.decompress(body) == http_get(stack.url + path)[2]
+
+
+def test_healthz_is_answered_by_nginx(stack: Stack) -> None:
+    status, headers, body = http_get(stack.url + "/healthz")
+    assert status == 200
+    assert json.loads(body) == {"status": "ok"}
+    assert headers["cache-control"] == "no-store"
+
+
+def test_api_is_proxied_with_the_backends_caching(stack: Stack) -> None:
+    status, headers, body = http_get(stack.url + "/api/v1/rates")
+    assert status == 200
+    assert json.loads(body)["count"] == 61
+    assert "stale-if-error" in headers["cache-control"]  # the backend's header, not ours
+    etag = headers["etag"]
+    status, _, _ = http_get(stack.url + "/api/v1/rates", {"If-None-Match": etag})
+    # 304, unless the 2 s refresh replaced the snapshot in between: then a fresh 200.
+    assert status in (200, 304)
+    assert headers["x-request-id"]
+
+
+def test_request_id_is_passed_through(stack: Stack) -> None:
+    _, headers, _ = http_get(stack.url + "/api/v1/rates", {"X-Request-ID": "e2e-abc-123"})
+    assert headers["x-request-id"] == "e2e-abc-123"
+
+
+def test_docs_and_openapi_are_reachable_through_nginx(stack: Stack) -> None:
+    status, headers, body = http_get(stack.url + "/docs")
+    assert status == 200
+    assert headers["content-type"].startswith("text/html")
+    assert b"swagger-ui" in body
+    status, _, body = http_get(stack.url + "/openapi.json")
+    assert status == 200
+    assert "/api/v1/rates" in json.loads(body)["paths"]
+
+
+def test_backend_problems_pass_through_untouched(stack: Stack) -> None:
+    status, headers, body = http_get(stack.url + "/api/v1/rates/nope")
+    assert status == 404
+    assert headers["content-type"].startswith("application/problem+json")
+    problem = json.loads(body)
+    assert problem["status"] == 404 and "nope" in problem["detail"]
+
+
+def test_502_json_when_the_backend_is_down(make_stack: Callable[..., Stack]) -> None:
+    private = make_stack()
+    assert private.backend is not None
+    private.backend.stop()
+    status, headers, body = http_get(private.url + "/api/v1/rates")
+    assert status == 502
+    assert headers["content-type"].startswith("application/problem+json")
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-content-type-options"] == "nosniff"
+    problem = json.loads(body)
+    assert problem["status"] == 502 and problem["title"] == "Bad Gateway"
+    assert "backend" in problem["detail"]
+    # The app itself is still served.
+    assert http_get(private.url + "/")[0] == 200
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="not root: every other test already runs nginx unprivileged")
+def test_runs_as_an_unprivileged_user(stack: Stack) -> None:
+    """As the image does (uid 10002): no root needed for the port, pid or temp paths."""
+    assert stack.backend is not None
+    run_dir = Path(tempfile.mkdtemp(prefix="crypto-rates-e2e-nonroot-"))
+    try:
+        run_dir.chmod(0o755)
+        nginx = Nginx(stack.backend.url, run_dir)
+        for path in [nginx.prefix, *nginx.prefix.rglob("*")]:
+            os.chown(path, 10002, 10002)
+        argv = ["setpriv", "--reuid=10002", "--regid=10002", "--clear-groups", *nginx.argv("-g", "daemon off;")]
+        # Container runtimes hand the container user its own stdout (runc chowns the stdio), which
+        # nginx reopens as /dev/stdout for the access log; a log file owned by that user does the same.
+        log_path = run_dir / "nginx.log"
+        log_path.touch()
+        os.chown(log_path, 10002, 10002)
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: http_get(nginx.url + "/healthz", timeout=1)[0] == 200, 15, "unprivileged nginx")
+            assert os.stat(f"/proc/{process.pid}").st_uid == 10002
+            assert http_get(nginx.url + "/api/v1/rates")[0] == 200
+            assert (nginx.prefix / "nginx.pid").is_file()
+        except (AssertionError, TimeoutError):
+            print((run_dir / "nginx.log").read_text())
+            raise
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
