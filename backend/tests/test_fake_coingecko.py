@@ -267,3 +267,10 @@ def test_command_line_refuses_a_bad_fixture(
     assert main(["--port", "0", "--fixture", str(bad)]) == 2
     error = capsys.readouterr().err
     assert "cannot start" in error and "bad.json" in error
+
+
+def test_http_control_refuses_a_body_that_is_not_json(fake: FakeCoinGecko) -> None:
+    control = fake.url.removesuffix("/api/v3") + "/_control"
+    response = httpx.post(f"{control}/mode", content=b"ok please")
+    assert response.status_code == 400
+    assert "must be a JSON object" in response.json()["error"]
