@@ -17,6 +17,7 @@ CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "backend" / "crypto_rates" / "data" / "sample-exchange-rates.json"
 
+
 @pytest.fixture(scope="session", autouse=True)
 def _prerequisites() -> None:
     missing = []

@@ -17,13 +17,14 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-
 class Console:
     """Console errors and uncaught exceptions of one page."""
 
     def __init__(self, page: Page) -> None:
         self.errors: list[str] = []
-        page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
+        page.on(
+            "console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None
+        )
         page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
 
 

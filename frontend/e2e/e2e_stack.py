@@ -37,12 +37,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+def http_get(
+    url: str, headers: dict[str, str] | None = None, timeout: float = 5.0
+) -> tuple[int, dict[str, str], bytes]:
     """(status, lower-cased headers, body) of a GET; HTTP errors are answers too, not exceptions."""
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+            return (
+                response.status,
+                {k.lower(): v for k, v in response.headers.items()},
+                response.read(),
+            )
     except urllib.error.HTTPError as error:
         return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
@@ -71,7 +77,9 @@ def _tail(path: Path, lines: int = 30) -> str:
 class Process:
     """A child process with its output in `log`; stopped with `stop_signal`, killed if it hangs."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path, stop_signal: int) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], log: Path, stop_signal: int
+    ) -> None:
         self.name = name
         self.log = log
         self.stop_signal = stop_signal
@@ -97,7 +105,9 @@ class Process:
 class Backend:
     """`python -m crypto_rates` against the fake upstream; no sample fallback unless asked."""
 
-    def __init__(self, upstream_url: str, run_dir: Path, port: int | None = None, **env: str) -> None:
+    def __init__(
+        self, upstream_url: str, run_dir: Path, port: int | None = None, **env: str
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -158,7 +168,9 @@ class Nginx:
             "LISTEN_PORT": str(self.port),
             "DOCUMENT_ROOT": str(self.html),
         }
-        subprocess.run(["sh", str(RENDER), str(self.prefix)], env=env, check=True, capture_output=True)
+        subprocess.run(
+            ["sh", str(RENDER), str(self.prefix)], env=env, check=True, capture_output=True
+        )
         self.conf = self.prefix / "nginx.conf"
         self.log = run_dir / "nginx.log"
         self.process: Process | None = None
@@ -167,7 +179,9 @@ class Nginx:
         return [NGINX, "-p", str(self.prefix), "-c", str(self.conf), "-e", "stderr", *extra]
 
     def start(self) -> Nginx:
-        self.process = Process("nginx", self.argv("-g", "daemon off;"), dict(os.environ), self.log, signal.SIGQUIT)
+        self.process = Process(
+            "nginx", self.argv("-g", "daemon off;"), dict(os.environ), self.log, signal.SIGQUIT
+        )
 
         def up() -> bool:
             assert self.process is not None
@@ -223,4 +237,6 @@ class Stack:
         """A new backend process on the same port (the persisted snapshot carries over)."""
         assert self.backend is not None
         self.backend.stop()
-        self.backend = Backend(self.fake.url, self.run_dir, port=self.backend.port, **self.backend_env).start()
+        self.backend = Backend(
+            self.fake.url, self.run_dir, port=self.backend.port, **self.backend_env
+        ).start()

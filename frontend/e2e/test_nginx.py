@@ -16,14 +16,21 @@ import pytest
 from e2e_stack import RENDER, Nginx, Stack, http_get, wait_until
 
 APP_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
 )
 
 
 def render(out: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("BACKEND_URL", "LISTEN_PORT", "DOCUMENT_ROOT")}
-    return subprocess.run(["sh", str(RENDER), str(out)], env={**clean, **env}, capture_output=True, text=True)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("BACKEND_URL", "LISTEN_PORT", "DOCUMENT_ROOT")
+    }
+    return subprocess.run(
+        ["sh", str(RENDER), str(out)], env={**clean, **env}, capture_output=True, text=True
+    )
 
 
 def asset(stack: Stack, suffix: str) -> str:
@@ -64,7 +71,9 @@ def test_render_defaults_and_no_placeholder_left(tmp_path: Path) -> None:
         ("DOCUMENT_ROOT", "/srv/a b"),
     ],
 )
-def test_render_refuses_bad_values_naming_the_variable(tmp_path: Path, name: str, value: str) -> None:
+def test_render_refuses_bad_values_naming_the_variable(
+    tmp_path: Path, name: str, value: str
+) -> None:
     result = render(tmp_path, **{name: value})
     assert result.returncode == 2
     assert f"{name}=" in result.stderr and "is not valid" in result.stderr
@@ -98,7 +107,9 @@ def test_index_is_revalidated_and_hashed_assets_are_immutable(stack: Stack) -> N
     assert status == 200
     assert headers["content-type"].startswith("text/javascript")
     assert headers["cache-control"] == "public, max-age=31536000, immutable"
-    assert headers["content-security-policy"] == APP_CSP  # security headers survive per-path caching
+    assert (
+        headers["content-security-policy"] == APP_CSP
+    )  # security headers survive per-path caching
 
 
 def test_missing_asset_is_404_not_the_app(stack: Stack) -> None:
@@ -182,7 +193,9 @@ def test_502_json_when_the_backend_is_down(make_stack: Callable[..., Stack]) -> 
     assert http_get(private.url + "/")[0] == 200
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="not root: every other test already runs nginx unprivileged")
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="not root: every other test already runs nginx unprivileged"
+)
 def test_runs_as_an_unprivileged_user(stack: Stack) -> None:
     """As the image does (uid 10002): no root needed for the port, pid or temp paths."""
     assert stack.backend is not None
@@ -192,16 +205,27 @@ def test_runs_as_an_unprivileged_user(stack: Stack) -> None:
         nginx = Nginx(stack.backend.url, run_dir)
         for path in [nginx.prefix, *nginx.prefix.rglob("*")]:
             os.chown(path, 10002, 10002)
-        argv = ["setpriv", "--reuid=10002", "--regid=10002", "--clear-groups", *nginx.argv("-g", "daemon off;")]
-        # Container runtimes hand the container user its own stdout (runc chowns the stdio), which
-        # nginx reopens as /dev/stdout for the access log; a log file owned by that user does the same.
+        argv = [
+            "setpriv",
+            "--reuid=10002",
+            "--regid=10002",
+            "--clear-groups",
+            *nginx.argv("-g", "daemon off;"),
+        ]
+        # Container runtimes hand the container user its own stdout (runc chowns the stdio),
+        # which nginx reopens as /dev/stdout for the access log; a file owned by that user
+        # does the same here.
         log_path = run_dir / "nginx.log"
         log_path.touch()
         os.chown(log_path, 10002, 10002)
         with log_path.open("wb") as log:
             process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_until(lambda: http_get(nginx.url + "/healthz", timeout=1)[0] == 200, 15, "unprivileged nginx")
+            wait_until(
+                lambda: http_get(nginx.url + "/healthz", timeout=1)[0] == 200,
+                15,
+                "unprivileged nginx",
+            )
             assert os.stat(f"/proc/{process.pid}").st_uid == 10002
             assert http_get(nginx.url + "/api/v1/rates")[0] == 200
             assert (nginx.prefix / "nginx.pid").is_file()
