@@ -1,6 +1,7 @@
 """`python -m crypto_rates` / `crypto-rates`: serve with uvicorn; graceful shutdown on SIGTERM."""
 
 import logging
+import signal
 import sys
 from types import FrameType
 
@@ -56,8 +57,16 @@ def main() -> int:
         f"crypto-rates on http://{settings.host}:{settings.port} "
         f"(API docs /docs, rates /api/v1/rates, upstream {settings.base_url})"
     )
+    # uvicorn re-raises the signal that stopped it once shutdown is complete; by then the
+    # shutdown was graceful, so exit 0 instead of dying by SIGTERM (or a KeyboardInterrupt trace).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _after_graceful_shutdown)
     Server(config, app.state.runtime).run()
     return 0
+
+
+def _after_graceful_shutdown(sig: int, frame: FrameType | None) -> None:
+    log.info("stopped", extra={"signal": signal.Signals(sig).name})
 
 
 if __name__ == "__main__":

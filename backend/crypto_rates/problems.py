@@ -1,6 +1,5 @@
 """One error shape everywhere: application/problem+json (RFC 9457), never cached, never a trace."""
 
-import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -11,8 +10,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from crypto_rates.snapshot import dumps
-
-log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -83,7 +80,7 @@ async def _api_problem(request: Request, exc: Exception) -> Response:
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
-        detail = f"no resource at {request.url.path}; see /docs for the API"
+        detail = f"no resource at {request.url.path[:100]}; see /docs for the API"
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed here; this API answers GET"
     else:
@@ -96,13 +93,7 @@ async def _validation(request: Request, exc: Exception) -> Response:
     return problem_response(422, describe_validation_error(exc))
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", extra={"path": request.url.path})
-    return problem_response(500, "internal error; it has been logged")
-
-
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, _api_problem)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(Exception, _unexpected)
