@@ -103,7 +103,9 @@ def permission_problems(workflow: dict[str, Any]) -> list[str]:
     """Read-only by default; jobs add only the allowed write scopes, and only when they use them."""
     problems = []
     if workflow.get("permissions") != {"contents": "read"}:
-        problems.append(f"top-level permissions are {workflow.get('permissions')!r}, want contents: read")
+        problems.append(
+            f"top-level permissions are {workflow.get('permissions')!r}, want contents: read"
+        )
     for job_id, job in workflow.get("jobs", {}).items():
         permissions = job.get("permissions", {})
         if not isinstance(permissions, dict):
@@ -132,9 +134,9 @@ def job_problems(workflow: dict[str, Any]) -> list[str]:
         if not isinstance(timeout, int) or not 0 < timeout <= 60:
             problems.append(f"{job_id}: timeout-minutes is {timeout!r}, want 1..60")
     for job_id, step in steps_of(workflow):
-        if action_name(step.get("uses", "")) == "actions/checkout":
-            if step.get("with", {}).get("persist-credentials") is not False:
-                problems.append(f"{job_id}: actions/checkout without persist-credentials: false")
+        checkout = action_name(step.get("uses", "")) == "actions/checkout"
+        if checkout and step.get("with", {}).get("persist-credentials") is not False:
+            problems.append(f"{job_id}: actions/checkout without persist-credentials: false")
     return problems
 
 
@@ -443,7 +445,9 @@ def run(*command: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_workflows_match_the_github_workflow_schema() -> None:
-    result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflow_paths())
+    result = run(
+        tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflow_paths()
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
