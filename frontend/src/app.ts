@@ -11,7 +11,7 @@ import { Converter } from "./ui/converter";
 import { byId, fillSelect, h, setText } from "./ui/dom";
 import { RatesTable } from "./ui/table";
 
-const TICK_MS = 1_000;
+const TICK_MS = 500; // display ticks; also when a due refresh fires
 
 interface Snapshot {
   body: RatesList;

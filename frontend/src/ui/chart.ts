@@ -13,6 +13,11 @@ export interface ChartPoint {
 
 const HEIGHT = 220;
 
+/** Axis ticks: whole numbers once they are large, so 41,800 does not read 41,800.00. */
+function formatTick(value: number): string {
+  return Math.abs(value) >= 1000 ? Math.round(value).toLocaleString() : formatValue(value);
+}
+
 function cssVar(el: Element, name: string, fallback: string): string {
   return getComputedStyle(el).getPropertyValue(name).trim() || fallback;
 }
@@ -73,6 +78,13 @@ export class HistoryChart {
         scales: {
           // A single point has no time span: give it ten minutes so it is drawn mid-chart.
           x: { time: true, range: (_u, min, max) => (min === max ? [min - 300, max + 300] : [min, max]) },
+          // Around the data, not from zero: rate moves are small relative to the rate.
+          y: {
+            range: (_u, min, max) => {
+              const pad = (max - min) * 0.1 || Math.abs(max) * 0.005 || 1;
+              return [min - pad, max + pad];
+            },
+          },
         },
         series: [
           { label: "Time" },
@@ -91,7 +103,7 @@ export class HistoryChart {
             ...axis,
             // uPlot passes null before the first layout pass, whatever its types say.
             size: (_u, values: string[] | null) => 16 + 7 * Math.max(4, ...(values ?? []).map((v) => v.length)),
-            values: (_u, splits) => splits.map((v) => formatValue(v)),
+            values: (_u, splits) => splits.map(formatTick),
           },
         ],
       },
