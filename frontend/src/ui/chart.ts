@@ -76,8 +76,15 @@ export class HistoryChart {
         cursor: { drag: { x: false, y: false } },
         legend: { show: true },
         scales: {
-          // A single point has no time span: give it ten minutes so it is drawn mid-chart.
-          x: { time: true, range: (_u, min, max) => (min === max ? [min - 300, max + 300] : [min, max]) },
+          // A single point has no time span (uPlot would stretch it over years): give it ten
+          // minutes so it is drawn mid-chart.
+          x: {
+            time: true,
+            range: (u, min, max) => {
+              const times = u.data[0];
+              return times.length === 1 && times[0] !== undefined ? [times[0] - 300, times[0] + 300] : [min, max];
+            },
+          },
           // Around the data, not from zero: rate moves are small relative to the rate.
           y: {
             range: (_u, min, max) => {
