@@ -118,11 +118,11 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
+    cpuinfo: dict[str, str] = {}
     for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+        key, _, value = line.partition(":")
+        cpuinfo.setdefault(key.strip(), value.strip())
+    cpu = f"{cpuinfo.get('model name', 'unknown')}, {cpuinfo.get('cpu MHz', '?')} MHz"
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
     packages = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "flask", "gunicorn")
     return {
@@ -360,5 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         "misses": misses,
     }
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    (args.out / "results.md").write_text(table + "\n")
+    described = "\n".join(f"- {key}: {value}" for key, value in description.items())
+    settings = f"rounds {args.rounds} x {args.duration} s, {args.connections} connections, wrk -t1"
+    (args.out / "results.md").write_text(f"{described}\n- {settings}\n\n{table}\n")
     return 1 if misses and args.strict else 0
