@@ -24,7 +24,7 @@ node_modules/.bin/openapi-typescript "$tmp/openapi.json" --output "$tmp/schema.t
 case "${1:-}" in
 --check)
     if ! diff -u "$out" "$tmp/schema.ts"; then
-        echo "$out is out of date with the backend's OpenAPI schema; regenerate it: make frontend-types" >&2
+        echo "$out is out of date with the backend's OpenAPI schema; regenerate it: cd frontend && npm run gen:api" >&2
         exit 1
     fi
     echo "$out matches the backend's OpenAPI schema"

@@ -39,6 +39,8 @@ export class App {
   private error: ApiError | null = null;
   private inFlight = false;
   private historyRequest = 0;
+  private bannerKey = "";
+  private codesKey = "";
 
   private readonly table = new RatesTable(
     {
@@ -61,7 +63,8 @@ export class App {
       },
       onChart: (chart) => {
         this.update({ chart });
-        byId("chart-title").scrollIntoView({ behavior: "smooth", block: "nearest" });
+        const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+        byId("chart-title").scrollIntoView({ behavior: still ? "auto" : "smooth", block: "nearest" });
       },
     },
   );
@@ -149,13 +152,18 @@ export class App {
     this.snapshot = { body, rates, etag, fetchedAtMs: Date.now() - body.age_seconds * 1000 };
     this.view = this.validView(this.view, rates);
     const options = rates.map((r) => ({ value: r.code, label: `${r.code.toUpperCase()} · ${r.name}` }));
-    for (const [select, value] of [
-      [this.els.quote, this.view.quote],
-      [this.els.base, this.view.base],
-      [this.els.chartCode, this.view.chart],
-    ] as const) {
-      fillSelect(select, options, value);
-      select.disabled = false;
+    // Refill the pickers only when the set of units changed: an open dropdown stays open.
+    const codesKey = rates.map((r) => r.code).join(",");
+    if (codesKey !== this.codesKey) {
+      this.codesKey = codesKey;
+      for (const [select, value] of [
+        [this.els.quote, this.view.quote],
+        [this.els.base, this.view.base],
+        [this.els.chartCode, this.view.chart],
+      ] as const) {
+        fillSelect(select, options, value);
+        select.disabled = false;
+      }
     }
     this.converter.setRates(rates, options);
     this.render();
@@ -258,15 +266,15 @@ export class App {
     return this.snapshot?.body.source === "sample" ? "the offline sample" : "CoinGecko";
   }
 
+  /** Banners change only when the situation does, so screen readers announce each change once. */
   private renderBanners(): void {
     const banners: HTMLElement[] = [];
     const snap = this.snapshot;
+    const fetchedAt = snap ? new Date(snap.body.fetched_at).toLocaleString() : "";
     if (this.error !== null) {
-      const kept = snap
-        ? ` Showing the last rates received (fetched ${formatAge((Date.now() - snap.fetchedAtMs) / 1000)}).`
-        : "";
+      const kept = snap ? ` Showing the last rates received (fetched ${fetchedAt}).` : "";
       banners.push(
-        banner("error", "error", `${this.error.title}.`, `${this.error.detail}${kept} Retrying automatically with backoff.`),
+        banner("error", "error", `${this.error.title}.`, `${this.error.detail}${kept} Retrying automatically.`),
       );
     }
     if (snap?.body.source === "sample") {
@@ -284,11 +292,15 @@ export class App {
           "warning",
           "stale",
           "Rates may be out of date.",
-          `The service has not been able to refresh from CoinGecko for a while; these rates were fetched ${formatAge((Date.now() - snap.fetchedAtMs) / 1000)}.`,
+          `The service has not been able to refresh from CoinGecko for a while; these rates were fetched ${fetchedAt}.`,
         ),
       );
     }
-    this.els.banners.replaceChildren(...banners);
+    const key = banners.map((b) => b.textContent).join("|");
+    if (key !== this.bannerKey) {
+      this.bannerKey = key;
+      this.els.banners.replaceChildren(...banners);
+    }
   }
 }
 
