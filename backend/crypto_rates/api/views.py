@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 from crypto_rates.conversion import cross_rate
 from crypto_rates.http_caching import GZIP_MIN_BYTES, accepts_gzip, cache_control, etag_matches
@@ -41,15 +41,20 @@ def etag_for(snapshot: Snapshot, *parts: object) -> str:
     return f'W/"{snapshot.version}-{digest}"'
 
 
-@dataclass(frozen=True, slots=True)
-class Freshness:
+class Freshness(NamedTuple):
     age_seconds: int
     stale: bool
     cache_status: CacheStatus
 
 
 def freshness(snapshot: Snapshot, refresh_interval: float, stale_after: float) -> Freshness:
-    age = max(0.0, time.time() - snapshot.fetched_ts)
+    return freshness_at(snapshot, time.time() - snapshot.fetched_ts, refresh_interval, stale_after)
+
+
+def freshness_at(
+    snapshot: Snapshot, age: float, refresh_interval: float, stale_after: float
+) -> Freshness:
+    age = max(0.0, age)
     stale = snapshot.source == "sample" or age > stale_after
     status: CacheStatus = "stale" if stale else ("fresh" if age < refresh_interval else "cached")
     return Freshness(int(age), stale, status)
@@ -173,6 +178,11 @@ class RateViews:
         self._interval = runtime.settings.refresh_interval
         self._stale_after = runtime.settings.effective_stale_after
         self._cache_control = (-1, "")  # (unix second, header): it changes once a second
+        # The hot path asks the same questions thousands of times a second; these memos answer
+        # them with an identity check until the snapshot or the whole-second age changes.
+        self._freshness: tuple[Snapshot | None, float, Freshness | None] = (None, -1.0, None)
+        self._default_list: tuple[Freshness | None, Rendered | None] = (None, None)
+        self._legacy: tuple[Freshness | None, Rendered | None] = (None, None)
 
     def current(self) -> Snapshot | None:
         return self.runtime.store.current
