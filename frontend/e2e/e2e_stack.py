@@ -92,6 +92,19 @@ class Process:
     def fail(self, message: str) -> RuntimeError:
         return RuntimeError(f"{self.name}: {message}\n--- {self.log} ---\n{_tail(self.log)}")
 
+    def wait_until_answering(self, url: str) -> None:
+        """Until `url` answers 200; fails at once, with the log, if the process exits."""
+
+        def up() -> bool:
+            if not self.alive():
+                raise self.fail("exited during start-up")
+            return http_get(url, timeout=1)[0] == 200
+
+        try:
+            wait_until(up, START_TIMEOUT, url)
+        except TimeoutError as error:
+            raise self.fail(str(error)) from None
+
     def stop(self) -> None:
         if self.alive():
             self.popen.send_signal(self.stop_signal)
@@ -131,18 +144,7 @@ class Backend:
         self.process = Process(
             "backend", [sys.executable, "-m", "crypto_rates"], self.env, self.log, signal.SIGTERM
         )
-        path = "/health/ready" if ready else "/health/live"
-
-        def up() -> bool:
-            assert self.process is not None
-            if not self.process.alive():
-                raise self.process.fail("exited during start-up")
-            return http_get(self.url + path, timeout=1)[0] == 200
-
-        try:
-            wait_until(up, START_TIMEOUT, f"the backend's {path}")
-        except TimeoutError as error:
-            raise self.process.fail(str(error)) from None
+        self.process.wait_until_answering(self.url + ("/health/ready" if ready else "/health/live"))
         return self
 
     def stop(self) -> None:
@@ -182,17 +184,7 @@ class Nginx:
         self.process = Process(
             "nginx", self.argv("-g", "daemon off;"), dict(os.environ), self.log, signal.SIGQUIT
         )
-
-        def up() -> bool:
-            assert self.process is not None
-            if not self.process.alive():
-                raise self.process.fail("exited during start-up")
-            return http_get(self.url + "/healthz", timeout=1)[0] == 200
-
-        try:
-            wait_until(up, START_TIMEOUT, "nginx's /healthz")
-        except TimeoutError as error:
-            raise self.process.fail(str(error)) from None
+        self.process.wait_until_answering(self.url + "/healthz")
         return self
 
     def stop(self) -> None:
