@@ -38,7 +38,7 @@ PHASES: list[tuple[str, str | None, float]] = [
     ("timeout", None, 3.0),
     ("429", str(RETRY_AFTER_S), 4.0),
     ("429", None, 4.0),
-    ("html", None, 2.0),
+    ("html", None, 2.5),  # after 429s the last cycle of retries can end 1.6 s late
     ("truncated", None, 2.0),
     ("wrong_shape", None, 2.0),
     ("empty", None, 2.0),
