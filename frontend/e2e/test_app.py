@@ -281,3 +281,15 @@ def test_dark_theme_follows_the_system(browser: Browser, stack: Stack) -> None:
     assert background == "rgb(13, 17, 23)"
     screenshot(page, "desktop-dark")
     context.close()
+
+
+def test_docs_link_opens_swagger_through_nginx(page: Page, stack: Stack) -> None:
+    # Swagger UI's own script and CSS come from a CDN, unreachable here: refuse them quickly.
+    page.route("https://**/*", lambda route: route.abort())
+    open_app(page, stack)
+    with page.expect_navigation() as navigation:
+        page.get_by_role("link", name="API docs").first.click()
+    response = navigation.value
+    assert response is not None and response.status == 200
+    assert page.url == stack.url + "/docs"
+    expect(page).to_have_title("crypto-rates - Swagger UI")
