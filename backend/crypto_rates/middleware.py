@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crypto_rates.logs import request_id
 from crypto_rates.metrics import Metrics
-from crypto_rates.problems import problem_response
+from crypto_rates.problems import INTERNAL_ERROR, problem_response
 
 log = logging.getLogger("crypto_rates.access")
 
@@ -59,7 +59,7 @@ class ObservabilityMiddleware:
         except Exception:
             log.exception("unhandled error", extra={"path": scope["path"]})
             if not response_started:
-                response = problem_response(500, "internal error; it has been logged")
+                response = problem_response(500, INTERNAL_ERROR)
                 await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from crypto_rates.snapshot import dumps
 
 PROBLEM_JSON = "application/problem+json"
+INTERNAL_ERROR = "internal error; it has been logged"
 
 
 class Problem(BaseModel):
@@ -93,7 +94,13 @@ async def _validation(request: Request, exc: Exception) -> Response:
     return problem_response(422, describe_validation_error(exc))
 
 
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises after sending this; the request middleware logs it with the request id.
+    return problem_response(500, INTERNAL_ERROR)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, _api_problem)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(Exception, _unexpected)
