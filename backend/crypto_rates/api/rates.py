@@ -156,8 +156,10 @@ def rates_router(views: RateViews) -> APIRouter:
     )
     async def convert_amount(
         request: Request,
-        from_: Annotated[str, Query(alias="from", min_length=1, max_length=16)],
-        to: Annotated[str, Query(min_length=1, max_length=16)],
+        from_: Annotated[
+            str, Query(alias="from", min_length=1, max_length=16, description="A known code.")
+        ],
+        to: Annotated[str, Query(min_length=1, max_length=16, description="A known code.")],
         amount: Annotated[
             float,
             Query(

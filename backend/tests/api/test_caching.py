@@ -139,3 +139,14 @@ async def test_errors_are_never_cached(client: httpx.AsyncClient) -> None:
 
 def test_sample_snapshot_has_a_stable_version() -> None:
     assert load_sample().version == load_sample().version
+
+
+async def test_fast_path_requests_are_counted_under_their_route(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await client.get("/api/v1/rates")
+    await client.get("/api/rates")
+    registry = runtime(app).metrics.registry
+    for handler in ("/api/v1/rates", "/api/rates"):
+        labels = {"method": "GET", "handler": handler, "status": "2xx"}
+        assert registry.get_sample_value("crypto_app_requests_total", labels) == 1
