@@ -122,20 +122,26 @@ def test_timeout_mode_hangs_until_the_client_gives_up(fake: FakeCoinGecko) -> No
     assert fake.calls == 2
 
 
-def test_a_mode_change_does_not_cut_a_hanging_call_short(fake: FakeCoinGecko) -> None:
+def hanging_call(fake: FakeCoinGecko, timeout: float) -> tuple[threading.Thread, list[Exception]]:
+    """A call in "timeout" mode on a thread, started once the fake has seen it; errors collected."""
     fake.set_mode("timeout")
-    outcome: list[BaseException] = []
+    outcome: list[Exception] = []
 
-    def hang() -> None:
+    def call() -> None:
         try:
-            httpx.get(f"{fake.url}/exchange_rates", timeout=1.0)
+            httpx.get(f"{fake.url}/exchange_rates", timeout=timeout)
         except httpx.HTTPError as exc:
             outcome.append(exc)
 
-    caller = threading.Thread(target=hang)
+    caller = threading.Thread(target=call)
     caller.start()
     while fake.calls == 0:
         time.sleep(0.01)
+    return caller, outcome
+
+
+def test_a_mode_change_does_not_cut_a_hanging_call_short(fake: FakeCoinGecko) -> None:
+    caller, outcome = hanging_call(fake, timeout=1.0)
     fake.set_mode("ok")
     caller.join()
     # Still a timeout for the client, not a dropped connection.
@@ -144,19 +150,7 @@ def test_a_mode_change_does_not_cut_a_hanging_call_short(fake: FakeCoinGecko) ->
 
 def test_stop_releases_hanging_calls() -> None:
     fake = FakeCoinGecko(hang_seconds=60).start()
-    fake.set_mode("timeout")
-    outcome: list[BaseException] = []
-
-    def hang() -> None:
-        try:
-            httpx.get(f"{fake.url}/exchange_rates", timeout=30)
-        except httpx.HTTPError as exc:
-            outcome.append(exc)
-
-    caller = threading.Thread(target=hang)
-    caller.start()
-    while fake.calls == 0:
-        time.sleep(0.01)
+    caller, outcome = hanging_call(fake, timeout=30)
     fake.stop()
     caller.join(timeout=20)
     assert not caller.is_alive()
