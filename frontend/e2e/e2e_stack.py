@@ -28,7 +28,7 @@ FRONTEND = Path(__file__).resolve().parents[1]
 DIST = FRONTEND / "dist"
 RENDER = FRONTEND / "nginx" / "render.sh"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0  # generous: CI machines can be busy
 
 
 def free_port() -> int:

@@ -11,6 +11,8 @@ import { Converter } from "./ui/converter";
 import { byId, fillSelect, h, setText } from "./ui/dom";
 import { RatesTable } from "./ui/table";
 
+/** Shown under the headline: 1 BTC in a few other widely used units. */
+const HEADLINE_OTHERS = ["usd", "eur", "gbp", "jpy", "eth", "xau"];
 const TICK_MS = 500; // display ticks; also when a due refresh fires
 
 interface Snapshot {
@@ -93,6 +95,7 @@ export class App {
     quote: byId("quote", HTMLSelectElement),
     headline: byId("headline-value"),
     headlineSub: byId("headline-sub"),
+    headlineMore: byId("headline-more"),
     base: byId("base", HTMLSelectElement),
     chartCode: byId("chart-code", HTMLSelectElement),
     chartCaption: byId("chart-caption"),
@@ -221,6 +224,15 @@ export class App {
     this.els.headline.replaceChildren(
       h("span", { class: "hero-number", "data-value": String(quote.value) }, formatValue(quote.value)),
       h("span", { class: "hero-code" }, ` ${quote.code.toUpperCase()}`),
+    );
+    const others = HEADLINE_OTHERS.filter((code) => code !== quote.code)
+      .map((code) => findRate(rates, code))
+      .filter((rate) => rate !== undefined)
+      .slice(0, 4);
+    this.els.headlineMore.replaceChildren(
+      ...others.map((rate) =>
+        h("li", {}, h("span", { class: "hero-more-code" }, rate.code.toUpperCase()), formatValue(rate.value)),
+      ),
     );
   }
 

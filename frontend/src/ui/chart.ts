@@ -12,6 +12,7 @@ export interface ChartPoint {
 }
 
 const HEIGHT = 220;
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
 
 /** Axis ticks: whole numbers once they are large, so 41,800 does not read 41,800.00. */
 function formatTick(value: number): string {
@@ -76,13 +77,13 @@ export class HistoryChart {
         cursor: { drag: { x: false, y: false } },
         legend: { show: true },
         scales: {
-          // A single point has no time span (uPlot would stretch it over years): give it ten
-          // minutes so it is drawn mid-chart.
+          // One point has no span, and uPlot would stretch it over years: give it ten minutes.
           x: {
             time: true,
             range: (u, min, max) => {
               const times = u.data[0];
-              return times.length === 1 && times[0] !== undefined ? [times[0] - 300, times[0] + 300] : [min, max];
+              const only = times.length === 1 ? times[0] : undefined;
+              return only === undefined ? [min, max] : [only - 300, only + 300];
             },
           },
           // Around the data, not from zero: rate moves are small relative to the rate.
@@ -105,7 +106,8 @@ export class HistoryChart {
           },
         ],
         axes: [
-          axis,
+          // Whole seconds at the finest: test setups refresh every second or two.
+          { ...axis, incrs: TIME_STEPS },
           {
             ...axis,
             // uPlot passes null before the first layout pass, whatever its types say.
