@@ -756,7 +756,9 @@ export interface operations {
     convert: {
         parameters: {
             query: {
+                /** @description A known code. */
                 from: string;
+                /** @description A known code. */
                 to: string;
                 /** @description A finite number greater than 0 and at most 1e+15. */
                 amount?: number;
