@@ -128,7 +128,8 @@ export class App {
   async refresh(): Promise<void> {
     if (this.inFlight) return;
     this.inFlight = true;
-    this.els.refresh.disabled = true;
+    // Busy, not disabled: disabling the focused button would drop keyboard focus.
+    this.els.refresh.setAttribute("aria-busy", "true");
     this.els.refresh.classList.add("is-busy");
     try {
       const answer = await this.client.rates(this.snapshot?.etag ?? null);
@@ -142,7 +143,7 @@ export class App {
       this.schedule.failed(Date.now());
     } finally {
       this.inFlight = false;
-      this.els.refresh.disabled = false;
+      this.els.refresh.removeAttribute("aria-busy");
       this.els.refresh.classList.remove("is-busy");
       this.renderBanners();
       this.tick();
