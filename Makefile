@@ -67,11 +67,12 @@ test-frontend: $(FRONTEND_DEPS) ## vitest unit tests of the app
 test-e2e: venv frontend-build ## browser tests: Chromium -> nginx -> backend -> fake CoinGecko
 	$(PY) -m pytest frontend/e2e -p no:cacheprovider
 
-lint-frontend: venv $(FRONTEND_DEPS) ## tsc, eslint, ruff on the e2e tests, API types match the backend
+lint-frontend: venv $(FRONTEND_DEPS) ## tsc, eslint, ruff, shellcheck; API types match the backend
 	cd frontend && $(NPM) run --silent lint
 	cd frontend && PYTHON=$(CURDIR)/$(PY) sh scripts/gen-api-types.sh --check
 	$(BIN)/ruff check frontend/e2e
 	$(BIN)/ruff format --check frontend/e2e
+	shellcheck frontend/nginx/render.sh frontend/scripts/*.sh
 
 # ---------------------------------------------------------------------------------------------
 # Images and compose (issue 4)
