@@ -14,7 +14,7 @@ NPM    ?= npm
         frontend frontend-build test-frontend test-e2e lint-frontend \
         images test-images up down \
         test-deploy test-helm test-terraform test-workflows \
-        bench clean
+        bench audit clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -123,6 +123,14 @@ bench: venv ## load benchmark: ours vs bare ASGI floor vs old Flask design (~4 m
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y --no-install-recommends wrk; }
 	$(PY) -m pytest -q -p no:cacheprovider backend/benchmarks/tests
 	PYTHONPATH=backend $(PY) -m benchmarks --out .bench $(BENCH_ARGS)
+
+# ---------------------------------------------------------------------------------------------
+# Security audits (need the network: CVE databases; run by CI's security job)
+audit: venv ## bandit on the service, pip-audit on the dependency set, npm audit on the app
+	$(BIN)/pip install --quiet -e '.[audit]'
+	$(BIN)/bandit -q -r backend/crypto_rates --severity-level medium
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
+	cd frontend && $(NPM) audit --omit=dev --audit-level=high
 
 clean: ## remove build and test output
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov frontend/dist .artifacts .bench
