@@ -103,7 +103,11 @@ class Process:
         try:
             wait_until(up, START_TIMEOUT, url)
         except TimeoutError as error:
+            self.stop()
             raise self.fail(str(error)) from None
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.alive():
@@ -211,8 +215,11 @@ class Stack:
     def start(self, ready: bool = True) -> Stack:
         try:
             self.fake.start()
-            self.backend = Backend(self.fake.url, self.run_dir, **self.backend_env).start(ready)
-            self.nginx = Nginx(self.backend.url, self.run_dir).start()
+            # Assigned before starting, so that stop() reaches a process that failed to start.
+            self.backend = Backend(self.fake.url, self.run_dir, **self.backend_env)
+            self.backend.start(ready)
+            self.nginx = Nginx(self.backend.url, self.run_dir)
+            self.nginx.start()
         except BaseException:
             self.stop()
             raise
@@ -231,4 +238,5 @@ class Stack:
         self.backend.stop()
         self.backend = Backend(
             self.fake.url, self.run_dir, port=self.backend.port, **self.backend_env
-        ).start()
+        )
+        self.backend.start()
