@@ -10,6 +10,7 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crypto_rates import __version__
+from crypto_rates.api.docs import install_docs
 from crypto_rates.api.fast_path import FastPath
 from crypto_rates.api.health import health_router
 from crypto_rates.api.index import index_router
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves Swagger UI without a CDN
         redoc_url=None,
         # Prometheus metrics and our logs cover this; FastAPI's OpenTelemetry hooks cost ~5 us
         # per request even when no provider is configured.
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    install_docs(app)
     app.include_router(index_router(runtime))
     views = RateViews(runtime)
     rates = rates_router(views)

@@ -25,9 +25,27 @@ async def test_index_links_to_docs_and_data(client: httpx.AsyncClient) -> None:
     assert body["links"] == {"docs": "/docs", "openapi": "/openapi.json", "rates": "/api/v1/rates"}
 
 
-async def test_swagger_ui_is_served(client: httpx.AsyncClient) -> None:
+async def test_swagger_ui_is_served_from_this_process_without_a_cdn(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.get("/docs")
     assert response.status_code == 200 and "swagger" in response.text.lower()
+    assert "http" not in response.text  # every asset is ours: works offline and under a strict CSP
+    assert "<script>" not in response.text  # no inline script: the bootstrap is /docs/init.js
+    for path, kind in [
+        ("/docs/assets/swagger-ui-bundle.js", "javascript"),
+        ("/docs/assets/swagger-ui.css", "text/css"),
+        ("/docs/init.js", "javascript"),
+    ]:
+        asset = await client.get(path)
+        assert asset.status_code == 200 and kind in asset.headers["content-type"], path
+    assert "/openapi.json" in (await client.get("/docs/init.js")).text
+
+
+async def test_unknown_docs_asset_is_a_problem_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs/assets/nope.js")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
 
 
 def test_openapi_is_built_without_environment_or_network(no_network: None) -> None:
