@@ -122,8 +122,12 @@ async def test_the_gzip_body_is_a_real_gzip_stream(app: FastAPI) -> None:
 async def test_fast_path_and_route_answer_identically(
     client: httpx.AsyncClient, fast: str, routed: str
 ) -> None:
-    a = await client.get(fast)
-    b = await client.get(routed)
+    # Bodies carry age_seconds: retry until no second boundary fell between the two requests.
+    for _ in range(5):
+        a = await client.get(fast)
+        b = await client.get(routed)
+        if a.content == (await client.get(fast)).content:
+            break
     assert a.content == b.content
     assert a.headers["etag"] == b.headers["etag"]
     assert a.headers["cache-control"] == b.headers["cache-control"]
