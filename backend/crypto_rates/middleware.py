@@ -81,3 +81,25 @@ class ObservabilityMiddleware:
             "status": status,
             "duration_ms": round(elapsed * 1000, 3),
         }
+
+
+class HeadAsGet:
+    """Answer HEAD like GET without the body, as the old Flask service did.
+
+    FastAPI routes declare GET only; uptime checkers and load balancers often probe with HEAD.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)

@@ -100,3 +100,20 @@ async def test_cors_headers_follow_cors_origins(make_settings: object) -> None:
     assert allowed.headers["access-control-allow-origin"] == "http://ui.example"
     assert "etag" in allowed.headers["access-control-expose-headers"].lower()
     assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize(
+    "path", ["/health", "/health/live", "/api/rates", "/api/v1/rates?base=usd"]
+)
+async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient, path: str) -> None:
+    get = await client.get(path)
+    head = await client.head(path)
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert int(head.headers["content-length"]) > 0  # the length GET's body has (it carries uptime)
+
+
+async def test_head_on_an_unknown_path_is_a_404(client: httpx.AsyncClient) -> None:
+    response = await client.head("/nonexistent")
+    assert response.status_code == 404 and response.content == b""
