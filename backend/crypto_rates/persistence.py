@@ -19,8 +19,10 @@ from crypto_rates.upstream import InvalidResponse, parse_exchange_rates, rates_f
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-# CoinGecko's payload has no timestamp; this is when the bundled sample was recorded.
-SAMPLE_RECORDED_AT = datetime(2026, 11, 26, tzinfo=UTC)
+# CoinGecko's payload has no timestamp and the bundled recording is undated; its prices (1 BTC at
+# about 41,800 USD) place it around the turn of 2024. Labelling it with that date, not with "now",
+# keeps the sample honest: it always reads as old.
+SAMPLE_RECORDED_AT = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 class _PersistedPoint(BaseModel):

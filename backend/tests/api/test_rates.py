@@ -35,7 +35,7 @@ async def test_legacy_endpoint_keeps_the_old_services_shape(client: httpx.AsyncC
     }
     assert body["data_source"] == "sample"
     assert body["cache_status"] == "stale"  # sample data is always stale
-    assert body["last_updated"] == "2026-11-26T00:00:00Z"
+    assert body["last_updated"] == "2024-01-01T00:00:00Z"
 
 
 @pytest.mark.parametrize(("age", "status"), [(5, "fresh"), (400, "cached"), (700, "stale")])
@@ -140,7 +140,7 @@ async def test_convert_gives_rate_and_result(
     assert body["from"] == "eth" and body["to"] == "usd" and body["amount"] == 2.5
     assert body["rate"] == pytest.approx(expected_rate)
     assert body["result"] == pytest.approx(2.5 * expected_rate)
-    assert body["fetched_at"] == "2026-11-26T00:00:00Z"
+    assert body["fetched_at"] == "2024-01-01T00:00:00Z"
 
 
 async def test_convert_defaults_to_an_amount_of_one(client: httpx.AsyncClient) -> None:
