@@ -36,7 +36,7 @@ test: lint test-backend test-frontend test-e2e test-deploy ## everything that ru
 lint: lint-backend lint-frontend ## ruff, mypy, eslint, tsc
 
 # ---------------------------------------------------------------------------------------------
-# Backend (issue 2)
+# Backend
 run: venv frontend-build ## start the service on 127.0.0.1:8000 and the UI, against live CoinGecko
 	PYTHON=$(PY) sh frontend/scripts/run-local.sh
 
@@ -49,7 +49,7 @@ lint-backend: venv
 	$(BIN)/mypy
 
 # ---------------------------------------------------------------------------------------------
-# Frontend (issue 3)
+# Frontend
 # node_modules from the committed lock, reinstalled only when package.json or the lock change.
 FRONTEND_DEPS := frontend/node_modules/.installed
 $(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
@@ -75,7 +75,7 @@ lint-frontend: venv $(FRONTEND_DEPS) ## tsc, eslint, ruff, shellcheck; API types
 	shellcheck frontend/nginx/render.sh frontend/scripts/*.sh
 
 # ---------------------------------------------------------------------------------------------
-# Images and compose (issue 4)
+# Images and compose
 # BuildKit is required (Dockerfile.dockerignore, RUN --mount); bases are overridable for mirrors, e.g.
 # make images PYTHON_IMAGE=registry.example/python:3.12-slim-bookworm; DOCKER_BUILD_FLAGS adds flags
 # (e.g. --network=host where dockerd has no bridge network, --secret id=pip.conf,src=...).
@@ -100,7 +100,7 @@ down: ## stop the compose stack (its volumes stay)
 	docker compose down
 
 # ---------------------------------------------------------------------------------------------
-# Deployment artefacts (issues 5, 6, 8)
+# Deployment artefacts: chart, Terraform, workflows
 test-deploy: test-helm test-terraform test-workflows ## chart, terraform and workflow checks
 
 test-helm: venv .venv-checkov/bin/checkov ## chart: render, lint, schemas, kubernetes-validate, checkov, promtool
@@ -118,7 +118,7 @@ test-workflows: venv ## workflow schema, actionlint + shellcheck, zizmor and hyg
 	$(PY) -m pytest deploy/tests/test_workflows.py -p no:cacheprovider
 
 # ---------------------------------------------------------------------------------------------
-# Benchmarks (issue 7)
+# Benchmarks
 bench: venv ## load benchmark: ours vs bare ASGI floor vs old Flask design (~4 min; .bench/)
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y --no-install-recommends wrk; }
 	$(PY) -m pytest -q -p no:cacheprovider backend/benchmarks/tests
