@@ -17,7 +17,7 @@ from crypto_rates.api.index import index_router
 from crypto_rates.api.rates import rates_router
 from crypto_rates.api.views import RateViews
 from crypto_rates.config import Settings, load_settings
-from crypto_rates.middleware import HeadAsGet, ObservabilityMiddleware
+from crypto_rates.middleware import ObservabilityMiddleware
 from crypto_rates.problems import install_problem_handlers
 from crypto_rates.runtime import Runtime
 
@@ -93,5 +93,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET"],
             expose_headers=["ETag", "X-Request-ID"],
         )
-    app.front = ObservabilityMiddleware(HeadAsGet(front), metrics=runtime.metrics)
+    app.front = ObservabilityMiddleware(front, metrics=runtime.metrics)
     return app

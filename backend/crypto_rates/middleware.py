@@ -1,4 +1,5 @@
-"""One pure ASGI middleware for request ids, request metrics, the access log and last-resort errors.
+"""One pure ASGI middleware for request ids, request metrics, the access log, HEAD and last-resort
+errors.
 
 Pure ASGI (not BaseHTTPMiddleware) and one layer instead of three: it sits on the hot path.
 """
@@ -45,6 +46,10 @@ class ObservabilityMiddleware:
         token = request_id.set(rid)
         status = 500
         response_started = False
+        # HEAD is answered like GET without the body, as the old Flask service did: FastAPI
+        # routes declare GET only, and uptime checkers and load balancers probe with HEAD.
+        head = scope["method"] == "HEAD"
+        app_scope = {**scope, "method": "GET"} if head else scope
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -52,10 +57,12 @@ class ObservabilityMiddleware:
                 status = message["status"]
                 response_started = True
                 message = {**message, "headers": [*message.get("headers", ()), rid_header]}
+            elif head:
+                message = {**message, "body": b""}
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(app_scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error", extra={"path": scope["path"]})
             if not response_started:
@@ -81,25 +88,3 @@ class ObservabilityMiddleware:
             "status": status,
             "duration_ms": round(elapsed * 1000, 3),
         }
-
-
-class HeadAsGet:
-    """Answer HEAD like GET without the body, as the old Flask service did.
-
-    FastAPI routes declare GET only; uptime checkers and load balancers often probe with HEAD.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_without_body(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                message = {**message, "body": b""}
-            await send(message)
-
-        await self.app({**scope, "method": "GET"}, receive, send_without_body)
