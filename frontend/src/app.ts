@@ -42,7 +42,6 @@ export class App {
   private inFlight = false;
   private historyRequest = 0;
   private bannerKey = "";
-  private codesKey = "";
 
   private readonly table = new RatesTable(
     {
@@ -156,18 +155,13 @@ export class App {
     this.snapshot = { body, rates, etag, fetchedAtMs: Date.now() - body.age_seconds * 1000 };
     this.view = this.validView(this.view, rates);
     const options = rates.map((r) => ({ value: r.code, label: `${r.code.toUpperCase()} · ${r.name}` }));
-    // Refill the pickers only when the set of units changed: an open dropdown stays open.
-    const codesKey = rates.map((r) => r.code).join(",");
-    if (codesKey !== this.codesKey) {
-      this.codesKey = codesKey;
-      for (const [select, value] of [
-        [this.els.quote, this.view.quote],
-        [this.els.base, this.view.base],
-        [this.els.chartCode, this.view.chart],
-      ] as const) {
-        fillSelect(select, options, value);
-        select.disabled = false;
-      }
+    for (const [select, value] of [
+      [this.els.quote, this.view.quote],
+      [this.els.base, this.view.base],
+      [this.els.chartCode, this.view.chart],
+    ] as const) {
+      fillSelect(select, options, value);
+      select.disabled = false;
     }
     this.converter.setRates(rates, options);
     this.render();

@@ -46,17 +46,13 @@ export class Converter {
     });
   }
 
-  /** New snapshot: refresh the unit lists (only when the set of codes changed) and the result. */
+  /** New snapshot: refresh the unit lists (kept as they are when the codes are the same) and the result. */
   setRates(rates: readonly Rate[], options: readonly { value: string; label: string }[]): void {
-    const sameCodes =
-      rates.length === this.rates.length && rates.every((r, i) => r.code === this.rates[i]?.code);
     this.rates = rates;
     if (findRate(rates, this.from) === undefined) this.from = "btc";
     if (findRate(rates, this.to) === undefined) this.to = rates[0]?.code ?? "btc";
-    if (!sameCodes || this.els.from.options.length === 0) {
-      fillSelect(this.els.from, options, this.from);
-      fillSelect(this.els.to, options, this.to);
-    }
+    fillSelect(this.els.from, options, this.from);
+    fillSelect(this.els.to, options, this.to);
     this.els.from.disabled = false;
     this.els.to.disabled = false;
     this.update();

@@ -35,12 +35,18 @@ export function setText(el: Element, text: string): void {
   if (el.textContent !== text) el.textContent = text;
 }
 
-/** Replace a <select>'s options, keeping `selected` chosen. */
+/**
+ * Replace a <select>'s options, keeping `selected` chosen. When the option values are the ones it
+ * already has, the select is left alone: a dropdown the user has open stays open across refreshes.
+ */
 export function fillSelect(
   select: HTMLSelectElement,
   options: readonly { value: string; label: string }[],
   selected: string,
 ): void {
+  const same =
+    select.options.length === options.length && options.every((o, i) => select.options[i]?.value === o.value);
+  if (same) return;
   select.replaceChildren(
     ...options.map((o) => h("option", { value: o.value, selected: o.value === selected }, o.label)),
   );
