@@ -3,7 +3,7 @@
 import math
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -14,10 +14,15 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
-from crypto_rates.rate import Rate
+from crypto_rates.snapshot import Snapshot
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -72,6 +77,27 @@ class RequestCollector(Collector):
         yield latency
 
 
+class RateCollector(Collector):
+    """crypto_rates_rate{code,type}, read from the served snapshot at scrape time.
+
+    Whatever the store serves is what is exported (a restored snapshot too), and a code that
+    disappears upstream disappears here. The bundled sample is not exported: it is not a rate.
+    """
+
+    def __init__(self, current: Callable[[], Snapshot | None]) -> None:
+        self._current = current
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "crypto_rates_rate", "Units per 1 BTC, by currency.", labels=["code", "type"]
+        )
+        snapshot = self._current()
+        if snapshot is not None and snapshot.source == "coingecko":
+            for rate in snapshot.rates.values():
+                family.add_metric([rate.code, rate.type], rate.value)
+        yield family
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -107,19 +133,17 @@ class Metrics:
             "Unix time of the last good upstream fetch.",
             registry=r,
         )
-        self._rate = Gauge(
-            "crypto_rates_rate", "Units per 1 BTC, by currency.", ["code", "type"], registry=r
-        )
 
-    def watch_snapshot(self, fetched_at: Callable[[], float | None]) -> None:
-        """Age and availability are computed at scrape time from the store's current snapshot."""
+    def watch_snapshot(self, current: Callable[[], Snapshot | None]) -> None:
+        """Age, availability and rate gauges are read from the served snapshot at scrape time."""
 
         def age() -> float:
-            at = fetched_at()
-            return math.inf if at is None else max(0.0, time.time() - at)
+            snapshot = current()
+            return math.inf if snapshot is None else max(0.0, time.time() - snapshot.fetched_ts)
 
         self._snapshot_age.set_function(age)
-        self._snapshot_available.set_function(lambda: 0.0 if fetched_at() is None else 1.0)
+        self._snapshot_available.set_function(lambda: 0.0 if current() is None else 1.0)
+        self.registry.register(RateCollector(current))
 
     def request(self, method: str, handler: str, status: int, seconds: float) -> None:
         self._requests.observe(method, handler, status, seconds)
@@ -131,8 +155,5 @@ class Metrics:
     def refresh(self, ok: bool) -> None:
         self._refreshes.labels("success" if ok else "failure").inc()
 
-    def upstream_success(self, rates: Iterable[Rate], at: float) -> None:
+    def upstream_success(self, at: float) -> None:
         self._last_success.set(at)
-        self._rate.clear()  # a code that disappeared upstream must not linger
-        for rate in rates:
-            self._rate.labels(rate.code, rate.type).set(rate.value)

@@ -56,7 +56,7 @@ class Poller:
         else:
             snapshot = build_snapshot(rates, datetime.now(UTC), "coingecko")
             self._store.replace(snapshot)
-            self._metrics.upstream_success(rates.values(), snapshot.fetched_ts)
+            self._metrics.upstream_success(snapshot.fetched_ts)
             await self._persist(snapshot)
             outcome = RefreshOutcome(ok=True, snapshot=snapshot)
             log.info("refreshed", extra={"currencies": len(rates), "version": snapshot.version})

@@ -20,7 +20,7 @@ class Runtime:
         self.settings = settings
         self.metrics = Metrics()
         self.store = SnapshotStore(history_limit(settings.refresh_interval))
-        self.metrics.watch_snapshot(self.store.fetched_at_timestamp)
+        self.metrics.watch_snapshot(lambda: self.store.current)
         self.started_at = time.time()
         self.shutting_down = False
         self.poller: Poller | None = None

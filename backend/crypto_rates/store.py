@@ -36,10 +36,6 @@ class SnapshotStore:
     def history(self) -> tuple[HistoryPoint, ...]:
         return tuple(self._history)
 
-    def fetched_at_timestamp(self) -> float | None:
-        current = self._current
-        return None if current is None else current.fetched_ts
-
     def replace(self, snapshot: Snapshot) -> None:
         """Serve `snapshot` from now on; upstream data also joins the history."""
         if snapshot.source == "coingecko" and (

@@ -26,6 +26,7 @@ class Harness:
     def __init__(self, settings: Settings) -> None:
         self.metrics = Metrics()
         self.store = SnapshotStore(history_limit=10)
+        self.metrics.watch_snapshot(lambda: self.store.current)
         self.client = CoinGeckoClient(settings, self.metrics, sleep=no_sleep)
         self.poller = Poller(
             self.client, self.store, self.metrics, settings.refresh_interval, settings.snapshot_path

@@ -19,14 +19,14 @@ def test_history_is_capped_when_polling_fast() -> None:
 def test_replace_swaps_the_current_snapshot_and_records_history(fixture_body: bytes) -> None:
     rates = parse_exchange_rates(fixture_body)
     store = SnapshotStore(history_limit=3)
-    assert store.current is None and store.fetched_at_timestamp() is None
+    assert store.current is None
     for minutes in range(5):
         snapshot = build_snapshot(rates, T0 + timedelta(minutes=minutes), "coingecko")
         store.replace(snapshot)
         assert store.current is snapshot
     assert [p.t.minute for p in store.history] == [2, 3, 4]  # bounded, oldest dropped
     assert store.history[-1].values["eth"] == 18.801
-    assert store.fetched_at_timestamp() == (T0 + timedelta(minutes=4)).timestamp()
+    assert store.current.fetched_ts == (T0 + timedelta(minutes=4)).timestamp()
 
 
 def test_sample_data_is_served_but_not_recorded_as_history() -> None:

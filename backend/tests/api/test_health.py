@@ -108,7 +108,7 @@ async def test_metrics_expose_the_old_names_and_ours(app: FastAPI, fixture_body:
     rt = runtime(app)
     snapshot = live_snapshot(fixture_body)
     rt.store.replace(snapshot)
-    rt.metrics.upstream_success(snapshot.rates.values(), snapshot.fetched_ts)
+    rt.metrics.upstream_success(snapshot.fetched_ts)
     rt.metrics.upstream_call("success", 0.2)
     rt.metrics.refresh(True)
     await get(app, "/api/v1/rates/eth")
@@ -141,6 +141,17 @@ async def test_metrics_without_a_snapshot(settings: Settings) -> None:
     text = (await get(create_app(settings), "/metrics")).text
     assert "crypto_rates_snapshot_available 0.0" in text
     assert "crypto_rates_snapshot_age_seconds +Inf" in text
+    assert "crypto_rates_rate{" not in text
+
+
+async def test_rate_gauges_follow_the_served_snapshot(app: FastAPI, fixture_body: bytes) -> None:
+    # The app fixture serves the bundled sample: not a rate, so no gauges.
+    assert "crypto_rates_rate{" not in (await get(app, "/metrics")).text
+    # A restored or refreshed upstream snapshot is exported without waiting for a new refresh.
+    runtime(app).store.replace(live_snapshot(fixture_body))
+    text = (await get(app, "/metrics")).text
+    assert 'crypto_rates_rate{code="eth",type="crypto"} 18.801' in text
+    assert text.count("crypto_rates_rate{") == 61
 
 
 @pytest.mark.parametrize("status", [200, 204, 301, 404, 503, 600])
