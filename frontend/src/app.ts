@@ -17,7 +17,6 @@ const TICK_MS = 500; // display ticks; also when a due refresh fires
 
 interface Snapshot {
   body: RatesList;
-  rates: Rate[];
   etag: string | null;
   /** Local clock time of the upstream fetch, from age_seconds, so client clock skew does not matter. */
   fetchedAtMs: number;
@@ -151,8 +150,8 @@ export class App {
 
   private accept(body: RatesList, etag: string | null): void {
     const first = this.snapshot === null;
-    const rates = body.rates.map((r) => ({ ...r }));
-    this.snapshot = { body, rates, etag, fetchedAtMs: Date.now() - body.age_seconds * 1000 };
+    const { rates } = body;
+    this.snapshot = { body, etag, fetchedAtMs: Date.now() - body.age_seconds * 1000 };
     this.view = this.validView(this.view, rates);
     const options = rates.map((r) => ({ value: r.code, label: `${r.code.toUpperCase()} · ${r.name}` }));
     for (const [select, value] of [
@@ -204,7 +203,7 @@ export class App {
 
   private render(): void {
     if (this.snapshot === null) return;
-    const { rates } = this.snapshot;
+    const { rates } = this.snapshot.body;
     const based = rebase(rates, this.view.base);
     const base = findRate(based, this.view.base);
     if (base === undefined) return;
