@@ -256,9 +256,15 @@ def test_every_module_call_passes_tags_and_every_aws_provider_sets_default_tags(
 
 @pytest.mark.parametrize("filename", SHARED_ROOT_FILES)
 def test_environment_roots_share_identical_code(filename: str) -> None:
-    reference = (ENV_DIRS["dev"] / filename).read_text()
-    drifted = [env for env in ENVIRONMENTS if (ENV_DIRS[env] / filename).read_text() != reference]
-    assert drifted == [], f"{filename} of {drifted} differs from dev/{filename}"
+    # dev holds the code; every other root links to it, so the roots cannot drift apart.
+    reference = ENV_DIRS["dev"] / filename
+    assert reference.is_file() and not reference.is_symlink(), f"dev/{filename} must be a file"
+    target = f"../dev/{filename}"
+    links = {env: ENV_DIRS[env] / filename for env in ENVIRONMENTS if env != "dev"}
+    unlinked = [
+        env for env, link in links.items() if not link.is_symlink() or os.readlink(link) != target
+    ]
+    assert unlinked == [], f"{filename} of {unlinked} is not a link to ../dev/{filename}"
 
 
 def test_the_three_environments_exist() -> None:

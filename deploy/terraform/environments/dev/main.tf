@@ -1,5 +1,5 @@
-# One environment of crypto-rates on EKS. This file is the same in every environment; what differs
-# (sizes, NAT layout, add-ons) is in environment.auto.tfvars.
+# One environment of crypto-rates on EKS. Every environment runs this file (staging's and prod's
+# *.tf are links to dev's); what differs (sizes, NAT layout, add-ons) is in environment.auto.tfvars.
 locals {
   name                = "crypto-rates-${var.environment}"
   app_namespace       = "crypto-rates"

@@ -1,5 +1,6 @@
-# The same declarations in every environment; per-environment values are in environment.auto.tfvars,
-# operator/site values in terraform.tfvars (see terraform.tfvars.example).
+# The same declarations in every environment (staging's and prod's *.tf are links to dev's);
+# per-environment values are in environment.auto.tfvars, operator/site values in terraform.tfvars
+# (see terraform.tfvars.example).
 
 # --- Set per environment (environment.auto.tfvars) --------------------------------------------
 
