@@ -13,7 +13,8 @@ export interface Rate {
   value: number;
 }
 
-export type TypeFilter = "all" | RateType;
+export const TYPE_FILTERS = ["all", ...RATE_TYPES] as const;
+export type TypeFilter = (typeof TYPE_FILTERS)[number];
 export const SORT_KEYS = ["code", "name", "type", "unit", "value"] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
 export type SortDir = "asc" | "desc";

@@ -2,7 +2,7 @@
 // it is written to the URL query (shareable) and to localStorage (remembered for the next visit).
 // On load the URL wins over localStorage, and anything malformed falls back to the default.
 
-import { RATE_TYPES, SORT_KEYS, type SortDir, type SortKey, type TypeFilter } from "./rates";
+import { SORT_KEYS, TYPE_FILTERS, type SortDir, type SortKey, type TypeFilter } from "./rates";
 
 export interface ViewState {
   base: string;
@@ -56,7 +56,7 @@ function sanitize(raw: Raw): Partial<ViewState> {
   set("base", code(raw.base));
   set("quote", code(raw.quote));
   set("chart", code(raw.chart));
-  set("type", pick(raw.type, ["all", ...RATE_TYPES]));
+  set("type", pick(raw.type, TYPE_FILTERS));
   set("sort", pick(raw.sort, SORT_KEYS));
   set("dir", pick(raw.dir, ["asc", "desc"]));
   if (typeof raw.q === "string") out.q = raw.q.slice(0, MAX_QUERY);

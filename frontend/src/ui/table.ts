@@ -1,7 +1,7 @@
 // The rates table: type chips, search, sortable headers and the rows.
 
 import { formatValue } from "../lib/format";
-import { RATE_TYPES, type Rate, type Selection, type SortKey, type TypeFilter } from "../lib/rates";
+import { TYPE_FILTERS, type Rate, type Selection, type SortKey, type TypeFilter } from "../lib/rates";
 import { h, setText } from "./dom";
 
 export interface TableElements {
@@ -85,9 +85,8 @@ export class RatesTable {
   }
 
   private renderChips(active: TypeFilter, counts: Record<TypeFilter, number>): void {
-    const types: TypeFilter[] = ["all", ...RATE_TYPES];
     this.els.chips.replaceChildren(
-      ...types.map((t) =>
+      ...TYPE_FILTERS.map((t) =>
         h(
           "button",
           { type: "button", class: "chip", "data-type": t, "aria-pressed": String(t === active) },
