@@ -24,6 +24,8 @@ export const DEFAULT_VIEW: Readonly<ViewState> = {
   chart: "usd",
 };
 
+const VIEW_KEYS = Object.keys(DEFAULT_VIEW) as (keyof ViewState)[];
+
 export const STORAGE_KEY = "crypto-rates:view";
 const MAX_QUERY = 64;
 const CODE = /^[a-z0-9]{1,16}$/;
@@ -76,7 +78,7 @@ function readStorage(storage: KeyValueStore | undefined): Raw {
 function readQuery(search: string): Raw {
   const params = new URLSearchParams(search);
   const raw: Raw = {};
-  for (const key of Object.keys(DEFAULT_VIEW) as (keyof ViewState)[]) {
+  for (const key of VIEW_KEYS) {
     const value = params.get(key);
     if (value !== null) raw[key] = value;
   }
@@ -93,7 +95,7 @@ export function loadViewState(search: string, storage: KeyValueStore | undefined
  */
 export function toQuery(state: ViewState, currentSearch: string): string {
   const params = new URLSearchParams(currentSearch);
-  for (const key of Object.keys(DEFAULT_VIEW) as (keyof ViewState)[]) {
+  for (const key of VIEW_KEYS) {
     if (state[key] === DEFAULT_VIEW[key]) params.delete(key);
     else params.set(key, state[key]);
   }
