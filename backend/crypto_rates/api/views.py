@@ -178,11 +178,6 @@ class RateViews:
         self._interval = runtime.settings.refresh_interval
         self._stale_after = runtime.settings.effective_stale_after
         self._cache_control = (-1, "")  # (unix second, header): it changes once a second
-        # The hot path asks the same questions thousands of times a second; these memos answer
-        # them with an identity check until the snapshot or the whole-second age changes.
-        self._freshness: tuple[Snapshot | None, float, Freshness | None] = (None, -1.0, None)
-        self._default_list: tuple[Freshness | None, Rendered | None] = (None, None)
-        self._legacy: tuple[Freshness | None, Rendered | None] = (None, None)
 
     def current(self) -> Snapshot | None:
         return self.runtime.store.current
