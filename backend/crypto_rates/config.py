@@ -48,14 +48,10 @@ class Settings(BaseSettings):
     # Test-only escape hatch: lets resilience tests poll every second. Never set in deployments.
     allow_fast_refresh: bool = Field(False, validation_alias="CRYPTO_RATES_ALLOW_FAST_REFRESH")
 
-    @field_validator("coingecko_base_url", "coingecko_api_key", mode="before")
+    # An empty variable means unset (and an empty SNAPSHOT_PATH disables persistence).
+    @field_validator("coingecko_base_url", "coingecko_api_key", "snapshot_path", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("snapshot_path", mode="before")
-    @classmethod
-    def _empty_path_disables(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", "log_format", "coingecko_api_plan", mode="before")
