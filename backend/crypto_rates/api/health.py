@@ -11,7 +11,7 @@ from crypto_rates import __version__
 from crypto_rates.api.schemas import Health, Probe
 from crypto_rates.problems import problem_response, problem_responses
 from crypto_rates.runtime import Runtime
-from crypto_rates.snapshot import dumps
+from crypto_rates.snapshot import dumps, iso
 
 NO_STORE = {"cache-control": "no-store"}
 
@@ -32,16 +32,16 @@ def health_router(runtime: Runtime) -> APIRouter:
         snapshot = runtime.store.current
         outcome = runtime.poller.last_outcome if runtime.poller is not None else None
         api_status = "unknown" if outcome is None else ("ok" if outcome.ok else "failing")
-        age = None if snapshot is None else max(0.0, now - snapshot.fetched_ts)
-        if snapshot is None or age is None:
+        age = None
+        if snapshot is None:
             status = "unhealthy"
-        elif snapshot.source == "sample" or age > stale_after or api_status == "failing":
-            status = "degraded"
         else:
-            status = "healthy"
+            age = max(0.0, now - snapshot.fetched_ts)
+            degraded = snapshot.source == "sample" or age > stale_after or api_status == "failing"
+            status = "degraded" if degraded else "healthy"
         body = {
             "status": status,
-            "timestamp": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
+            "timestamp": iso(datetime.fromtimestamp(now, UTC)),
             "version": __version__,
             "uptime": round(now - runtime.started_at, 3),
             "api_status": api_status,
