@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
-from crypto_rates.snapshot import Snapshot, build_snapshot, iso
+from crypto_rates.snapshot import Snapshot, build_snapshot, iso, rates_payload
 from crypto_rates.store import HistoryPoint
 from crypto_rates.upstream import InvalidResponse, parse_exchange_rates, rates_from_payload
 
@@ -44,7 +44,7 @@ def save(path: Path, snapshot: Snapshot, history: tuple[HistoryPoint, ...]) -> N
         "format": FORMAT,
         "fetched_at": iso(snapshot.fetched_at),
         "source": snapshot.source,
-        "rates": json.loads(snapshot.legacy_rates_json),
+        "rates": rates_payload(snapshot.rates),
         "history": [{"t": iso(p.t), "values": dict(p.values)} for p in history],
     }
     path.parent.mkdir(parents=True, exist_ok=True)

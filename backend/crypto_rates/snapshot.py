@@ -42,13 +42,16 @@ class Snapshot:
         return iso(self.fetched_at)
 
 
+def rates_payload(rates: Mapping[str, Rate]) -> dict[str, dict[str, object]]:
+    """Rates in CoinGecko's shape ({code: {name, unit, value, type}}): /api/rates and the file."""
+    return {
+        r.code: {"name": r.name, "unit": r.unit, "value": r.value, "type": r.type}
+        for r in rates.values()
+    }
+
+
 def build_snapshot(rates: Mapping[str, Rate], fetched_at: datetime, source: Source) -> Snapshot:
-    legacy = dumps(
-        {
-            r.code: {"name": r.name, "unit": r.unit, "value": r.value, "type": r.type}
-            for r in rates.values()
-        }
-    )
+    legacy = dumps(rates_payload(rates))
     digest = hashlib.sha256(f"{source}|{iso(fetched_at)}|".encode() + legacy).hexdigest()[:20]
     return Snapshot(
         rates=rates,
