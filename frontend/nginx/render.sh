@@ -34,12 +34,8 @@ DOCUMENT_ROOT=${DOCUMENT_ROOT:-/usr/share/nginx/html}
 printf '%s\n' "$BACKEND_URL" |
     grep -Eq '^https?://([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$' ||
     die "BACKEND_URL='$BACKEND_URL' is not valid: use scheme://host[:port] without a path, e.g. http://backend:8000"
-case $LISTEN_PORT in
-'' | *[!0-9]*) die "LISTEN_PORT='$LISTEN_PORT' is not valid: use a port number 1-65535, e.g. 8080" ;;
-esac
-if [ "$LISTEN_PORT" -lt 1 ] || [ "$LISTEN_PORT" -gt 65535 ]; then
+{ printf '%s\n' "$LISTEN_PORT" | grep -Eq '^[0-9]+$' && [ "$LISTEN_PORT" -ge 1 ] && [ "$LISTEN_PORT" -le 65535 ]; } ||
     die "LISTEN_PORT='$LISTEN_PORT' is not valid: use a port number 1-65535, e.g. 8080"
-fi
 printf '%s\n' "$DOCUMENT_ROOT" | grep -Eq '^/[A-Za-z0-9._/-]*$' ||
     die "DOCUMENT_ROOT='$DOCUMENT_ROOT' is not valid: use an absolute path of letters, digits and . _ / -"
 
