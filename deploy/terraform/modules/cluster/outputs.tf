@@ -17,8 +17,3 @@ output "cluster_certificate_authority_data" {
   description = "Base64 CA certificate of the cluster API."
   value       = module.eks.cluster_certificate_authority_data
 }
-
-output "oidc_provider_arn" {
-  description = "IAM OIDC provider of the cluster, for IRSA roles."
-  value       = module.eks.oidc_provider_arn
-}

@@ -8,17 +8,7 @@ output "private_subnet_ids" {
   value       = module.vpc.private_subnets
 }
 
-output "public_subnet_ids" {
-  description = "Public subnets (internet-facing load balancers)."
-  value       = module.vpc.public_subnets
-}
-
 output "intra_subnet_ids" {
   description = "Subnets without an internet route, for the EKS control-plane network interfaces."
   value       = module.vpc.intra_subnets
-}
-
-output "azs" {
-  description = "Availability zones the subnets span."
-  value       = local.azs
 }
