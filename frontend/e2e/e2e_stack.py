@@ -184,10 +184,10 @@ class Nginx:
     def argv(self, *extra: str) -> list[str]:
         return [NGINX, "-p", str(self.prefix), "-c", str(self.conf), "-e", "stderr", *extra]
 
-    def start(self) -> Nginx:
-        self.process = Process(
-            "nginx", self.argv("-g", "daemon off;"), dict(os.environ), self.log, signal.SIGQUIT
-        )
+    def start(self, *wrapper: str) -> Nginx:
+        """`wrapper`: a command to run nginx under, e.g. setpriv to start it as another user."""
+        argv = [*wrapper, *self.argv("-g", "daemon off;")]
+        self.process = Process("nginx", argv, dict(os.environ), self.log, signal.SIGQUIT)
         self.process.wait_until_answering(self.url + "/healthz")
         return self
 

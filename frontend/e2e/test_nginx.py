@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from e2e_stack import RENDER, Nginx, Stack, http_get, wait_until
+from e2e_stack import RENDER, Nginx, Stack, http_get
 
 APP_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -205,35 +205,22 @@ def test_runs_as_an_unprivileged_user(stack: Stack) -> None:
         nginx = Nginx(stack.backend.url, run_dir)
         for path in [nginx.prefix, *nginx.prefix.rglob("*")]:
             os.chown(path, 10002, 10002)
-        argv = [
-            "setpriv",
-            "--reuid=10002",
-            "--regid=10002",
-            "--clear-groups",
-            *nginx.argv("-g", "daemon off;"),
-        ]
         # Container runtimes hand the container user its own stdout (runc chowns the stdio),
         # which nginx reopens as /dev/stdout for the access log; a file owned by that user
         # does the same here.
-        log_path = run_dir / "nginx.log"
-        log_path.touch()
-        os.chown(log_path, 10002, 10002)
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        nginx.log.touch()
+        os.chown(nginx.log, 10002, 10002)
+        # Start-up failures raise with the log's tail; the process is stopped either way.
+        nginx.start("setpriv", "--reuid=10002", "--regid=10002", "--clear-groups")
         try:
-            wait_until(
-                lambda: http_get(nginx.url + "/healthz", timeout=1)[0] == 200,
-                15,
-                "unprivileged nginx",
-            )
-            assert os.stat(f"/proc/{process.pid}").st_uid == 10002
+            assert nginx.process is not None
+            assert os.stat(f"/proc/{nginx.process.popen.pid}").st_uid == 10002
             assert http_get(nginx.url + "/api/v1/rates")[0] == 200
             assert (nginx.prefix / "nginx.pid").is_file()
-        except (AssertionError, TimeoutError):
-            print((run_dir / "nginx.log").read_text())
+        except AssertionError:
+            print(nginx.log.read_text())
             raise
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            nginx.stop()
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
