@@ -85,13 +85,13 @@ def locals_of(directory: Path) -> dict[str, Any]:
     }
 
 
-def settings(env: str) -> dict[str, Any]:
-    values = load(ENV_DIRS[env] / "environment.auto.tfvars")
-    return {k: v for k, v in values.items() if k != "__comments__"}
-
-
 def example(path: Path) -> dict[str, Any]:
+    """The assignments of a .tfvars or .hcl file."""
     return {k: v for k, v in load(path).items() if k != "__comments__"}
+
+
+def settings(env: str) -> dict[str, Any]:
+    return example(ENV_DIRS[env] / "environment.auto.tfvars")
 
 
 def module_dir(caller: Path, source: str) -> Path:
