@@ -142,16 +142,19 @@ class ServerProcess:
             raise RuntimeError(f"{self.name}: {exc}\n--- {self.log_path} ---\n{tail}") from exc
         return self
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """Send `sig` (SIGKILL after 15 s) and reap; the exit code, None if it was not running."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
 
     def __enter__(self) -> ServerProcess:
         return self.start()

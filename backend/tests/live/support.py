@@ -3,37 +3,28 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import httpx
 import pytest
+from benchmarks.procs import ServerProcess, free_port
 from crypto_rates.fake_coingecko import FakeCoinGecko
 from prometheus_client.parser import text_string_to_metric_families
 
 START_TIMEOUT_S = 30
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+class Service(ServerProcess):
+    """One `python -m crypto_rates` process on 127.0.0.1, its output in `log_path`."""
 
-
-@dataclass
-class Service:
-    """One `python -m crypto_rates` process on 127.0.0.1."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    def __init__(self, port: int, env: dict[str, str], log_path: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "crypto_rates"]
+        ready_url = self.url + "/health/live"
+        super().__init__(log_path.stem, command, ready_url, env, log_path.parent, START_TIMEOUT_S)
 
     def get(self, path: str, **kwargs: object) -> httpx.Response:
         return httpx.get(self.url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
@@ -49,16 +40,6 @@ class Service:
             for family in text_string_to_metric_families(text)
             for sample in family.samples
         }
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
 
 
 class Launch(Protocol):
@@ -99,23 +80,6 @@ def start_service(fake: FakeCoinGecko, log_path: Path, **env: str) -> Service:
         for k, v in os.environ.items()
         if not k.startswith(("COINGECKO_", "CRYPTO_RATES_", "CACHE_", "REFRESH_", "SNAPSHOT_"))
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "crypto_rates"],
-            env={**inherited, **settings},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    service = Service(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"service exited with {process.returncode}:\n{service.log()}")
-        try:
-            if service.get("/health/live").status_code == 200:
-                return service
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    service.stop()
-    pytest.fail(f"service did not come up within {START_TIMEOUT_S} s:\n{service.log()}")
+    service = Service(port, {**inherited, **settings}, log_path)
+    service.start()
+    return service
