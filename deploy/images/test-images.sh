@@ -127,6 +127,18 @@ start_dockerd() {
         || { tail -20 "$WORK/dockerd.log"; fail "dockerd did not answer within 30 s"; }
 }
 
+# retry TRIES PAUSE COMMAND...: run COMMAND until it succeeds, at most TRIES times PAUSE s apart; only the
+# last try's stderr is shown, and its status is returned.
+retry() {
+    local tries=$1 pause=$2 try
+    shift 2
+    for ((try = 1; try < tries; try++)); do
+        "$@" 2>/dev/null && return 0
+        sleep "$pause"
+    done
+    "$@"
+}
+
 image_exists() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 
 # ---- base images ------------------------------------------------------------------------------------------
@@ -310,11 +322,7 @@ run_and_check() {
     "$VENV/bin/python" -m crypto_rates.fake_coingecko --host 127.0.0.1 --port "$fake_port" --fixture "$FIXTURE" \
         >"$WORK/fake.log" 2>&1 &
     FAKE_PID=$!
-    for _ in $(seq 40); do
-        curl -fs -o /dev/null "http://127.0.0.1:$fake_port/api/v3/exchange_rates" && break
-        sleep 0.25
-    done
-    curl -fsS -o /dev/null "http://127.0.0.1:$fake_port/api/v3/exchange_rates" \
+    retry 40 0.25 curl -fsS -o /dev/null "http://127.0.0.1:$fake_port/api/v3/exchange_rates" \
         || { cat "$WORK/fake.log"; fail "fake CoinGecko did not start"; }
 
     # Production settings: read-only root, /tmp in memory, no capabilities, the snapshot on a volume.
@@ -336,11 +344,7 @@ run_and_check() {
 
     wait_healthy "$NAME-backend"
     wait_healthy "$NAME-frontend"
-    for _ in $(seq 60); do
-        curl -fs -o /dev/null "http://127.0.0.1:$backend_port/health/ready" && break
-        sleep 0.5
-    done
-    curl -fsS -o /dev/null "http://127.0.0.1:$backend_port/health/ready" \
+    retry 60 0.5 curl -fsS -o /dev/null "http://127.0.0.1:$backend_port/health/ready" \
         || { "$DOCKER" logs --tail 40 "$NAME-backend"; fail "backend not ready after 30 s"; }
     ok "backend ready (fetched from the fake CoinGecko)"
 
@@ -368,11 +372,7 @@ if problems:
 EOF
     ok "/api/v1/rates through nginx returns the fixture's $expected units from the upstream"
 
-    for _ in $(seq 20); do
-        "$DOCKER" exec "$NAME-backend" test -s /var/lib/crypto-rates/snapshot.json && break
-        sleep 0.5
-    done
-    "$DOCKER" exec "$NAME-backend" test -s /var/lib/crypto-rates/snapshot.json \
+    retry 20 0.5 "$DOCKER" exec "$NAME-backend" test -s /var/lib/crypto-rates/snapshot.json \
         || fail "backend did not persist its snapshot to the volume /var/lib/crypto-rates"
     ok "backend persists the snapshot on its volume despite the read-only root"
 
