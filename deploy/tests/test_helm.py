@@ -637,6 +637,18 @@ def test_helm_test_pod_checks_frontend_api_through_frontend_and_backend_readines
     compile(pod_spec(pod)["containers"][0]["args"][0], "helm-test", "exec")  # valid Python
 
 
+def test_helm_test_pod_pulls_the_backend_image_with_the_backends_pull_secrets() -> None:
+    values = {
+        "global": {"imagePullSecrets": [{"name": "shared"}]},
+        "backend": {"imagePullSecrets": [{"name": "backend-only"}]},
+    }
+    docs = manifests(values)
+    pod = one(docs, "Pod", "crypto-rates-test")
+    deployment = one(docs, "Deployment", "crypto-rates-backend")
+    expected = [{"name": "shared"}, {"name": "backend-only"}]
+    assert pod_spec(pod)["imagePullSecrets"] == pod_spec(deployment)["imagePullSecrets"] == expected
+
+
 def test_ingress_uses_class_tls_and_cert_manager_issuer() -> None:
     ingress = one(manifests(ALL_ON), "Ingress", "crypto-rates")
     assert (
