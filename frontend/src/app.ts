@@ -254,7 +254,7 @@ export class App {
     }
   }
 
-  /** Once a second: live "updated … ago" and countdown; fire the refresh when due and visible. */
+  /** Every tick (TICK_MS): live "updated … ago" and countdown; fire the refresh when due and visible. */
   private tick(): void {
     const now = Date.now();
     if (this.snapshot !== null) {
