@@ -1,6 +1,24 @@
-"""HTTP caching and compression helpers for rate responses (ETag, Cache-Control, gzip)."""
+"""HTTP caching and content negotiation for rate responses (ETag/304, Cache-Control, gzip)."""
+
+import gzip
+from dataclasses import dataclass, field
 
 GZIP_MIN_BYTES = 1024  # below this gzip's overhead outweighs the saving
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class Representation:
+    """A response body with its validator (ETag); compressed at most once, when first asked."""
+
+    body: bytes
+    etag: str
+    _gzipped: bytes | None = field(default=None, repr=False)
+
+    def gzipped(self) -> bytes:
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
@@ -27,3 +45,26 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
 
 def cache_control(max_age: float, stale_if_error: float) -> str:
     return f"public, max-age={max(0, int(max_age))}, stale-if-error={max(0, int(stale_if_error))}"
+
+
+def negotiate(
+    representation: Representation,
+    if_none_match: str | None,
+    accept_encoding: str | None,
+    cache_control: str,
+) -> tuple[int, RawHeaders, bytes]:
+    """Status, headers and body: 304 on a matching ETag, gzip when accepted and worth it."""
+    headers: RawHeaders = [
+        (b"etag", representation.etag.encode()),
+        (b"cache-control", cache_control.encode()),
+        (b"vary", b"Accept-Encoding"),
+    ]
+    if if_none_match is not None and etag_matches(if_none_match, representation.etag):
+        return 304, headers, b""
+    body = representation.body
+    if len(body) >= GZIP_MIN_BYTES and accepts_gzip(accept_encoding):
+        body = representation.gzipped()
+        headers.append((b"content-encoding", b"gzip"))
+    headers.append((b"content-type", b"application/json"))
+    headers.append((b"content-length", str(len(body)).encode()))
+    return 200, headers, body

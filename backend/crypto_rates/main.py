@@ -15,7 +15,7 @@ from crypto_rates.api.fast_path import FastPath
 from crypto_rates.api.health import health_router
 from crypto_rates.api.index import index_router
 from crypto_rates.api.rates import rates_router
-from crypto_rates.api.views import RateViews
+from crypto_rates.api.responder import RateResponder
 from crypto_rates.config import Settings, load_settings
 from crypto_rates.middleware import ObservabilityMiddleware
 from crypto_rates.problems import install_problem_handlers
@@ -80,12 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_docs(app)
     app.include_router(index_router(runtime))
-    views = RateViews(runtime)
-    rates = rates_router(views)
+    responder = RateResponder(runtime)
+    rates = rates_router(responder)
     app.include_router(rates)
     app.include_router(health_router(runtime))
     routes = {route.path: route for route in rates.routes if isinstance(route, APIRoute)}
-    front: ASGIApp = FastPath(app.framework, views=views, routes=routes)
+    front: ASGIApp = FastPath(app.framework, responder=responder, routes=routes)
     if runtime.settings.cors_origins:
         front = CORSMiddleware(
             front,

@@ -12,9 +12,15 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
-from crypto_rates.snapshot import Snapshot, build_snapshot, iso, rates_payload
+from crypto_rates.coingecko_payload import (
+    InvalidResponse,
+    parse_exchange_rates,
+    rates_from_payload,
+    rates_payload,
+)
+from crypto_rates.json_encoding import iso
+from crypto_rates.snapshot import Snapshot, build_snapshot
 from crypto_rates.store import HistoryPoint
-from crypto_rates.upstream import InvalidResponse, parse_exchange_rates, rates_from_payload
 
 log = logging.getLogger(__name__)
 

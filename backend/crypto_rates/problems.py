@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from crypto_rates.snapshot import dumps
+from crypto_rates.json_encoding import dumps
 
 PROBLEM_JSON = "application/problem+json"
 INTERNAL_ERROR = "internal error; it has been logged"

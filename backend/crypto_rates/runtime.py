@@ -55,8 +55,7 @@ class Runtime:
         current = self.store.current
         if current is None or current.source != "coingecko":
             return 0.0
-        age = time.time() - current.fetched_ts
-        return max(0.0, self.settings.refresh_interval - age)
+        return max(0.0, self.settings.refresh_interval - current.age(time.time()))
 
     def begin_shutdown(self) -> None:
         """Readiness fails from here on, so load balancers stop sending new requests."""

@@ -1,7 +1,9 @@
-"""The CoinGecko client: the only module that knows CoinGecko's URL, headers and payload."""
+"""The CoinGecko client: its URL and headers, attempt classification and retries.
+
+What the payload must look like is `coingecko_payload.py`'s business.
+"""
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -9,23 +11,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from types import MappingProxyType
-from typing import Annotated
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from crypto_rates import __version__
+from crypto_rates.coingecko_payload import InvalidResponse, parse_exchange_rates
 from crypto_rates.config import Settings
 from crypto_rates.metrics import Metrics
-from crypto_rates.rate import CODE_PATTERN, Rate, RateType
+from crypto_rates.rate import Rate
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2_000_000  # the real payload is ~6 KB; anything this big is not it
 MAX_ATTEMPTS = 3
-MIN_VALUE, MAX_VALUE = 1e-12, 1e18
 
 
 class AttemptStatus(StrEnum):
@@ -46,10 +45,6 @@ RETRYABLE = {
 }
 
 
-class InvalidResponse(ValueError):
-    """The upstream body is not a CoinGecko exchange-rates payload."""
-
-
 class UpstreamError(Exception):
     def __init__(self, status: AttemptStatus, detail: str, retry_after: float | None = None):
         super().__init__(f"{status}: {detail}")
@@ -60,50 +55,6 @@ class UpstreamError(Exception):
     @property
     def retryable(self) -> bool:
         return self.status in RETRYABLE
-
-
-Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
-
-
-class _UpstreamRate(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    unit: Annotated[str, StringConstraints(max_length=20)]
-    # Units per 1 BTC. The bounds keep every cross rate and conversion far from float overflow.
-    value: float = Field(ge=MIN_VALUE, le=MAX_VALUE, allow_inf_nan=False, strict=True)
-    type: RateType
-
-
-class _ExchangeRates(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    rates: dict[Code, _UpstreamRate] = Field(min_length=1, max_length=10_000)
-
-
-def rates_from_payload(payload: object) -> Mapping[str, Rate]:
-    """Validate an already-decoded payload ({"rates": {...}}) into Rates keyed by code."""
-    try:
-        parsed = _ExchangeRates.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise InvalidResponse(f"{where}: {first['msg']}") from None
-    return MappingProxyType(
-        {
-            code: Rate(code=code, name=r.name, unit=r.unit, type=r.type, value=r.value)
-            for code, r in parsed.rates.items()
-        }
-    )
-
-
-def parse_exchange_rates(body: bytes) -> Mapping[str, Rate]:
-    """Parse a CoinGecko /exchange_rates body; raise InvalidResponse saying what is wrong."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidResponse(f"body is not JSON: {exc}") from None
-    return rates_from_payload(payload)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

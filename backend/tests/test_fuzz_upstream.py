@@ -12,19 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from crypto_rates.coingecko_payload import (
+    MAX_VALUE,
+    MIN_VALUE,
+    InvalidResponse,
+    parse_exchange_rates,
+)
 from crypto_rates.config import Settings
 from crypto_rates.metrics import Metrics
 from crypto_rates.persistence import load_sample
 from crypto_rates.poller import Poller
 from crypto_rates.rate import CODE_PATTERN, RATE_TYPES, Rate
 from crypto_rates.store import SnapshotStore
-from crypto_rates.upstream import (
-    MAX_VALUE,
-    MIN_VALUE,
-    CoinGeckoClient,
-    InvalidResponse,
-    parse_exchange_rates,
-)
+from crypto_rates.upstream import CoinGeckoClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from crypto_rates.coingecko_payload import parse_exchange_rates
 from crypto_rates.config import Settings
 from crypto_rates.main import create_app
 from crypto_rates.persistence import save
 from crypto_rates.snapshot import build_snapshot
-from crypto_rates.upstream import parse_exchange_rates
 from fastapi import FastAPI
 
 from .conftest import RATES_URL, runtime

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from crypto_rates import persistence
+from crypto_rates.coingecko_payload import parse_exchange_rates
 from crypto_rates.persistence import load, load_sample, save
 from crypto_rates.snapshot import build_snapshot
 from crypto_rates.store import SnapshotStore
-from crypto_rates.upstream import parse_exchange_rates
 
 T0 = datetime(2026, 11, 26, 8, tzinfo=UTC)
 

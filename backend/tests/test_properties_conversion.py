@@ -6,8 +6,8 @@ import math
 from fractions import Fraction
 
 import pytest
+from crypto_rates.coingecko_payload import MAX_VALUE, MIN_VALUE
 from crypto_rates.conversion import ConversionError, convert, cross_rate
-from crypto_rates.upstream import MAX_VALUE, MIN_VALUE
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 

@@ -1,33 +1,43 @@
-import json
 from datetime import UTC, datetime
 
-from crypto_rates.snapshot import build_snapshot, iso
-from crypto_rates.upstream import parse_exchange_rates
+import pytest
+from crypto_rates.coingecko_payload import parse_exchange_rates
+from crypto_rates.snapshot import build_snapshot
 
 AT = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 
-def test_pre_serialised_bodies_hold_every_rate(fixture_body: bytes) -> None:
-    rates = parse_exchange_rates(fixture_body)
-    snapshot = build_snapshot(rates, AT, "coingecko")
-    rows = json.loads(snapshot.btc_rows_json)
-    assert [row["code"] for row in rows] == list(rates)
-    assert rows[1] == {
-        "code": "eth",
-        "name": "Ether",
-        "unit": "ETH",
-        "type": "crypto",
-        "value": 18.801,
-    }
-    legacy = json.loads(snapshot.legacy_rates_json)
-    assert legacy["usd"] == {
-        "name": "US Dollar",
-        "unit": "$",
-        "value": rates["usd"].value,
-        "type": "fiat",
-    }
+def test_the_snapshot_keeps_its_time_in_both_forms(fixture_body: bytes) -> None:
+    snapshot = build_snapshot(parse_exchange_rates(fixture_body), AT, "coingecko")
     assert snapshot.fetched_ts == AT.timestamp()
     assert snapshot.fetched_at_iso == "2026-11-26T10:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("age", "stale", "status"),
+    [
+        (0, False, "fresh"),
+        (299.9, False, "fresh"),
+        (300, False, "cached"),
+        (600, False, "cached"),
+        (600.5, True, "stale"),
+        (-5, False, "fresh"),
+    ],
+)
+def test_live_data_goes_fresh_cached_stale_with_age(
+    fixture_body: bytes, age: float, stale: bool, status: str
+) -> None:
+    snapshot = build_snapshot(parse_exchange_rates(fixture_body), AT, "coingecko")
+    fresh = snapshot.freshness(AT.timestamp() + age, refresh_interval=300, stale_after=600)
+    assert (fresh.stale, fresh.cache_status) == (stale, status)
+    assert fresh.age == pytest.approx(max(0.0, age))
+    assert fresh.age_seconds == int(max(0.0, age))
+
+
+def test_the_sample_is_stale_at_any_age(fixture_body: bytes) -> None:
+    snapshot = build_snapshot(parse_exchange_rates(fixture_body), AT, "sample")
+    fresh = snapshot.freshness(AT.timestamp(), refresh_interval=300, stale_after=600)
+    assert fresh.stale and fresh.cache_status == "stale"
 
 
 def test_the_version_changes_with_data_time_and_source(fixture_body: bytes) -> None:
@@ -38,7 +48,3 @@ def test_the_version_changes_with_data_time_and_source(fixture_body: bytes) -> N
     assert build_snapshot(changed, AT, "coingecko").version != base
     assert build_snapshot(rates, datetime(2026, 1, 1, tzinfo=UTC), "coingecko").version != base
     assert build_snapshot(rates, AT, "sample").version != base
-
-
-def test_iso_is_utc_with_z() -> None:
-    assert iso(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05Z"

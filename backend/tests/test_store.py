@@ -1,9 +1,9 @@
 from datetime import UTC, datetime, timedelta
 
+from crypto_rates.coingecko_payload import parse_exchange_rates
 from crypto_rates.persistence import load_sample
 from crypto_rates.snapshot import build_snapshot
 from crypto_rates.store import MAX_HISTORY_POINTS, SnapshotStore, history_limit
-from crypto_rates.upstream import parse_exchange_rates
 
 T0 = datetime(2026, 11, 26, tzinfo=UTC)
 

@@ -11,23 +11,24 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from crypto_rates.api.views import RateViews, Rendered
+from crypto_rates.api.responder import RateResponder
+from crypto_rates.http_caching import Representation
 from crypto_rates.snapshot import Snapshot
 
 
 class FastPath:
-    def __init__(self, app: ASGIApp, views: RateViews, routes: Mapping[str, Any]) -> None:
+    def __init__(self, app: ASGIApp, responder: RateResponder, routes: Mapping[str, Any]) -> None:
         self.app = app
-        self._views = views
+        self._responder = responder
         # path -> (route, renderer); the route object labels the request's metrics like FastAPI's
-        self._paths: dict[str, tuple[Any, Callable[[Snapshot], Rendered]]] = {
-            "/api/v1/rates": (routes["/api/v1/rates"], views.list),
-            "/api/rates": (routes["/api/rates"], views.legacy),
+        self._paths: dict[str, tuple[Any, Callable[[Snapshot], Representation]]] = {
+            "/api/v1/rates": (routes["/api/v1/rates"], responder.list),
+            "/api/rates": (routes["/api/rates"], responder.legacy),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = self._paths.get(scope["path"]) if scope["type"] == "http" else None
-        snapshot = self._views.current()
+        snapshot = self._responder.current()
         if path is None or scope["query_string"] or scope["method"] != "GET" or snapshot is None:
             await self.app(scope, receive, send)
             return
@@ -39,7 +40,7 @@ class FastPath:
                 if_none_match = value.decode("latin-1")
             elif name == b"accept-encoding":
                 accept_encoding = value.decode("latin-1")
-        status, headers, body = self._views.respond(
+        status, headers, body = self._responder.respond(
             render(snapshot), if_none_match, accept_encoding
         )
         await send({"type": "http.response.start", "status": status, "headers": headers})

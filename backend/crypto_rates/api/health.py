@@ -9,15 +9,16 @@ from starlette.responses import Response
 
 from crypto_rates import __version__
 from crypto_rates.api.schemas import Health, Probe
+from crypto_rates.json_encoding import dumps, iso
 from crypto_rates.problems import problem_response, problem_responses
 from crypto_rates.runtime import Runtime
-from crypto_rates.snapshot import dumps, iso
 
 NO_STORE = {"cache-control": "no-store"}
 
 
 def health_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(tags=["health"])
+    interval = runtime.settings.refresh_interval
     stale_after = runtime.settings.effective_stale_after
 
     @router.get(
@@ -36,8 +37,9 @@ def health_router(runtime: Runtime) -> APIRouter:
         if snapshot is None:
             status = "unhealthy"
         else:
-            age = max(0.0, now - snapshot.fetched_ts)
-            degraded = snapshot.source == "sample" or age > stale_after or api_status == "failing"
+            fresh = snapshot.freshness(now, interval, stale_after)
+            age = fresh.age
+            degraded = fresh.stale or api_status == "failing"
             status = "degraded" if degraded else "healthy"
         body = {
             "status": status,

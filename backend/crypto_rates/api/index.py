@@ -5,8 +5,8 @@ from starlette.responses import Response
 
 from crypto_rates import __version__
 from crypto_rates.api.schemas import Index
+from crypto_rates.json_encoding import dumps
 from crypto_rates.runtime import Runtime
-from crypto_rates.snapshot import dumps
 
 
 def index_router(runtime: Runtime) -> APIRouter:

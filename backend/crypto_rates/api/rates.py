@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
+from crypto_rates.api.responder import RateResponder
 from crypto_rates.api.schemas import Conversion, History, LegacyRates, RateDetail, RatesList
-from crypto_rates.api.views import RateViews, Rendered, envelope, etag_for
 from crypto_rates.conversion import ConversionError, convert, cross_rate
+from crypto_rates.http_caching import Representation
 from crypto_rates.problems import ApiProblem, problem_responses
 from crypto_rates.rate import RateType
-from crypto_rates.snapshot import Snapshot, dumps, iso
+from crypto_rates.snapshot import Snapshot
 
 MAX_AMOUNT = 1e15
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
@@ -41,7 +42,7 @@ def _short(code: str) -> str:
 
 
 class PreparedResponse(Response):
-    """A response whose raw headers are already built (by RateViews.respond)."""
+    """A response whose raw headers are already built (by RateResponder.respond)."""
 
     def __init__(self, status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         self.status_code = status
@@ -50,12 +51,12 @@ class PreparedResponse(Response):
         self.raw_headers = raw_headers
 
 
-def rates_router(views: RateViews) -> APIRouter:
+def rates_router(responder: RateResponder) -> APIRouter:
     router = APIRouter(tags=["rates"])
-    runtime = views.runtime
+    runtime = responder.runtime
 
     def current() -> Snapshot:
-        snapshot = views.current()
+        snapshot = responder.current()
         if snapshot is None:
             retry = max(2, math.ceil(runtime.seconds_to_next_refresh(time.time())))
             raise ApiProblem(
@@ -75,10 +76,12 @@ def rates_router(views: RateViews) -> APIRouter:
             )
         return normalised
 
-    def respond(request: Request, rendered: Rendered) -> Response:
+    def respond(request: Request, representation: Representation) -> Response:
         headers = request.headers
         return PreparedResponse(
-            *views.respond(rendered, headers.get("if-none-match"), headers.get("accept-encoding"))
+            *responder.respond(
+                representation, headers.get("if-none-match"), headers.get("accept-encoding")
+            )
         )
 
     @router.get(
@@ -89,7 +92,7 @@ def rates_router(views: RateViews) -> APIRouter:
         responses={**NOT_MODIFIED, **problem_responses(503)},
     )
     async def legacy_rates(request: Request) -> Response:
-        return respond(request, views.legacy(current()))
+        return respond(request, responder.legacy(current()))
 
     @router.get(
         "/api/v1/rates",
@@ -104,7 +107,8 @@ def rates_router(views: RateViews) -> APIRouter:
         snapshot = current()
         base = known(snapshot, base, "base")
         types = tuple(sorted(set(type or ())))
-        return respond(request, views.list(snapshot, base, types, q.strip().lower() if q else None))
+        search = q.strip().lower() if q else None
+        return respond(request, responder.list(snapshot, base, types, search))
 
     @router.get(
         "/api/v1/rates/{code}",
@@ -117,12 +121,7 @@ def rates_router(views: RateViews) -> APIRouter:
         snapshot = current()
         code = known(snapshot, code, "code")
         base = known(snapshot, base, "base")
-        fresh = views.freshness(snapshot)
-        rate = snapshot.rates[code]
-        value = cross_rate(rate.value, snapshot.rates[base].value)
-        row = {"code": code, "name": rate.name, "unit": rate.unit, "type": rate.type}
-        body = b"{" + envelope(snapshot, base, fresh) + b',"rate":' + dumps({**row, "value": value})
-        return respond(request, Rendered(body + b"}", etag_for(snapshot, code, base, fresh.stale)))
+        return respond(request, responder.detail(snapshot, code, base))
 
     @router.get(
         "/api/v1/rates/{code}/history",
@@ -135,17 +134,7 @@ def rates_router(views: RateViews) -> APIRouter:
         snapshot = current()
         code = known(snapshot, code, "code")
         base = known(snapshot, base, "base")
-
-        def render() -> Rendered:
-            points = [
-                {"t": iso(p.t), "value": cross_rate(p.values[code], p.values[base])}
-                for p in runtime.store.history
-                if code in p.values and base in p.values
-            ]
-            body = dumps({"code": code, "base": base, "count": len(points), "points": points})
-            return Rendered(body, etag_for(snapshot, "history", code, base))
-
-        return respond(request, views.cache.get((snapshot.version, "history", code, base), render))
+        return respond(request, responder.history(snapshot, code, base))
 
     @router.get(
         "/api/v1/convert",
@@ -178,16 +167,9 @@ def rates_router(views: RateViews) -> APIRouter:
             result = convert(amount, value_from, value_to)
         except ConversionError as exc:
             raise ApiProblem(422, f"parameter 'amount': {exc}") from None
-        body = dumps(
-            {
-                "from": source,
-                "to": target,
-                "amount": amount,
-                "rate": cross_rate(value_to, value_from),
-                "result": result,
-                "fetched_at": snapshot.fetched_at_iso,
-            }
+        rate = cross_rate(value_to, value_from)
+        return respond(
+            request, responder.conversion(snapshot, source, target, amount, rate, result)
         )
-        return respond(request, Rendered(body, etag_for(snapshot, source, target, amount)))
 
     return router

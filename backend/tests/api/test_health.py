@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from crypto_rates.coingecko_payload import parse_exchange_rates
 from crypto_rates.config import Settings
 from crypto_rates.main import create_app
 from crypto_rates.poller import RefreshOutcome
 from crypto_rates.snapshot import build_snapshot
-from crypto_rates.upstream import parse_exchange_rates
 from fastapi import FastAPI
 
 from ..conftest import runtime

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from crypto_rates.coingecko_payload import parse_exchange_rates
 from crypto_rates.persistence import load_sample
 from crypto_rates.snapshot import build_snapshot
-from crypto_rates.upstream import parse_exchange_rates
 from fastapi import FastAPI
 
 from ..conftest import runtime

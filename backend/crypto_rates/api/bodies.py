@@ -1,0 +1,173 @@
+"""The JSON bodies of the rate endpoints, rendered as bytes with their ETags.
+
+Response models (`schemas.py`) only document these shapes; the bytes are built here. Bodies carry
+`age_seconds`/`stale`, so a list rendering serves one second of age; the table inside is
+serialised once per (snapshot, query) and spliced in as bytes.
+"""
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from typing import TypeVar
+
+from crypto_rates.coingecko_payload import rates_payload
+from crypto_rates.conversion import cross_rate
+from crypto_rates.http_caching import Representation
+from crypto_rates.json_encoding import dumps, iso
+from crypto_rates.rate import Rate
+from crypto_rates.snapshot import Freshness, Snapshot
+from crypto_rates.store import HistoryPoint
+
+T = TypeVar("T")
+
+
+class BodyCache:
+    """A small LRU: keys start with the snapshot version, so old snapshots age out by themselves."""
+
+    def __init__(self, maxsize: int = 512) -> None:
+        self._maxsize = maxsize
+        self._entries: OrderedDict[Hashable, object] = OrderedDict()
+
+    def get(self, key: Hashable, render: Callable[[], T]) -> T:
+        try:
+            value = self._entries[key]
+        except KeyError:
+            value = render()
+            self._entries[key] = value
+            if len(self._entries) > self._maxsize:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(key)
+        return value  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def etag_for(snapshot: Snapshot, *parts: object) -> str:
+    # Weak: the same data is served with a growing age_seconds, which is not byte-identical.
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=6).hexdigest()
+    return f'W/"{snapshot.version}-{digest}"'
+
+
+def rate_row(rate: Rate, value: float) -> dict[str, object]:
+    """One rate as /api/v1 shows it: `value` is in the requested base."""
+    return {
+        "code": rate.code,
+        "name": rate.name,
+        "unit": rate.unit,
+        "type": rate.type,
+        "value": value,
+    }
+
+
+def table_rows(
+    snapshot: Snapshot, base: str, types: tuple[str, ...], q: str | None
+) -> tuple[bytes, int]:
+    """The `rates` array of /api/v1/rates for a normalised query, and its length."""
+    if base == "btc" and not types and not q:  # the default table: upstream's values as they are
+        return dumps([rate_row(r, r.value) for r in snapshot.rates.values()]), len(snapshot.rates)
+    base_value = snapshot.rates[base].value
+    rows = [
+        rate_row(rate, cross_rate(rate.value, base_value))
+        for rate in snapshot.rates.values()
+        if (not types or rate.type in types) and (not q or q in rate.code or q in rate.name.lower())
+    ]
+    return dumps(rows), len(rows)
+
+
+def envelope(snapshot: Snapshot, base: str, fresh: Freshness) -> bytes:
+    """The fields shared by list and detail bodies, without braces."""
+    return (
+        b'"base":' + dumps(base) + b',"fetched_at":"' + snapshot.fetched_at_iso.encode() + b'"'
+        b',"age_seconds":' + str(fresh.age_seconds).encode()
+        + b',"stale":' + (b"true" if fresh.stale else b"false")
+        + b',"source":"' + snapshot.source.encode() + b'"'
+    )  # fmt: skip
+
+
+def list_body(
+    cache: BodyCache,
+    snapshot: Snapshot,
+    fresh: Freshness,
+    base: str = "btc",
+    types: tuple[str, ...] = (),
+    search: str | None = None,
+) -> Representation:
+    """The /api/v1/rates body for a normalised query (base known, types sorted, search lower)."""
+
+    def render() -> Representation:
+        rows, count = cache.get(
+            (snapshot.version, "rows", base, types, search),
+            lambda: table_rows(snapshot, base, types, search),
+        )
+        body = (
+            b"{" + envelope(snapshot, base, fresh)
+            + b',"count":' + str(count).encode() + b',"rates":' + rows + b"}"
+        )  # fmt: skip
+        return Representation(body, etag_for(snapshot, "list", base, types, search, fresh.stale))
+
+    key = (snapshot.version, "list", base, types, search, fresh.age_seconds, fresh.stale)
+    return cache.get(key, render)
+
+
+def legacy_body(cache: BodyCache, snapshot: Snapshot, fresh: Freshness) -> Representation:
+    """The /api/rates body: the old service's shape, values per 1 BTC."""
+
+    def render() -> Representation:
+        body = (
+            b'{"last_updated":"' + snapshot.fetched_at_iso.encode()
+            + b'","rates":' + dumps(rates_payload(snapshot.rates))
+            + b',"total_currencies":' + str(len(snapshot.rates)).encode()
+            + b',"data_source":"' + snapshot.source.encode()
+            + b'","cache_status":"' + fresh.cache_status.encode() + b'"}'
+        )  # fmt: skip
+        return Representation(body, etag_for(snapshot, "legacy", fresh.cache_status))
+
+    return cache.get((snapshot.version, "legacy", fresh.cache_status), render)
+
+
+def detail_body(snapshot: Snapshot, fresh: Freshness, code: str, base: str) -> Representation:
+    """The /api/v1/rates/{code} body (code and base known)."""
+    rate = snapshot.rates[code]
+    row = dumps(rate_row(rate, cross_rate(rate.value, snapshot.rates[base].value)))
+    body = b"{" + envelope(snapshot, base, fresh) + b',"rate":' + row + b"}"
+    return Representation(body, etag_for(snapshot, code, base, fresh.stale))
+
+
+def history_body(
+    cache: BodyCache,
+    snapshot: Snapshot,
+    history: Iterable[HistoryPoint],
+    code: str,
+    base: str,
+) -> Representation:
+    """The /api/v1/rates/{code}/history body: the recorded points holding both codes."""
+
+    def render() -> Representation:
+        points = [
+            {"t": iso(p.t), "value": cross_rate(p.values[code], p.values[base])}
+            for p in history
+            if code in p.values and base in p.values
+        ]
+        body = dumps({"code": code, "base": base, "count": len(points), "points": points})
+        return Representation(body, etag_for(snapshot, "history", code, base))
+
+    return cache.get((snapshot.version, "history", code, base), render)
+
+
+def conversion_body(
+    snapshot: Snapshot, source: str, target: str, amount: float, rate: float, result: float
+) -> Representation:
+    """The /api/v1/convert body."""
+    body = dumps(
+        {
+            "from": source,
+            "to": target,
+            "amount": amount,
+            "rate": rate,
+            "result": result,
+            "fetched_at": snapshot.fetched_at_iso,
+        }
+    )
+    return Representation(body, etag_for(snapshot, source, target, amount))
