@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import difflib
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -30,6 +32,7 @@ SUBCHARTS = {name: CHART / "charts" / name for name in ("backend", "frontend")}
 ALERT_TESTS = REPO / "deploy" / "helm" / "tests" / "alerts.test.yaml"
 DASHBOARD = CHART / "dashboards" / "crypto-rates.json"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+GOLDEN = REPO / "deploy" / "tests" / "golden"
 
 RELEASE = "crypto-rates"
 NAMESPACE = "crypto-rates"
@@ -250,6 +253,40 @@ def test_packaged_chart_renders_like_the_directory(tmp_path: Path) -> None:
         assert "dashboards/crypto-rates.json" in {f["name"] for f in packaged.files}
         rendered = packaged.render(ALL_ON, name=RELEASE, namespace=NAMESPACE)
     assert parse_documents(rendered) == manifests(ALL_ON)
+
+
+# ---------------------------------------------------------------------------------------------
+# Golden renders: the chart's output, byte for byte
+
+
+def as_helm_template(rendered: dict[str, str]) -> str:
+    """The render as one stream, in the layout of `helm template` (empty templates left out)."""
+    return "".join(
+        f"---\n# Source: {path}\n{text}\n"
+        for path, text in sorted(rendered.items())
+        if text.strip()
+    )
+
+
+@pytest.mark.parametrize("scenario", ["default", "dev", "staging", "prod", "all-on", "all-off"])
+def test_render_matches_its_golden_file(scenario: str) -> None:
+    # A refactor of the templates must not change what reaches the cluster. After an intended
+    # change: UPDATE_GOLDEN=1 make test-helm, then review `git diff deploy/tests/golden`.
+    golden = GOLDEN / f"{scenario}.yaml"
+    text = as_helm_template(render(SCENARIOS[scenario]))
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.write_text(text)
+        pytest.skip(f"rewrote {golden.relative_to(REPO)}")
+    assert golden.exists(), f"{golden} is missing: UPDATE_GOLDEN=1 make test-helm writes it"
+    expected = golden.read_text()
+    if text != expected:
+        diff = difflib.unified_diff(
+            expected.splitlines(keepends=True),
+            text.splitlines(keepends=True),
+            str(golden.relative_to(REPO)),
+            "rendered",
+        )
+        pytest.fail("the render differs from its golden file:\n" + "".join(diff))
 
 
 # ---------------------------------------------------------------------------------------------
