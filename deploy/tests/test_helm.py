@@ -39,6 +39,15 @@ NAMESPACE = "crypto-rates"
 OPTIONAL_APIS = ["monitoring.coreos.com/v1", "gateway.networking.k8s.io/v1"]
 # Custom resources kubernetes-validate has no schema for; tests below check their content.
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "HTTPRoute"}
+# Objects both parts have, written once in the workload library chart.
+SHARED_KINDS = [
+    "Deployment",
+    "Service",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "NetworkPolicy",
+]
 KUBERNETES_VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
 API_KEY = "cg-test-key-8c1f0e"  # a fake key: must end up in a Secret and nowhere else
 
@@ -202,12 +211,32 @@ def test_umbrella_declares_local_subcharts_switched_by_enabled() -> None:
     metadata = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert metadata["apiVersion"] == "v2"
     deps = {d["name"]: d for d in metadata["dependencies"]}
-    assert set(deps) == {"backend", "frontend"}
+    assert set(deps) == {"backend", "frontend", "workload"}
     for name, dep in deps.items():
         assert "repository" not in dep, f"{name} must be a local subchart"
-        assert dep["condition"] == f"{name}.enabled"
+        if name != "workload":
+            assert dep["condition"] == f"{name}.enabled"
     statuses = {d["name"]: d["status"] for d in helm.dependency_list(CHART)}
-    assert statuses == {"backend": "unpacked", "frontend": "unpacked"}
+    assert statuses == {"backend": "unpacked", "frontend": "unpacked", "workload": "unpacked"}
+
+
+def test_workload_objects_are_written_once_in_the_library() -> None:
+    library = CHART / "charts" / "workload"
+    assert yaml.safe_load((library / "Chart.yaml").read_text())["type"] == "library"
+    for name, path in SUBCHARTS.items():
+        # Each part declares the library and carries it as a link, so it also lints alone.
+        declared = yaml.safe_load((path / "Chart.yaml").read_text())["dependencies"]
+        assert [d["name"] for d in declared] == ["workload"], name
+        assert (path / "charts" / "workload").resolve() == library.resolve(), name
+        assert {d["name"]: d["status"] for d in helm.dependency_list(path)} == {
+            "workload": "unpacked"
+        }
+        assert not (path / "values.schema.json").exists(), "one schema: the umbrella's $defs"
+        templates = "".join(p.read_text() for p in (path / "templates").iterdir())
+        for kind in SHARED_KINDS:
+            assert f"kind: {kind}\n" not in templates, f"{name} writes its own {kind}"
+    library_text = "".join(p.read_text() for p in (library / "templates").iterdir())
+    assert all(f"kind: {kind}\n" in library_text for kind in SHARED_KINDS)
 
 
 @pytest.mark.parametrize(
@@ -249,7 +278,7 @@ def test_packaged_chart_renders_like_the_directory(tmp_path: Path) -> None:
     archive = helm.package(CHART, destination=tmp_path)
     assert Path(archive).name == "crypto-rates-0.1.0.tgz"
     with helm.Chart.load(archive) as packaged:
-        assert {d["name"] for d in packaged.dependencies} == {"backend", "frontend"}
+        assert {d["name"] for d in packaged.dependencies} == {"backend", "frontend", "workload"}
         assert "dashboards/crypto-rates.json" in {f["name"] for f in packaged.files}
         rendered = packaged.render(ALL_ON, name=RELEASE, namespace=NAMESPACE)
     assert parse_documents(rendered) == manifests(ALL_ON)
