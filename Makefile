@@ -28,9 +28,22 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv with the package and its dev tools
 
+# System tools: `deps-<target>` (a prerequisite of every target that needs one) uses what is there and
+# installs what is missing (as root on Debian) or stops with the install command. The list of tools per
+# target is scripts/system-tools.txt. /usr/sbin (nginx, dockerd, sshd) is not on every user's PATH.
+DEPS := PATH="$$PATH:/usr/sbin:/sbin" scripts/deps.sh
+deps-%:
+	@$(DEPS) $*
+
+.PHONY: test-scripts
+test-scripts: venv ## scripts/deps.sh: uses present tools, installs as root, else stops with the install command
+	$(BIN)/ruff check scripts
+	$(BIN)/ruff format --check scripts
+	$(PY) -m pytest scripts/tests -p no:cacheprovider
+
 # ---------------------------------------------------------------------------------------------
 # The two commands.
-test: lint test-backend test-frontend test-e2e test-deploy ## everything that runs without Docker
+test: deps-test lint test-scripts test-backend test-frontend test-e2e test-deploy ## everything that runs without Docker
 	@echo "make test: all green"
 
 lint: lint-backend lint-frontend ## ruff, mypy, eslint, tsc
@@ -38,6 +51,7 @@ lint: lint-backend lint-frontend ## ruff, mypy, eslint, tsc
 # ---------------------------------------------------------------------------------------------
 # Backend
 run: venv frontend-build ## start the service on 127.0.0.1:8000 and the UI, against live CoinGecko
+	@$(DEPS) --optional run
 	PYTHON=$(PY) sh frontend/scripts/run-local.sh
 
 test-backend: venv ## backend tests with the coverage gate
@@ -64,7 +78,7 @@ frontend-build: $(FRONTEND_DEPS) ## type-check and build the app into frontend/d
 test-frontend: $(FRONTEND_DEPS) ## vitest unit tests of the app
 	cd frontend && $(NPM) run --silent test
 
-test-e2e: venv frontend-build ## browser tests: Chromium -> nginx -> backend -> fake CoinGecko
+test-e2e: deps-test-e2e venv frontend-build ## browser tests: Chromium -> nginx -> backend -> fake CoinGecko
 	$(PY) -m pytest frontend/e2e -p no:cacheprovider
 
 lint-frontend: venv $(FRONTEND_DEPS) ## tsc, eslint, ruff, shellcheck; API types match the backend
@@ -72,7 +86,7 @@ lint-frontend: venv $(FRONTEND_DEPS) ## tsc, eslint, ruff, shellcheck; API types
 	cd frontend && PYTHON=$(CURDIR)/$(PY) sh scripts/gen-api-types.sh --check
 	$(BIN)/ruff check frontend/e2e
 	$(BIN)/ruff format --check frontend/e2e
-	shellcheck frontend/nginx/render.sh frontend/scripts/*.sh
+	$(BIN)/shellcheck frontend/nginx/render.sh frontend/scripts/*.sh scripts/*.sh
 
 # ---------------------------------------------------------------------------------------------
 # Images and compose
@@ -90,7 +104,7 @@ images: ## build crypto-rates-backend and crypto-rates-frontend as :$(IMAGE_TAG)
 	DOCKER_BUILDKIT=1 $(DOCKER) build -f backend/Dockerfile -t crypto-rates-backend:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) $(DOCKER_BUILD_FLAGS) .
 	DOCKER_BUILDKIT=1 $(DOCKER) build -f frontend/Dockerfile -t crypto-rates-frontend:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) $(DOCKER_BUILD_FLAGS) frontend
 
-test-images: venv ## build and run both images for real (root; starts its own dockerd, no Docker Hub)
+test-images: deps-test-images venv ## build and run both images for real (root; starts its own dockerd, no Docker Hub)
 	deploy/images/test-images.sh
 
 up: ## the local stack with compose (COMPOSE_PROFILES=observability adds Prometheus and Grafana)
@@ -101,9 +115,9 @@ down: ## stop the compose stack (its volumes stay)
 
 # ---------------------------------------------------------------------------------------------
 # Deployment artefacts: chart, Terraform, workflows
-test-deploy: test-helm test-terraform test-workflows ## chart, terraform and workflow checks
+test-deploy: deps-test-deploy test-helm test-terraform test-workflows ## chart, terraform and workflow checks
 
-test-helm: venv .venv-checkov/bin/checkov ## chart: render, lint, schemas, kubernetes-validate, checkov, promtool
+test-helm: deps-test-helm venv .venv-checkov/bin/checkov ## chart: render, lint, schemas, kubernetes-validate, checkov, promtool
 	$(PY) -m pytest deploy/tests/test_helm.py -p no:cacheprovider
 
 test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/security tests, checkov
@@ -114,13 +128,12 @@ test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/s
 	$(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/pip install --quiet 'checkov>=3.2,<4'
 
-test-workflows: venv ## workflow schema, actionlint + shellcheck, zizmor and hygiene tests
+test-workflows: deps-test-workflows venv ## workflow schema, actionlint + shellcheck, zizmor and hygiene tests
 	$(PY) -m pytest deploy/tests/test_workflows.py -p no:cacheprovider
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks
-bench: venv ## load benchmark: ours vs bare ASGI floor vs old Flask design (~4 min; .bench/)
-	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y --no-install-recommends wrk; }
+bench: deps-bench venv ## load benchmark: ours vs bare ASGI floor vs old Flask design (~4 min; .bench/)
 	$(PY) -m pytest -q -p no:cacheprovider backend/benchmarks/tests
 	PYTHONPATH=backend $(PY) -m benchmarks --out .bench $(BENCH_ARGS)
 

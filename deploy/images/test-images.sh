@@ -2,8 +2,8 @@
 # make test-images: build the real backend and frontend images on local Debian base images, run them the
 # way production does (read-only root, no capabilities, non-root) against a fake CoinGecko, and check them.
 #
-# Runs as root on a Debian 12 machine without Docker Hub: it installs docker.io and debootstrap if missing,
-# starts its own dockerd (own socket and data root, host networking only) and stops it at the end. Base
+# Runs as root on a Debian 12 machine without Docker Hub (make installs docker.io and debootstrap if missing):
+# it starts its own dockerd (own socket and data root, host networking only) and stops it at the end. Base
 # images come from debootstrap and are cached in that data root between runs. All traffic stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -53,19 +53,9 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- tools ------------------------------------------------------------------------------------------------
+# make test-images installs the system tools first (scripts/deps.sh test-images, the one list) and the venv.
 install_tools() {
     [ "$(id -u)" -eq 0 ] || fail "test-images needs root (dockerd, debootstrap)"
-    local missing=()
-    [ -x /usr/sbin/dockerd ] && [ -x "$DOCKER" ] || missing+=(docker.io)
-    command -v debootstrap >/dev/null || missing+=(debootstrap)
-    command -v curl >/dev/null || missing+=(curl)
-    command -v shellcheck >/dev/null || missing+=(shellcheck)
-    command -v promtool >/dev/null || missing+=(prometheus)
-    if [ "${#missing[@]}" -gt 0 ]; then
-        step "apt-get install ${missing[*]}"
-        apt-get update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-    fi
     [ -x "$VENV/bin/python" ] || fail "$VENV missing: run 'make venv' (make test-images does)"
 }
 
@@ -82,7 +72,7 @@ static_checks() {
     ok "compose's Prometheus config passes promtool"
     [ -f "$DASHBOARD" ] || fail "compose's Grafana mounts $DASHBOARD, which does not exist"
     ok "the dashboard compose provisions exists ($DASHBOARD)"
-    shellcheck deploy/images/*.sh frontend/docker-entrypoint.sh || fail "shellcheck found problems (above)"
+    "$VENV/bin/shellcheck" deploy/images/*.sh frontend/docker-entrypoint.sh || fail "shellcheck found problems (above)"
     ok "shellcheck: deploy/images/*.sh, frontend/docker-entrypoint.sh"
     if grep -nE '://|^-|/opt/' backend/requirements.lock; then
         fail "backend/requirements.lock names an index, host or path (lines above): run deploy/images/lock-backend.sh"

@@ -19,7 +19,7 @@ ui_url="http://127.0.0.1:$UI_PORT"
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/crypto-rates-run.XXXXXX")
 backend_pid=''
 ui_pid=''
-# shellcheck disable=SC2317  # called from the trap
+# shellcheck disable=SC2317,SC2329  # called from the trap
 stop() {
     trap - INT TERM EXIT
     for pid in $ui_pid $backend_pid; do kill "$pid" 2>/dev/null || true; done
@@ -57,6 +57,7 @@ if [ -x "$nginx" ] && [ -z "${NO_NGINX:-}" ]; then
         sh frontend/nginx/render.sh "$run_dir"
     "$nginx" -p "$run_dir" -c "$run_dir/nginx.conf" -e stderr -g 'daemon off;' &
 else
+    [ -n "${NO_NGINX:-}" ] || echo "run-local: nginx is not installed (as root: apt-get install nginx), so Vite's preview server serves the UI"
     ui_server="vite preview"
     (cd frontend && BACKEND_URL=$backend_url exec node_modules/.bin/vite preview \
         --host 127.0.0.1 --port "$UI_PORT" --strictPort) &
@@ -66,14 +67,12 @@ wait_for "$ui_url/" || { echo "run-local: the UI server did not come up (see abo
 
 cat <<EOF
 
-  crypto-rates is running ($ui_server in front of the backend):
-
-    UI          $ui_url/
-    API docs    $ui_url/docs
-    Rates JSON  $ui_url/api/v1/rates
-    Backend     $backend_url/  (health: /health, metrics: /metrics)
-
-  Press Ctrl-C to stop.
+crypto-rates is running ($ui_server in front of the backend):
+UI          $ui_url/
+API docs    $ui_url/docs
+Rates JSON  $ui_url/api/v1/rates
+Backend     $backend_url/  (health: /health, metrics: /metrics)
+Press Ctrl-C to stop.
 
 EOF
 
