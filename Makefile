@@ -55,7 +55,7 @@ run: venv frontend-build ## start the service on 127.0.0.1:8000 and the UI, agai
 	PYTHON=$(PY) sh frontend/scripts/run-local.sh
 
 test-backend: venv ## backend tests with the coverage gate
-	$(PY) -m pytest backend/tests backend/benchmarks/tests --cov=crypto_rates --cov-report=term-missing
+	$(PY) -m pytest backend/tests backend/testkit/tests backend/benchmarks/tests --cov=crypto_rates --cov-report=term-missing
 
 lint-backend: venv
 	$(BIN)/ruff check backend

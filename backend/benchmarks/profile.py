@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from crypto_rates.fake_coingecko import FakeCoinGecko
+from testkit.fake_coingecko import FakeCoinGecko
 
 from .run import base_url, ours
 from .wrk import run_wrk

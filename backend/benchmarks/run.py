@@ -17,16 +17,15 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from crypto_rates.fake_coingecko import FakeCoinGecko
+from testkit.fake_coingecko import FakeCoinGecko
+from testkit.processes import ServerProcess, free_port, http_get
 
-from .procs import PeakRssSampler, ServerProcess, free_port
+from .memory import PeakRssSampler
 from .wrk import WrkResult, run_wrk
 
 BACKEND_DIR = Path(__file__).resolve().parents[1]
@@ -106,15 +105,6 @@ def old_design(fake: FakeCoinGecko, log_dir: Path, cache_s: float = 300) -> Serv
 
 def base_url(server: ServerProcess) -> str:
     return "/".join(server.ready_url.split("/", 3)[:3])  # http://127.0.0.1:PORT
-
-
-def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers.items()), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers.items()), error.read()
 
 
 def machine() -> dict[str, str]:
@@ -313,11 +303,11 @@ def main(argv: list[str] | None = None) -> int:
         servers = {"ours": ours(fake_ours, log_dir)}
         with servers["ours"]:
             ours_url = base_url(servers["ours"])
-            status, headers, body = fetch(ours_url + "/api/v1/rates")
-            etag = headers.get("ETag") or headers.get("etag")
+            status, headers, body = http_get(ours_url + "/api/v1/rates", timeout=10)
+            etag = headers.get("etag")
             if status != 200 or not etag:
                 raise SystemExit(f"ours /api/v1/rates answered {status} without an ETag")
-            if fetch(ours_url + "/api/v1/rates", {"If-None-Match": etag})[0] != 304:
+            if http_get(ours_url + "/api/v1/rates", {"If-None-Match": etag}, 10)[0] != 304:
                 raise SystemExit("ours /api/v1/rates does not answer If-None-Match with 304")
             body_file = args.out / "floor-body.json"
             body_file.write_bytes(body)  # the floor serves exactly our /api/v1/rates bytes

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 from crypto_rates import __main__ as entrypoint
-from crypto_rates.fake_coingecko import FakeCoinGecko
+from testkit.fake_coingecko import FakeCoinGecko
+from testkit.processes import wait_until
 
-from .live.support import start_service, wait_for
+from .live.support import start_service
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def test_real_http_serves_upstream_data_with_caching_headers(
 ) -> None:
     service = start_service(upstream, tmp_path / "service.log", LOG_LEVEL="debug")
     try:
-        wait_for("first snapshot", lambda: service.get("/health/ready").status_code == 200)
+        wait_until("first snapshot", lambda: service.get("/health/ready").status_code == 200)
         response = service.get("/api/v1/rates", headers={"Accept-Encoding": "gzip"})
         assert response.status_code == 200
         assert response.headers["content-encoding"] == "gzip"
@@ -42,7 +43,7 @@ def test_real_http_serves_upstream_data_with_caching_headers(
 
 def test_sigterm_shuts_down_cleanly_and_quickly(upstream: FakeCoinGecko, tmp_path: Path) -> None:
     service = start_service(upstream, tmp_path / "service.log")
-    wait_for("first snapshot", lambda: service.get("/health/ready").status_code == 200)
+    wait_until("first snapshot", lambda: service.get("/health/ready").status_code == 200)
     service.process.send_signal(signal.SIGTERM)
     assert service.process.wait(timeout=10) == 0
     log = service.log()
@@ -64,7 +65,7 @@ def test_the_api_key_never_reaches_logs_or_responses(
         LOG_FORMAT="json",
     )
     try:
-        wait_for("first snapshot", lambda: service.get("/health/ready").status_code == 200)
+        wait_until("first snapshot", lambda: service.get("/health/ready").status_code == 200)
         seen = [service.get(path).text for path in ("/", "/health", "/api/v1/rates", "/metrics")]
     finally:
         service.stop()
@@ -137,7 +138,7 @@ def test_live_and_ready_are_distinct_over_http(upstream: FakeCoinGecko, tmp_path
         rates = service.get("/api/v1/rates")
         assert rates.status_code == 503 and rates.headers["retry-after"]
         upstream.set_mode("ok")
-        wait_for("recovery", lambda: service.get("/health/ready").status_code == 200)
+        wait_until("recovery", lambda: service.get("/health/ready").status_code == 200)
         assert isinstance(service.get("/api/v1/rates").json()["rates"], list)
     finally:
         service.stop()

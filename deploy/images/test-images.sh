@@ -309,7 +309,7 @@ run_and_check() {
     expected=$("$VENV/bin/python" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["rates"]))' "$FIXTURE")
 
     step "run the images (fake CoinGecko :$fake_port, backend :$backend_port, frontend :$frontend_port)"
-    "$VENV/bin/python" -m crypto_rates.fake_coingecko --host 127.0.0.1 --port "$fake_port" --fixture "$FIXTURE" \
+    PYTHONPATH=backend "$VENV/bin/python" -m testkit.fake_coingecko --host 127.0.0.1 --port "$fake_port" --fixture "$FIXTURE" \
         >"$WORK/fake.log" 2>&1 &
     FAKE_PID=$!
     retry 40 0.25 curl -fsS -o /dev/null "http://127.0.0.1:$fake_port/api/v3/exchange_rates" \

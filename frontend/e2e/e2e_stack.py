@@ -12,111 +12,18 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
-from crypto_rates.fake_coingecko import FakeCoinGecko
+from testkit.fake_coingecko import FakeCoinGecko
+from testkit.processes import ServerProcess, free_port
 
 FRONTEND = Path(__file__).resolve().parents[1]
 DIST = FRONTEND / "dist"
 RENDER = FRONTEND / "nginx" / "render.sh"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-START_TIMEOUT = 60.0  # generous: CI machines can be busy
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http_get(
-    url: str, headers: dict[str, str] | None = None, timeout: float = 5.0
-) -> tuple[int, dict[str, str], bytes]:
-    """(status, lower-cased headers, body) of a GET; HTTP errors are answers too, not exceptions."""
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return (
-                response.status,
-                {k.lower(): v for k, v in response.headers.items()},
-                response.read(),
-            )
-    except urllib.error.HTTPError as error:
-        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
-
-
-def wait_until(check: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll `check()` until it returns something truthy; bounded by `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except OSError:
-            result = None
-        if result:
-            return result
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-class Process:
-    """A child process with its output in `log`; stopped with `stop_signal`, killed if it hangs."""
-
-    def __init__(
-        self, name: str, argv: list[str], env: dict[str, str], log: Path, stop_signal: int
-    ) -> None:
-        self.name = name
-        self.log = log
-        self.stop_signal = stop_signal
-        with log.open("ab") as out:
-            self.popen = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def fail(self, message: str) -> RuntimeError:
-        return RuntimeError(f"{self.name}: {message}\n--- {self.log} ---\n{_tail(self.log)}")
-
-    def wait_until_answering(self, url: str) -> None:
-        """Until `url` answers 200; fails at once, with the log, if the process exits."""
-
-        def up() -> bool:
-            if not self.alive():
-                raise self.fail("exited during start-up")
-            return http_get(url, timeout=1)[0] == 200
-
-        try:
-            wait_until(up, START_TIMEOUT, url)
-        except TimeoutError as error:
-            self.stop()
-            raise self.fail(str(error)) from None
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        if self.alive():
-            self.popen.send_signal(self.stop_signal)
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=5)
 
 
 class Backend:
@@ -141,14 +48,14 @@ class Backend:
             "LOG_LEVEL": "info",
             **env,
         }
-        self.log = run_dir / "backend.log"
-        self.process: Process | None = None
+        self.run_dir = run_dir
+        self.process: ServerProcess | None = None
 
     def start(self, ready: bool = True) -> Backend:
-        self.process = Process(
-            "backend", [sys.executable, "-m", "crypto_rates"], self.env, self.log, signal.SIGTERM
-        )
-        self.process.wait_until_answering(self.url + ("/health/ready" if ready else "/health/live"))
+        ready_url = self.url + ("/health/ready" if ready else "/health/live")
+        command = [sys.executable, "-m", "crypto_rates"]
+        self.process = ServerProcess("backend", command, ready_url, self.env, self.run_dir)
+        self.process.start()
         return self
 
     def stop(self) -> None:
@@ -178,8 +85,9 @@ class Nginx:
             ["sh", str(RENDER), str(self.prefix)], env=env, check=True, capture_output=True
         )
         self.conf = self.prefix / "nginx.conf"
+        self.run_dir = run_dir
         self.log = run_dir / "nginx.log"
-        self.process: Process | None = None
+        self.process: ServerProcess | None = None
 
     def argv(self, *extra: str) -> list[str]:
         return [NGINX, "-p", str(self.prefix), "-c", str(self.conf), "-e", "stderr", *extra]
@@ -187,8 +95,11 @@ class Nginx:
     def start(self, *wrapper: str) -> Nginx:
         """`wrapper`: a command to run nginx under, e.g. setpriv to start it as another user."""
         argv = [*wrapper, *self.argv("-g", "daemon off;")]
-        self.process = Process("nginx", argv, dict(os.environ), self.log, signal.SIGQUIT)
-        self.process.wait_until_answering(self.url + "/healthz")
+        ready_url = self.url + "/healthz"
+        self.process = ServerProcess(
+            "nginx", argv, ready_url, dict(os.environ), self.run_dir, stop_signal=signal.SIGQUIT
+        )
+        self.process.start()
         return self
 
     def stop(self) -> None:

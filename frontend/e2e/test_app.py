@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 from e2e_page import Console, csp_violations, screenshot
-from e2e_stack import Stack, http_get, wait_until
+from e2e_stack import Stack
 from playwright.sync_api import Browser, Page, expect
+from testkit.processes import http_get, wait_until
 
 ROWS = "#rates-body tr[data-code]"
 
@@ -166,7 +167,7 @@ def test_history_chart_draws(page: Page, stack: Stack) -> None:
         count: int = json.loads(body)["count"]
         return count >= 3
 
-    wait_until(points, 30, "three history points (one per 2 s refresh)")
+    wait_until("three history points (one per 2 s refresh)", points, 30)
     open_app(page, stack)
     chart = page.locator("#chart")
     expect(chart.locator("canvas")).to_be_visible()

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from e2e_stack import RENDER, Nginx, Stack, http_get
+from e2e_stack import RENDER, Nginx, Stack
+from testkit.processes import http_get
 
 APP_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -214,7 +215,7 @@ def test_runs_as_an_unprivileged_user(stack: Stack) -> None:
         nginx.start("setpriv", "--reuid=10002", "--regid=10002", "--clear-groups")
         try:
             assert nginx.process is not None
-            assert os.stat(f"/proc/{nginx.process.popen.pid}").st_uid == 10002
+            assert os.stat(f"/proc/{nginx.process.pid}").st_uid == 10002
             assert http_get(nginx.url + "/api/v1/rates")[0] == 200
             assert (nginx.prefix / "nginx.pid").is_file()
         except AssertionError:

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from crypto_rates.fake_coingecko import FakeCoinGecko
 from flask.testing import FlaskClient
+from testkit.fake_coingecko import FakeCoinGecko
 
 from benchmarks import floor_app, old_design
-from benchmarks.procs import tree_pids, tree_rss_bytes
+from benchmarks.memory import tree_pids, tree_rss_bytes
 from benchmarks.wrk import WrkError, parse_wrk_output, run_wrk
 
 OldClient = tuple[FakeCoinGecko, FlaskClient]

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Protocol
 
 import httpx
-import pytest
-from benchmarks.procs import ServerProcess, free_port
-from crypto_rates.fake_coingecko import FakeCoinGecko
 from prometheus_client.parser import text_string_to_metric_families
+from testkit.fake_coingecko import FakeCoinGecko
+from testkit.processes import ServerProcess, free_port
 
 START_TIMEOUT_S = 30
 
@@ -44,17 +42,6 @@ class Service(ServerProcess):
 
 class Launch(Protocol):
     def __call__(self, fake: FakeCoinGecko, **env: str) -> Service: ...
-
-
-def wait_for(what: str, check: object, timeout_s: float = 15) -> None:
-    """Poll `check()` until it is truthy; fail naming `what` after `timeout_s`."""
-    assert callable(check)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
 
 
 def start_service(fake: FakeCoinGecko, log_path: Path, **env: str) -> Service:

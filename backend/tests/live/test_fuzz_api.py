@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 import schemathesis
-from crypto_rates.fake_coingecko import FakeCoinGecko
 from hypothesis import HealthCheck, settings
+from testkit.fake_coingecko import FakeCoinGecko
+from testkit.processes import wait_until
 
-from .support import Service, start_service, wait_for
+from .support import Service, start_service
 
 EXAMPLES_PER_OPERATION = 40  # x 2 modes x 9 operations: the module stays well under a minute
 
@@ -24,7 +25,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     with FakeCoinGecko() as fake:
         running = start_service(fake, log_path, REFRESH_INTERVAL="300")
         try:
-            wait_for("the first fetch", lambda: running.get("/health/ready").status_code == 200)
+            wait_until("the first fetch", lambda: running.get("/health/ready").status_code == 200)
             yield running
         finally:
             running.stop()

@@ -22,9 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
-from crypto_rates.fake_coingecko import Call, FakeCoinGecko
+from testkit.fake_coingecko import Call, FakeCoinGecko
+from testkit.processes import wait_until
 
-from .support import Service, start_service, wait_for
+from .support import Service, start_service
 
 INTERVAL_S = 1.0
 STALE_AFTER_S = 2.5
@@ -154,7 +155,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     with FakeCoinGecko() as fake:
         service = start_service(fake, log_path, STALE_AFTER=str(STALE_AFTER_S))
         try:
-            wait_for(
+            wait_until(
                 "the first good fetch", lambda: service.get("/api/v1/rates").status_code == 200
             )
             with ClientLoop(service.url) as loop:
@@ -176,7 +177,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                         and eth_value(latest.body) == pytest.approx(ORIGINAL_ETH * NEW_FACTOR)
                     )
 
-                wait_for("the new values after recovery", new_values_served, timeout_s=10)
+                wait_until("the new values after recovery", new_values_served, timeout_s=10)
                 time.sleep(INTERVAL_S)
             yield Scenario(
                 observations=loop.observations,

@@ -8,9 +8,10 @@ import signal
 from pathlib import Path
 
 import pytest
-from crypto_rates.fake_coingecko import FakeCoinGecko
+from testkit.fake_coingecko import FakeCoinGecko
+from testkit.processes import wait_until
 
-from .support import Launch, wait_for
+from .support import Launch
 
 ORIGINAL_ETH = 18.801
 
@@ -26,10 +27,10 @@ def test_killed_during_an_outage_it_comes_back_serving_the_persisted_snapshot(
 ) -> None:
     snapshot_path = tmp_path / "state" / "snapshot.json"
     first = launch(fake, SNAPSHOT_PATH=str(snapshot_path))
-    wait_for("the snapshot to be persisted", snapshot_path.exists)
+    wait_until("the snapshot to be persisted", snapshot_path.exists)
     fake.set_mode("500")
     failed_before = fake.calls
-    wait_for("a failed refresh", lambda: fake.calls > failed_before)
+    wait_until("a failed refresh", lambda: fake.calls > failed_before)
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL  # no graceful anything
     persisted = json.loads(snapshot_path.read_bytes())
 
@@ -42,7 +43,7 @@ def test_killed_during_an_outage_it_comes_back_serving_the_persisted_snapshot(
     assert eth_row(body)["value"] == ORIGINAL_ETH
     # It keeps trying upstream and keeps serving the persisted data while that fails.
     calls = fake.calls
-    wait_for("the restarted service to poll", lambda: fake.calls > calls + 1)
+    wait_until("the restarted service to poll", lambda: fake.calls > calls + 1)
     assert second.get("/health/ready").status_code == 200
     assert second.get("/api/v1/rates").json()["fetched_at"] == persisted["fetched_at"]
     history = second.get("/api/v1/rates/eth/history").json()
@@ -51,7 +52,7 @@ def test_killed_during_an_outage_it_comes_back_serving_the_persisted_snapshot(
 
 def _truncated_real_snapshot(fake: FakeCoinGecko, launch: Launch, path: Path) -> bytes:
     service = launch(fake, SNAPSHOT_PATH=str(path))
-    wait_for("the snapshot to be persisted", path.exists)
+    wait_until("the snapshot to be persisted", path.exists)
     service.stop()
     content = path.read_bytes()
     path.unlink()
@@ -94,11 +95,11 @@ def test_a_corrupt_snapshot_file_is_ignored_and_replaced(
     assert "corrupt" in service.log()
 
     fake.set_mode("ok")
-    wait_for(
+    wait_until(
         "data after upstream recovers", lambda: service.get("/health/ready").status_code == 200
     )
     assert service.get("/api/v1/rates").json()["source"] == "coingecko"
-    wait_for("the corrupt file to be replaced", lambda: path.read_bytes() != content)
+    wait_until("the corrupt file to be replaced", lambda: path.read_bytes() != content)
     assert json.loads(path.read_bytes())["format"] == 1
 
 
@@ -108,6 +109,6 @@ def test_an_unreadable_snapshot_path_is_not_fatal(
     path = tmp_path / "snapshot.json"
     path.mkdir()  # a directory where the file should be: unreadable, and unwritable later
     service = launch(fake, SNAPSHOT_PATH=str(path))
-    wait_for("data from upstream", lambda: service.get("/health/ready").status_code == 200)
+    wait_until("data from upstream", lambda: service.get("/health/ready").status_code == 200)
     assert service.get("/api/v1/rates").json()["source"] == "coingecko"
     assert "unreadable" in service.log()

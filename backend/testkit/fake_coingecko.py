@@ -10,8 +10,8 @@ over HTTP:
     GET  /_control/calls  -> {"calls": n}
     POST /_control/reset
 
-Standalone: ``python -m crypto_rates.fake_coingecko --port 9900`` prints one line whose last word
-is its base URL (``http://127.0.0.1:9900/api/v3``) once it accepts connections.
+Standalone: ``PYTHONPATH=backend python -m testkit.fake_coingecko --port 9900`` prints one line
+whose last word is its base URL (``http://127.0.0.1:9900/api/v3``) once it accepts connections.
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ class FakeCoinGecko:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m crypto_rates.fake_coingecko", description="Fake CoinGecko upstream."
+        prog="python -m testkit.fake_coingecko", description="Fake CoinGecko upstream."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9900, help="0 picks a free port")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -12,11 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from crypto_rates.fake_coingecko import MODES, FakeCoinGecko, load_fixture, main
 
-SHARED_FIXTURE = (
-    Path(__file__).resolve().parents[3] / "shared/fixtures/coingecko-exchange-rates.json"
-)
+from testkit.fake_coingecko import MODES, FakeCoinGecko, load_fixture, main
+
+BACKEND = Path(__file__).resolve().parents[2]
+SHARED_FIXTURE = BACKEND.parents[1] / "shared/fixtures/coingecko-exchange-rates.json"
 
 
 @pytest.fixture
@@ -238,7 +239,8 @@ def test_url_before_start_and_double_start_are_errors() -> None:
 
 def test_command_line_prints_its_url_and_serves_until_terminated() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "crypto_rates.fake_coingecko", "--port", "0"],
+        [sys.executable, "-m", "testkit.fake_coingecko", "--port", "0"],
+        env={**os.environ, "PYTHONPATH": str(BACKEND)},
         stdout=subprocess.PIPE,
         text=True,
     )
