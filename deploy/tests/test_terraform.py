@@ -453,7 +453,7 @@ def test_oidc_trust_is_limited_to_this_repository_and_protected_refs_or_environm
 
 def terraform_regex_of(variable: dict[str, Any]) -> re.Pattern[str]:
     condition = variable["validation"][0]["condition"]
-    pattern = re.search(r'regex\(\\?"(.+?)\\?", var\.', condition).group(1)
+    pattern = re.search(r'regex\(\\?"(.+?)\\?", ', condition).group(1)
     return re.compile(pattern.replace("\\\\", "\\"))
 
 
@@ -615,3 +615,269 @@ def test_checkov_finds_no_failed_checks() -> None:
     assert failed == []
     assert sum(r.get("summary", {}).get("passed", 0) for r in reports) > 0
     assert result.returncode == 0
+
+
+# --- IAM names against AWS's limits ----------------------------------------------------------
+# `terraform plan` is where a too-long name would fail, and it cannot run here, so the names are
+# computed: from our HCL, and for the community modules from their naming rules (module defaults
+# included) at the versions the constraints resolve to, read in their sources:
+#   eks-pod-identity v1.12.1 (main.tf, aws_lb_controller.tf), eks v20.37.2 (main.tf and
+#   modules/eks-managed-node-group/main.tf), vpc v5.21.0 (vpc-flow-logs.tf).
+# The AWS provider's name_prefix leaves room for its 26-character unique suffix.
+IAM_LIMITS = {
+    ("aws_iam_role", "name"): 64,
+    ("aws_iam_role", "name_prefix"): 64 - 26,
+    ("aws_iam_policy", "name"): 128,
+    ("aws_iam_policy", "name_prefix"): 128 - 26,
+    ("aws_iam_role_policy", "name"): 128,
+    ("aws_iam_role_policy", "name_prefix"): 128 - 26,
+}
+IAM_NAME = re.compile(r"[\w+=,.@-]+")
+
+
+def longest_environment() -> str:
+    """The longest value the environment variable's validation accepts."""
+    variable = in_dir(ENV_DIRS["dev"], "variable")["environment"]
+    pattern = terraform_regex_of(variable).pattern
+    shape = re.fullmatch(r"\^\[a-z\]\[a-z0-9\]\{(\d+),(\d+)\}\$", pattern)
+    assert shape, f"environment's validation changed shape ({pattern}): update this test"
+    longest = "z" * (1 + int(shape.group(2)))
+    assert terraform_regex_of(variable).search(longest)
+    return longest
+
+
+NAME_CASES = [*ENVIRONMENTS, longest_environment()]
+
+
+def expand(expression: Any, values: dict[str, str]) -> Any:
+    """Substitute ${var.x}, ${local.x} and ${module.x.y} from values; None if one is unknown."""
+    if not isinstance(expression, str):
+        return expression
+    for _ in range(5):
+        expression = re.sub(
+            r"\$\{((?:var|local|module)\.[\w.]+)\}",
+            lambda m: values.get(m.group(1), m.group(0)),
+            expression,
+        )
+    return None if "${" in expression else expression
+
+
+def root_values(environment: str) -> dict[str, str]:
+    """The values an environment root gives its locals (with var.environment set)."""
+    values = {"var.environment": environment}
+    for key, value in locals_of(ENV_DIRS["dev"]).items():
+        if isinstance(value, str):
+            values[f"local.{key}"] = value
+    resolved = {k: expand(v, values) for k, v in values.items()}
+    return {k: v for k, v in resolved.items() if v is not None}
+
+
+def module_inputs(directory: Path, call: dict[str, Any], values: dict[str, str]) -> dict[str, str]:
+    inputs = {f"var.{k}": expand(v, values) for k, v in call.items() if k not in META_ARGUMENTS}
+    return {k: v for k, v in inputs.items() if isinstance(v, str)}
+
+
+def eks_pod_identity_names(args: dict[str, Any]) -> list[tuple[str, str, str]]:
+    prefix = args.get("use_name_prefix", True)
+    attribute, suffix = ("name_prefix", "-") if prefix else ("name", "")
+    names = [("aws_iam_role", attribute, f"{args['name']}{suffix}")]
+    if args.get("attach_aws_lb_controller_policy", False):
+        policy = args.get("aws_lb_controller_policy_name") or (
+            f"{args.get('policy_name_prefix', 'AmazonEKS_')}LoadBalancerController"
+        )
+        names.append(("aws_iam_policy", attribute, f"{policy}{suffix}"))
+    assert not args.get("attach_custom_policy"), "model the custom policy's name too"
+    return names
+
+
+def eks_names(args: dict[str, Any]) -> list[tuple[str, str, str]]:
+    role = args.get("iam_role_name") or f"{args['cluster_name']}-cluster"
+    names = []
+    if args.get("iam_role_use_name_prefix", True):
+        names.append(("aws_iam_role", "name_prefix", role + args.get("prefix_separator", "-")))
+    else:
+        names.append(("aws_iam_role", "name", role))
+    if args.get("cluster_encryption_config") and args.get("attach_cluster_encryption_policy", True):
+        policy = args.get("cluster_encryption_policy_name") or f"{role}-ClusterEncryption"
+        prefixed = args.get("cluster_encryption_policy_use_name_prefix", True)
+        names.append(("aws_iam_policy", "name_prefix" if prefixed else "name", policy))
+    for key, group in args.get("eks_managed_node_groups", {}).items():
+        node_role = group.get("iam_role_name") or f"{group.get('name', key)}-eks-node-group"
+        if group.get("iam_role_use_name_prefix", True):
+            names.append(("aws_iam_role", "name_prefix", f"{node_role}-"))
+        else:
+            names.append(("aws_iam_role", "name", node_role))
+    return names
+
+
+def vpc_names(args: dict[str, Any]) -> list[tuple[str, str, str]]:
+    if not (args.get("enable_flow_log") and args.get("create_flow_log_cloudwatch_iam_role")):
+        return []
+    role = args.get("vpc_flow_log_iam_role_name", "vpc-flow-log-role")
+    policy = args.get("vpc_flow_log_iam_policy_name", "vpc-flow-log-to-cloudwatch")
+    role_prefix = args.get("vpc_flow_log_iam_role_use_name_prefix", True)
+    policy_prefix = args.get("vpc_flow_log_iam_policy_use_name_prefix", True)
+    return [
+        ("aws_iam_role", *(("name_prefix", f"{role}-") if role_prefix else ("name", role))),
+        ("aws_iam_policy", *(("name_prefix", f"{policy}-") if policy_prefix else ("name", policy))),
+    ]
+
+
+COMMUNITY_MODULE_NAMES = {
+    "terraform-aws-modules/eks-pod-identity/aws": eks_pod_identity_names,
+    "terraform-aws-modules/eks/aws": eks_names,
+    "terraform-aws-modules/vpc/aws": vpc_names,
+}
+
+
+def expand_all(value: Any, values: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: expand_all(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_all(v, values) for v in value]
+    return expand(value, values)
+
+
+def iam_names(
+    directory: Path, values: dict[str, str], where: str
+) -> list[tuple[str, str, str, str]]:
+    """(where, resource type, name or name_prefix, value) of each IAM name a configuration makes."""
+    found = []
+    for (rtype, rname), body in in_dir(directory, "resource", labels=2).items():
+        if (rtype, "name") not in IAM_LIMITS:
+            continue
+        for attribute in ("name", "name_prefix"):
+            if attribute in body:
+                value = expand(body[attribute], values)
+                assert value is not None, (
+                    f"{where}/{rtype}.{rname}: cannot compute {body[attribute]}"
+                )
+                found.append((f"{where}/{rtype}.{rname}", rtype, attribute, value))
+    for name, call in in_dir(directory, "module").items():
+        source = call["source"]
+        if is_local(source):
+            child = module_dir(directory, source)
+            child_values = module_inputs(directory, call, values)
+            found += iam_names(child, child_values, f"{where}/module.{name}")
+            continue
+        assert source in COMMUNITY_MODULE_NAMES, f"no naming rules for {source}: add them above"
+        args = {k: expand_all(v, values) for k, v in call.items() if k not in META_ARGUMENTS}
+        for rtype, attribute, value in COMMUNITY_MODULE_NAMES[source](args):
+            assert value is not None, f"{where}/module.{name}: cannot compute a name"
+            found.append((f"{where}/module.{name}", rtype, attribute, value))
+    return found
+
+
+def environment_iam_names(environment: str) -> list[tuple[str, str, str, str]]:
+    values = root_values(environment)
+    # module.cluster.cluster_name is the eks module's cluster_name: the cluster module's name input.
+    calls = in_dir(ENV_DIRS["dev"], "module")
+    values["module.cluster.cluster_name"] = expand(calls["cluster"]["name"], values)
+    cluster_outputs = in_dir(MODULES / "cluster", "output")
+    assert cluster_outputs["cluster_name"]["value"] == "${module.eks.cluster_name}"
+    return iam_names(ENV_DIRS["dev"], values, environment)
+
+
+@pytest.mark.parametrize("environment", NAME_CASES)
+def test_every_iam_role_and_policy_name_fits_aws_limits(environment: str) -> None:
+    names = environment_iam_names(environment)
+    kinds = {(rtype, attribute) for _, rtype, attribute, _ in names}
+    assert {("aws_iam_role", "name"), ("aws_iam_role", "name_prefix")} & kinds, names
+    too_long = [
+        f"{where}: {rtype}.{attribute} {value!r} is {len(value)} characters, the limit is "
+        f"{IAM_LIMITS[(rtype, attribute)]}"
+        for where, rtype, attribute, value in names
+        if len(value) > IAM_LIMITS[(rtype, attribute)]
+    ]
+    assert too_long == []
+    assert [v for *_, v in names if not IAM_NAME.fullmatch(v)] == []
+
+
+def test_fixed_iam_names_differ_between_environments_sharing_an_account() -> None:
+    # Role and managed-policy names are unique per account; prefixes get a unique suffix.
+    seen: dict[str, str] = {}
+    for environment in ENVIRONMENTS:
+        for where, rtype, attribute, value in environment_iam_names(environment):
+            if attribute == "name" and rtype in {"aws_iam_role", "aws_iam_policy"}:
+                key = f"{rtype} {value}"
+                assert key not in seen, f"{where} and {seen[key]} are both named {value}"
+                seen[key] = where
+    assert seen
+
+
+def test_admin_access_entries_are_keyed_by_principal_and_refuse_the_creator_twice() -> None:
+    # Keys by list index would replace every entry when the list is reordered. The identity running
+    # Terraform already gets an entry (enable_cluster_creator_admin_permissions), so a second one
+    # for it would fail the apply: a postcondition stops the plan instead.
+    eks = named(MODULES / "cluster" / "main.tf", "module")["eks"]
+    assert eks["enable_cluster_creator_admin_permissions"] is True
+    entries = eks["access_entries"]
+    loop = re.fullmatch(
+        r"\$\{\{for (\w+)(?:, (\w+))? in var\.admin_principal_arns : (\w+) => .*", entries, re.S
+    )
+    assert loop, entries
+    assert loop.group(2) is None and loop.group(3) == loop.group(1), (
+        f"not keyed by the ARN: {entries[:80]}"
+    )
+    session = typed(MODULES / "cluster" / "main.tf", "data")[("aws_iam_session_context", "current")]
+    [condition] = session["lifecycle"][0]["postcondition"]
+    assert "var.admin_principal_arns" in condition["condition"]
+    assert "self.issuer_arn" in condition["condition"]
+    variable = in_dir(MODULES / "cluster", "variable")["admin_principal_arns"]
+    assert any("distinct" in rule["condition"] for rule in variable["validation"])
+
+
+def release_tag_filter() -> re.Pattern[str]:
+    """release.yml's tag filter as a regex (GitHub's filter syntax: '+' repeats, '.' is literal)."""
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "release.yml").read_text())
+    [pattern] = workflow[True]["push"]["tags"]  # YAML 1.1 reads the key "on" as True
+    assert "*" not in pattern and "?" not in pattern, f"update this conversion for {pattern}"
+    return re.compile(pattern.replace(".", r"\."))
+
+
+def string_like(pattern: str) -> re.Pattern[str]:
+    """IAM's StringLike: '*' any run of characters, '?' one character, nothing else special."""
+    return re.compile(".*".join(".".join(map(re.escape, p.split("?"))) for p in pattern.split("*")))
+
+
+RELEASE_TAGS = ["v0.0.1", "v1.2.3", "v10.20.300"]
+NOT_RELEASE_TAGS = ["v1", "v1.2", "1.2.3", "release-1.2.3", "v", "x1.2.3"]
+
+
+def test_release_tag_samples_agree_with_the_release_workflow() -> None:
+    release = release_tag_filter()
+    assert all(release.fullmatch(tag) for tag in RELEASE_TAGS)
+    assert not any(release.fullmatch(tag) for tag in NOT_RELEASE_TAGS)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_oidc_tag_subjects_admit_the_release_workflows_tags_and_no_shorter_shapes(env: str) -> None:
+    # StringLike cannot say "digits only", so "v*.*.*" is the narrowest pattern that still admits
+    # every vX.Y.Z; the tag ruleset on v* tags (docs/CI-CD.md) covers the rest.
+    patterns = example(ENV_DIRS[env] / "terraform.tfvars.example")["github_tag_patterns"]
+    variable = named(OIDC / "variables.tf", "variable")["tag_patterns"]
+    for pattern in patterns:
+        assert terraform_regex_of(variable).search(pattern), f"{env}: {pattern} is refused"
+        subject = string_like(f"repo:o/r:ref:refs/tags/{pattern}")
+        for tag in RELEASE_TAGS:
+            assert subject.fullmatch(f"repo:o/r:ref:refs/tags/{tag}"), f"{pattern} refuses {tag}"
+        for tag in NOT_RELEASE_TAGS:
+            assert not subject.fullmatch(f"repo:o/r:ref:refs/tags/{tag}"), f"{pattern} admits {tag}"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "accepted"),
+    [
+        ("v*.*.*", True),
+        ("v1.2.3", True),
+        ("v1.*.*", True),
+        ("v*", False),
+        ("*", False),
+        ("v*.*", False),
+        ("release-*", False),
+        ("v*.*.*-rc*", False),
+    ],
+)
+def test_tag_patterns_must_have_the_release_tags_shape(pattern: str, accepted: bool) -> None:
+    variable = named(OIDC / "variables.tf", "variable")["tag_patterns"]
+    assert bool(terraform_regex_of(variable).search(pattern)) is accepted

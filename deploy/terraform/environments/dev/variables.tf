@@ -152,7 +152,7 @@ variable "cluster_endpoint_public_access_cidrs" {
 }
 
 variable "cluster_admin_principal_arns" {
-  description = "IAM role/user ARNs given cluster-admin through EKS access entries, besides the identity running Terraform."
+  description = "IAM role/user ARNs given cluster-admin through EKS access entries; not the identity running Terraform, which is admin already (listing it stops the plan)."
   type        = list(string)
   default     = []
 
@@ -174,7 +174,7 @@ variable "github_branches" {
 }
 
 variable "github_tag_patterns" {
-  description = "Tag patterns (protected by a tag ruleset) whose runs may assume the CI role, e.g. [\"v*\"] for the release image push."
+  description = "Release tag patterns (protected by a tag ruleset) whose runs may assume the CI role: [\"v*.*.*\"] for the release image push."
   type        = list(string)
   default     = []
 }

@@ -18,13 +18,18 @@ locals {
 }
 
 # The controller's AWS permissions come through EKS Pod Identity (the agent is a cluster add-on).
+# Role and policy get fixed names with the cluster's in them: unique per environment in a shared
+# account, and within IAM's limits for every allowed environment (the module's default name_prefix,
+# "<name>-", allows only 38 characters; test_terraform.py computes every IAM name).
 module "lb_controller_pod_identity" {
   #checkov:skip=CKV_TF_1:Registry module pinned to one major version (~>); commit hashes apply to git sources only.
   source  = "terraform-aws-modules/eks-pod-identity/aws"
   version = "~> 1.12"
 
   name                            = "${var.cluster_name}-aws-lb-controller"
+  use_name_prefix                 = false
   attach_aws_lb_controller_policy = true
+  aws_lb_controller_policy_name   = "${var.cluster_name}-aws-lb-controller"
 
   associations = {
     controller = {

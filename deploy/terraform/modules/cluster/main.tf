@@ -1,5 +1,20 @@
 # EKS through the community module (v20 input names). Access is managed by EKS access entries
 # (authentication_mode = "API"); no aws-auth ConfigMap.
+
+# The identity running Terraform (for an assumed role: the role's ARN), the same lookup the eks
+# module makes for enable_cluster_creator_admin_permissions.
+data "aws_caller_identity" "current" {}
+
+data "aws_iam_session_context" "current" {
+  arn = data.aws_caller_identity.current.arn
+
+  lifecycle {
+    postcondition {
+      condition     = !contains(var.admin_principal_arns, self.issuer_arn)
+      error_message = "admin_principal_arns lists ${self.issuer_arn}, the identity running Terraform, which is cluster admin already (enable_cluster_creator_admin_permissions): remove it from the list."
+    }
+  }
+}
 module "eks" {
   #checkov:skip=CKV_TF_1:Registry module pinned to one major version (~>); commit hashes apply to git sources only.
   source  = "terraform-aws-modules/eks/aws"
@@ -30,10 +45,13 @@ module "eks" {
   }
 
   authentication_mode = "API"
-  # Terraform itself installs the add-ons and the app, so its identity needs cluster-admin.
+  # Terraform itself installs the add-ons and the app, so its identity needs cluster-admin; the other
+  # admins' entries are keyed by their ARN, so reordering the list changes nothing. Listing the
+  # identity running Terraform as well would fail the apply on a duplicate entry: the postcondition
+  # on data.aws_iam_session_context.current stops the plan first.
   enable_cluster_creator_admin_permissions = true
   access_entries = {
-    for index, arn in var.admin_principal_arns : "admin-${index}" => {
+    for arn in var.admin_principal_arns : arn => {
       principal_arn = arn
       policy_associations = {
         admin = {

@@ -29,9 +29,14 @@ variable "endpoint_public_access_cidrs" {
 }
 
 variable "admin_principal_arns" {
-  description = "IAM roles/users given cluster-admin through EKS access entries (besides the identity running Terraform)."
+  description = "IAM roles/users given cluster-admin through EKS access entries, keyed by ARN; not the identity running Terraform, which is admin already."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = length(distinct(var.admin_principal_arns)) == length(var.admin_principal_arns)
+    error_message = "admin_principal_arns lists an ARN twice: list each IAM role or user once."
+  }
 }
 
 variable "node_instance_types" {

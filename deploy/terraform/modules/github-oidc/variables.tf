@@ -34,13 +34,15 @@ variable "environments" {
 }
 
 variable "tag_patterns" {
-  description = "Tag patterns (protect them with a tag ruleset) whose workflow runs may assume the role, e.g. [\"v*\"]."
+  description = "Release tag patterns (protect them with a tag ruleset) whose workflow runs may assume the role: [\"v*.*.*\"] for release.yml's vX.Y.Z tags."
   type        = list(string)
   default     = []
 
+  # release.yml runs on tags v[0-9]+.[0-9]+.[0-9]+; IAM's StringLike cannot say "digits", so
+  # "v*.*.*" is the narrowest pattern that admits them all. Wider shapes ("v*") are refused.
   validation {
-    condition     = alltrue([for t in var.tag_patterns : can(regex("^[A-Za-z0-9._*-]+$", t))])
-    error_message = "tag_patterns may contain letters, digits, '.', '_', '-' and '*' only, e.g. \"v*\"."
+    condition     = alltrue([for t in var.tag_patterns : can(regex("^v([0-9]+|[*])[.]([0-9]+|[*])[.]([0-9]+|[*])$", t))])
+    error_message = "tag_patterns must have the release tags' shape vX.Y.Z, each part digits or '*', e.g. \"v*.*.*\" or \"v1.*.*\"."
   }
 }
 
