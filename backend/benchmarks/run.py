@@ -3,12 +3,14 @@
 Every server runs as its own process on 127.0.0.1, each pointed at its own fake CoinGecko; wrk (a
 separate process) drives one at a time. Rounds are interleaved so drift on this shared machine hits
 every case alike; the table shows medians and ratios to the floor measured in the same run.
-Then the upstream-economy phase counts upstream calls under 1 and 50 clients at a short interval.
+Then the upstream-economy phase counts upstream calls under 1 and 50 clients at a short interval,
+and the request metrics' own cost per request is measured in-process (benchmarks.instrumentation).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -25,15 +27,16 @@ from typing import Any
 from testkit.fake_coingecko import FakeCoinGecko
 from testkit.processes import ServerProcess, free_port, http_get
 
+from . import instrumentation
 from .memory import PeakRssSampler
 from .wrk import WrkResult, run_wrk
 
 BACKEND_DIR = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
 
-# The targets of issue 7.
-FLOOR_RATIO_TARGET = 0.6
-OLD_DESIGN_MULTIPLE_TARGET = 3.0
+# The targets (issue 12: the request metrics are prometheus-fastapi-instrumentator's, a cost
+# accepted over issue 7's 0.6x of the floor; the floor stays in the table as the reference).
+OLD_DESIGN_MULTIPLE_TARGET = 2.5
 P99_TARGET_S = 0.025
 RSS_TARGET_BYTES = 120 * MB
 
@@ -232,22 +235,17 @@ def report(
         )
 
     v1 = by_name["ours GET /api/v1/rates"]
-    legacy = by_name["ours GET /api/rates"]
     ours_cases = [case for case in cases if case.server == "ours"]
     worst_p99 = max(case.median("p99_s") for case in ours_cases)
     floor_p99 = by_name["floor (bare ASGI)"].median("p99_s")
     ours_errors = sum(r.errors for case in ours_cases for r in case.rounds)
     checks = [
         (
-            f"/api/v1/rates at >= {FLOOR_RATIO_TARGET}x the floor",
-            v1.median("requests_per_s") / floor_rps >= FLOOR_RATIO_TARGET,
-            f"{v1.median('requests_per_s') / floor_rps:.2f}x",
-        ),
-        (
-            f"/api/rates at >= {OLD_DESIGN_MULTIPLE_TARGET:g}x the old design (1 worker vs "
+            f"/api/v1/rates at >= {OLD_DESIGN_MULTIPLE_TARGET:g}x the old design (1 worker vs "
             f"{os.cpu_count()})",
-            legacy.median("requests_per_s") / old_rps >= OLD_DESIGN_MULTIPLE_TARGET,
-            f"{legacy.median('requests_per_s') / old_rps:.1f}x",
+            v1.median("requests_per_s") / old_rps >= OLD_DESIGN_MULTIPLE_TARGET,
+            f"{v1.median('requests_per_s') / old_rps:.1f}x "
+            f"(floor ratio {v1.median('requests_per_s') / floor_rps:.2f}x)",
         ),
         (
             f"p99 < {_ms(P99_TARGET_S)} ms on every route of ours",
@@ -285,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=50, help="wrk connections")
     parser.add_argument("--economy-interval", type=int, default=2, help="refresh interval, s")
     parser.add_argument("--economy-intervals", type=int, default=5, help="intervals per count")
+    parser.add_argument(
+        "--instrumentation-requests", type=int, default=20000, help="in-process requests per path"
+    )
     parser.add_argument("--out", type=Path, default=Path(".bench"), help="results and logs")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
@@ -336,7 +337,10 @@ def main(argv: list[str] | None = None) -> int:
                 calls = {"ours": fake_ours.calls, "old design": fake_old.calls}
 
     rows = economy(args, log_dir)
+    costs = asyncio.run(instrumentation.measure(args.instrumentation_requests))
     table, misses = report(cases, peaks, calls, rows)
+    table += "\n\nRequest metrics (prometheus-fastapi-instrumentator) per request:\n\n"
+    table += instrumentation.report(costs)
     elapsed = time.monotonic() - started
     description["load average at end"] = " ".join(f"{n:.2f}" for n in os.getloadavg())
     print(f"\n{table}\n\n(bench took {elapsed:.0f} s; results in {args.out}/results.json)")
@@ -350,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_bytes": peaks,
         "upstream_calls": calls,
         "economy": rows,
+        "instrumentation_us": [{**asdict(c), "added_us": c.added_us} for c in costs],
         "misses": misses,
     }
     (args.out / "results.json").write_text(json.dumps(results, indent=2))

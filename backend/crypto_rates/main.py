@@ -5,7 +5,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -39,7 +38,7 @@ class CryptoRatesApp(FastAPI):
     """FastAPI behind a front door of pure ASGI layers (request observability, CORS, fast path).
 
     They run before FastAPI's own stack, so the two hottest requests never enter it, and the
-    request middleware sees (and labels, and logs) every response, errors included.
+    request metrics (outermost) and the request middleware see every response, errors included.
     """
 
     front: ASGIApp | None = None
@@ -48,6 +47,7 @@ class CryptoRatesApp(FastAPI):
         if self.front is None:
             await super().__call__(scope, receive, send)
         else:
+            scope["app"] = self  # as Starlette does: the metrics resolve route templates from it
             await self.front(scope, receive, send)
 
     async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # install_docs serves Swagger UI without a CDN
         redoc_url=None,
+        # No 307 to the other spelling of a path: the old service answered 404 too, and the
+        # instrumentator would label such a redirect with the raw path (a series per scanned URL).
+        redirect_slashes=False,
         # Prometheus metrics and our logs cover this; FastAPI's OpenTelemetry hooks cost ~5 us
         # per request even when no provider is configured.
         telemetry=NO_TELEMETRY,
@@ -81,11 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     app.include_router(index_router(runtime))
     responder = RateResponder(runtime)
-    rates = rates_router(responder)
-    app.include_router(rates)
+    app.include_router(rates_router(responder))
     app.include_router(health_router(runtime))
-    routes = {route.path: route for route in rates.routes if isinstance(route, APIRoute)}
-    front: ASGIApp = FastPath(app.framework, responder=responder, routes=routes)
+    front: ASGIApp = FastPath(app.framework, responder=responder)
     if runtime.settings.cors_origins:
         front = CORSMiddleware(
             front,
@@ -93,5 +94,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET"],
             expose_headers=["ETag", "X-Request-ID"],
         )
-    app.front = ObservabilityMiddleware(front, metrics=runtime.metrics)
+    app.front = runtime.metrics.instrument(ObservabilityMiddleware(front))
     return app

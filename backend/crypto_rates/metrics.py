@@ -1,8 +1,11 @@
-"""Prometheus metrics on a registry per app (so tests can build many apps in one process)."""
+"""Prometheus metrics on a registry per app (so tests can build many apps in one process).
+
+Request metrics are prometheus-fastapi-instrumentator's (`instrument`); what it does not do is
+written here: upstream calls, refresh outcomes, snapshot age and availability, the rate gauges.
+"""
 
 import math
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterator
 
 from prometheus_client import (
@@ -14,13 +17,11 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_fastapi_instrumentator import metrics as instrumentator_metrics
+from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
+from starlette.types import ASGIApp
 
 from crypto_rates.snapshot import Snapshot
 
@@ -28,53 +29,6 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # `*_created` series double the exposition size and no dashboard uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
-
-STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
-
-
-class RequestCollector(Collector):
-    """crypto_app_requests_total and crypto_app_request_duration_seconds, kept in plain ints.
-
-    This runs on every request: prometheus_client's labelled metrics take a lock and hash labels
-    per call; here an observation is two dict lookups and a bisect. Only the event loop thread
-    touches it (requests and the /metrics handler alike), so no lock is needed.
-    """
-
-    def __init__(self) -> None:
-        self._counts: dict[tuple[str, str, str], int] = {}
-        # (method, handler) -> [per-bucket counts..., +Inf count], sum
-        self._latency: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
-
-    def observe(self, method: str, handler: str, status: int, seconds: float) -> None:
-        key = (method, handler, STATUS_CLASSES.get(status // 100, "other"))
-        self._counts[key] = self._counts.get(key, 0) + 1
-        series = self._latency.get((method, handler))
-        if series is None:
-            series = self._latency[(method, handler)] = ([0] * (len(LATENCY_BUCKETS) + 1), [0.0])
-        series[0][bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        series[1][0] += seconds
-
-    def collect(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily(
-            "crypto_app_requests",
-            "HTTP requests by method, route template and status class.",
-            labels=["method", "handler", "status"],
-        )
-        for labels, count in sorted(self._counts.items()):
-            requests.add_metric(list(labels), count)
-        latency = HistogramMetricFamily(
-            "crypto_app_request_duration_seconds",
-            "HTTP request latency by method and route template.",
-            labels=["method", "handler"],
-        )
-        for (method, handler), (counts, total) in sorted(self._latency.items()):
-            cumulative, buckets = 0, []
-            for bound, count in zip([*LATENCY_BUCKETS, math.inf], counts, strict=True):
-                cumulative += count
-                buckets.append(("+Inf" if bound == math.inf else repr(bound), cumulative))
-            latency.add_metric([method, handler], buckets, total[0])
-        yield requests
-        yield latency
 
 
 class RateCollector(Collector):
@@ -104,9 +58,20 @@ class Metrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         r = self.registry
-        # The first three names are the old Flask service's; dashboards and alerts rely on them.
-        self._requests = RequestCollector()
-        r.register(self._requests)
+        # The old Flask service's names, labels and buckets: dashboards and alerts rely on them.
+        requests = instrumentator_metrics.requests(
+            metric_name="crypto_app_requests_total",
+            metric_doc="HTTP requests by method, route template and status class.",
+            registry=r,
+        )
+        latency = instrumentator_metrics.latency(
+            metric_name="crypto_app_request_duration_seconds",
+            metric_doc="HTTP request latency by method and route template.",
+            should_include_status=False,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._request_instrumentations = [f for f in (requests, latency) if f is not None]
         self._upstream_calls = Counter(
             "coingecko_api_calls_total",
             "CoinGecko HTTP attempts by outcome.",
@@ -145,8 +110,22 @@ class Metrics:
         self._snapshot_available.set_function(lambda: 0.0 if current() is None else 1.0)
         self.registry.register(RateCollector(current))
 
-    def request(self, method: str, handler: str, status: int, seconds: float) -> None:
-        self._requests.observe(method, handler, status, seconds)
+    def instrument(self, app: ASGIApp) -> ASGIApp:
+        """Count and time every request `app` answers, with the instrumentator's middleware.
+
+        Its handler label is the route template of the app in `scope["app"]` (resolved before the
+        request runs, so requests answered before FastAPI's router are labelled alike), `none` for
+        a path no route matches (a scanner cannot create series), status grouped into `2xx`...
+        /metrics itself is not counted.
+        """
+        return PrometheusInstrumentatorMiddleware(
+            app,
+            should_group_status_codes=True,
+            should_group_untemplated=True,
+            excluded_handlers=["^/metrics$"],
+            instrumentations=self._request_instrumentations,
+            registry=self.registry,
+        )
 
     def upstream_call(self, status: str, seconds: float) -> None:
         self._upstream_calls.labels(status).inc()

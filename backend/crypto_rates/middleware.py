@@ -1,26 +1,22 @@
-"""One pure ASGI middleware for request ids, request metrics, the access log, HEAD and last-resort
-errors.
+"""One pure ASGI middleware for request ids, the access log, HEAD and last-resort errors.
 
 Pure ASGI (not BaseHTTPMiddleware) and one layer instead of three: it sits on the hot path.
+Request metrics are the instrumentator's, in the layer around this one (`Metrics.instrument`).
 """
 
 import logging
 import os
 import re
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crypto_rates.logs import request_id
-from crypto_rates.metrics import Metrics
 from crypto_rates.problems import INTERNAL_ERROR, problem_response
 
 log = logging.getLogger("crypto_rates.access")
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
-UNMATCHED = "none"  # label for requests that matched no route: keeps label cardinality bounded
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -32,9 +28,8 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,10 +65,6 @@ class ObservabilityMiddleware:
                 await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route: Any = scope.get("route")
-            handler = getattr(route, "path", UNMATCHED)
-            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            self.metrics.request(method, handler, status, elapsed)
             if status >= 500:
                 log.error("request failed", extra=self._fields(scope, status, elapsed))
             elif log.isEnabledFor(logging.DEBUG):

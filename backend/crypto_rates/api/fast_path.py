@@ -6,8 +6,7 @@ routes use. Anything else (a query string, another method, no snapshot yet) fall
 FastAPI, which validates and answers it.
 """
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -17,23 +16,20 @@ from crypto_rates.snapshot import Snapshot
 
 
 class FastPath:
-    def __init__(self, app: ASGIApp, responder: RateResponder, routes: Mapping[str, Any]) -> None:
+    def __init__(self, app: ASGIApp, responder: RateResponder) -> None:
         self.app = app
         self._responder = responder
-        # path -> (route, renderer); the route object labels the request's metrics like FastAPI's
-        self._paths: dict[str, tuple[Any, Callable[[Snapshot], Representation]]] = {
-            "/api/v1/rates": (routes["/api/v1/rates"], responder.list),
-            "/api/rates": (routes["/api/rates"], responder.legacy),
+        self._paths: dict[str, Callable[[Snapshot], Representation]] = {
+            "/api/v1/rates": responder.list,
+            "/api/rates": responder.legacy,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = self._paths.get(scope["path"]) if scope["type"] == "http" else None
+        render = self._paths.get(scope["path"]) if scope["type"] == "http" else None
         snapshot = self._responder.current()
-        if path is None or scope["query_string"] or scope["method"] != "GET" or snapshot is None:
+        if render is None or scope["query_string"] or scope["method"] != "GET" or snapshot is None:
             await self.app(scope, receive, send)
             return
-        route, render = path
-        scope["route"] = route
         if_none_match = accept_encoding = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":
