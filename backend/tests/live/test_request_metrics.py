@@ -7,8 +7,9 @@ from collections import Counter
 
 import httpx
 from testkit.fake_coingecko import FakeCoinGecko
+from testkit.processes import wait_until
 
-from .support import Launch, Service, wait_for
+from .support import Launch, Service
 
 N = 7
 REQUESTS = "crypto_app_requests_total"
@@ -49,7 +50,7 @@ def test_each_kind_of_request_moves_its_counter_by_exactly_n(
     fake: FakeCoinGecko, launch: Launch
 ) -> None:
     service = launch(fake)
-    wait_for("the first fetch", lambda: service.get("/health/ready").status_code == 200)
+    wait_until("the first fetch", lambda: service.get("/health/ready").status_code == 200)
     requests_before = _samples(service, REQUESTS)
     latency_before = _samples(service, LATENCY_COUNT)
 
