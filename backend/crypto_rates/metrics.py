@@ -98,6 +98,13 @@ class Metrics:
             "Unix time of the last good upstream fetch.",
             registry=r,
         )
+        # The interval the service runs with (its default or REFRESH_INTERVAL), so the staleness
+        # alert derives its threshold from it instead of repeating the default.
+        self._refresh_interval = Gauge(
+            "crypto_rates_refresh_interval_seconds",
+            "Seconds between refreshes (the REFRESH_INTERVAL in force).",
+            registry=r,
+        )
 
     def watch_snapshot(self, current: Callable[[], Snapshot | None]) -> None:
         """Age, availability and rate gauges are read from the served snapshot at scrape time."""
@@ -109,6 +116,9 @@ class Metrics:
         self._snapshot_age.set_function(age)
         self._snapshot_available.set_function(lambda: 0.0 if current() is None else 1.0)
         self.registry.register(RateCollector(current))
+
+    def refresh_interval(self, seconds: float) -> None:
+        self._refresh_interval.set(seconds)
 
     def instrument(self, app: ASGIApp) -> ASGIApp:
         """Count and time every request `app` answers, with the instrumentator's middleware.

@@ -19,6 +19,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self.metrics.refresh_interval(settings.refresh_interval)
         self.store = SnapshotStore(history_limit(settings.refresh_interval))
         self.metrics.watch_snapshot(lambda: self.store.current)
         self.started_at = time.time()

@@ -16,7 +16,7 @@ def test_defaults_match_the_documented_contract() -> None:
     assert settings.coingecko_api_plan == "public"
     assert settings.refresh_interval == 300
     assert settings.api_timeout == 10
-    assert settings.effective_stale_after == 600
+    assert settings.effective_stale_after == 2 * settings.refresh_interval
     assert settings.snapshot_path == Path(".data/snapshot.json")
     assert settings.sample_fallback is True
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)

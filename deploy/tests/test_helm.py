@@ -558,7 +558,7 @@ def test_environment_sizes(env: str, replicas: tuple[int, int]) -> None:
         ({"backend": {"service": {"port": 0}}}, "/service/port"),
         ({"frontend": {"service": {"port": 70000}}}, "/service/port"),
         ({"frontend": {"backendPort": "8000"}}, "/backendPort"),
-        ({"backend": {"config": {"refreshInterval": 59}}}, "minimum: got 59, want 60"),
+        ({"backend": {"config": {"refreshInterval": 59}}}, "/config/refreshInterval"),
         ({"backend": {"config": {"refreshInterval": "300"}}}, "/config/refreshInterval"),
         ({"backend": {"config": {"staleAfter": 30}}}, "/config/staleAfter"),
         ({"backend": {"config": {"apiPlan": "enterprise"}}}, "/config/apiPlan"),
@@ -570,7 +570,7 @@ def test_environment_sizes(env: str, replicas: tuple[int, int]) -> None:
             "allowPrivilegeEscalation",
         ),
         ({"frontend": {"podSecurityContext": {"runAsNonRoot": False}}}, "runAsNonRoot"),
-        ({"monitoring": {"prometheusRule": {"staleAfterSeconds": 59}}}, "staleAfterSeconds"),
+        ({"monitoring": {"prometheusRule": {"staleAfterIntervals": 1}}}, "staleAfterIntervals"),
         (
             {"monitoring": {"serviceMonitor": {"interval": 30}}},
             "/monitoring/serviceMonitor/interval",
@@ -596,7 +596,7 @@ def test_schema_accepts_the_boundaries() -> None:
                 "service": {"port": 65535},
             },
             "frontend": {"replicaCount": 1, "backendPort": 65535, "service": {"port": 1}},
-            "monitoring": {"prometheusRule": {"staleAfterSeconds": 60}},
+            "monitoring": {"prometheusRule": {"staleAfterIntervals": 2}},
         }
     )
     assert one(docs, "Deployment", "crypto-rates-backend")["spec"]["replicas"] == 100
@@ -754,6 +754,25 @@ def test_backend_settings_follow_the_interface_contract() -> None:
     assert "env" not in container, "no API key configured, so no secret reference"
     stale = manifests({"backend": {"config": {"staleAfter": 1200}}})
     assert one(stale, "ConfigMap", "crypto-rates-backend")["data"]["STALE_AFTER"] == "1200"
+
+
+def test_refresh_interval_is_passed_only_when_set() -> None:
+    # The service owns the default (config.py); the chart does not repeat it.
+    for scenario in ("default", "dev", "staging", "prod"):
+        config = one(manifests(SCENARIOS[scenario]), "ConfigMap", "crypto-rates-backend")["data"]
+        assert "REFRESH_INTERVAL" not in config, scenario
+    set_ = manifests({"backend": {"config": {"refreshInterval": 120}}})
+    assert one(set_, "ConfigMap", "crypto-rates-backend")["data"]["REFRESH_INTERVAL"] == "120"
+
+
+def test_stale_alert_threshold_is_a_multiple_of_the_interval_the_backend_reports() -> None:
+    rules = [r for group in rules_spec()["groups"] for r in group["rules"]]
+    stale = next(r for r in rules if r.get("alert") == "CryptoRatesDataStale")
+    selector = '{namespace="crypto-rates", job="crypto-rates-backend"}'
+    assert stale["expr"] == (
+        f"max(crypto_rates_snapshot_age_seconds{selector})"
+        f" > 3 * max(crypto_rates_refresh_interval_seconds{selector})"
+    )
 
 
 def test_api_key_lives_only_in_a_secret() -> None:

@@ -216,7 +216,7 @@ def test_keyboard_and_labels(page: Page, stack: Stack) -> None:
 
 
 def test_unchanged_snapshot_costs_a_304_and_no_rerender(page: Page, make_stack: Any) -> None:
-    quiet = make_stack()  # backend refreshes every 300 s: the snapshot stays the same
+    quiet = make_stack()  # the service's default interval (minutes): the snapshot stays the same
     with page.expect_response(lambda r: r.url.endswith("/api/v1/rates")) as first:
         open_app(page, quiet, "?refresh=1")
     assert first.value.status == 200

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from e2e_page import Console, csp_violations, screenshot
 from e2e_stack import Stack
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Response, expect
 
 ROWS = "#rates-body tr[data-code]"
 HEADLINE = "#headline-value .hero-number"
@@ -145,13 +145,33 @@ def test_refresh_pauses_while_hidden_and_runs_on_return(
         )
 
 
-def test_manual_refresh_button(page: Page, make_stack: Callable[..., Stack]) -> None:
-    quiet = make_stack()
-    open_app(page, quiet, "")  # default interval: 5 minutes
-    expect(page.locator("#next-update")).to_contain_text("next in 4:5")
+def countdown_seconds(page: Page) -> int:
+    text = page.locator("#next-update").inner_text()
+    match = re.fullmatch(r"next in (\d+):(\d\d)", text)
+    assert match, f"no countdown in {text!r}"
+    return int(match[1]) * 60 + int(match[2])
+
+
+def max_age(response: Response) -> int:
+    match = re.search(r"max-age=(\d+)", response.headers["cache-control"])
+    assert match, response.headers["cache-control"]
+    return int(match[1])
+
+
+def test_next_poll_follows_the_apis_max_age_and_manual_refresh(
+    page: Page, make_stack: Callable[..., Stack]
+) -> None:
+    quiet = make_stack()  # the service's default interval: minutes until its next refresh
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/rates")) as first:
+        open_app(page, quiet, "")
+    # The page waits for the backend's next refresh (max-age) plus a 2-5 s settle and spread.
+    waited = max_age(first.value)
+    assert waited > 60
+    assert waited <= countdown_seconds(page) <= waited + 5
     renders = page.locator("#rates-body").get_attribute("data-renders")
     with page.expect_response(lambda r: r.url.endswith("/api/v1/rates")) as answer:
         page.get_by_role("button", name="Refresh").click()
     assert answer.value.status == 304  # nothing new: no re-render, and the countdown restarts
     assert page.locator("#rates-body").get_attribute("data-renders") == renders
-    expect(page.locator("#next-update")).to_have_text(re.compile(r"next in (5:00|4:5\d)"))
+    page.wait_for_timeout(600)  # one display tick
+    assert max_age(answer.value) - 1 <= countdown_seconds(page) <= max_age(answer.value) + 5

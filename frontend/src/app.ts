@@ -22,6 +22,12 @@ interface Snapshot {
   fetchedAtMs: number;
 }
 
+/** `?refresh=<seconds>` as milliseconds, or null: poll when the API's max-age runs out. */
+function fixedIntervalMs(search: string): number | null {
+  const seconds = refreshSecondsFrom(search);
+  return seconds === null ? null : seconds * 1000;
+}
+
 function safeStorage(): KeyValueStore | undefined {
   try {
     return window.localStorage;
@@ -33,8 +39,7 @@ function safeStorage(): KeyValueStore | undefined {
 export class App {
   private readonly client = new ApiClient();
   private readonly storage = safeStorage();
-  private readonly intervalMs = refreshSecondsFrom(location.search) * 1000;
-  private readonly schedule = new RefreshSchedule(this.intervalMs, Date.now());
+  private readonly schedule = new RefreshSchedule(fixedIntervalMs(location.search), Date.now());
   private view: ViewState = loadViewState(location.search, this.storage);
   private snapshot: Snapshot | null = null;
   private error: ApiError | null = null;
@@ -132,7 +137,7 @@ export class App {
     try {
       const answer = await this.client.rates(this.snapshot?.etag ?? null);
       this.error = null;
-      this.schedule.succeeded(Date.now());
+      this.schedule.succeeded(Date.now(), answer.maxAgeSeconds);
       // 304: the snapshot we hold is current. Nothing to re-render.
       if (answer.kind === "fresh") this.accept(answer.body, answer.etag);
     } catch (error) {

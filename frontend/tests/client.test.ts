@@ -61,12 +61,26 @@ describe("ApiClient.rates", () => {
       }
     });
     const first = await client.rates(null);
-    expect(first).toEqual({ kind: "fresh", body: RATES, etag });
+    expect(first).toEqual({ kind: "fresh", body: RATES, etag, maxAgeSeconds: null });
     expect(requests[0]?.headers["if-none-match"]).toBeUndefined();
     expect(requests[0]?.url).toBe("/api/v1/rates");
 
-    expect(await client.rates(etag)).toEqual({ kind: "not-modified" });
+    expect(await client.rates(etag)).toEqual({ kind: "not-modified", maxAgeSeconds: null });
     expect(requests[1]?.headers["if-none-match"]).toBe(etag);
+  });
+
+  it("reports the answer's max-age, on 200 and on 304, for the refresh schedule", async () => {
+    const cacheControl = "public, max-age=117, stale-if-error=600";
+    const { client } = await serve((req, res) => {
+      if (req.headers["if-none-match"] === 'W/"v1"') {
+        res.writeHead(304, { etag: 'W/"v1"', "cache-control": cacheControl });
+        res.end();
+      } else {
+        json(res, 200, RATES, { etag: 'W/"v1"', "cache-control": cacheControl });
+      }
+    });
+    expect((await client.rates(null)).maxAgeSeconds).toBe(117);
+    expect(await client.rates('W/"v1"')).toEqual({ kind: "not-modified", maxAgeSeconds: 117 });
   });
 
   it("returns new data when the server's ETag moved on", async () => {

@@ -1,6 +1,7 @@
 """Health, liveness, readiness and metrics."""
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -134,6 +135,16 @@ async def test_metrics_expose_the_old_names_and_ours(app: FastAPI, fixture_body:
     assert 'crypto_rates_rate{code="xau",type="commodity"}' in text
     assert "process_resident_memory_bytes" in text
     assert "/api/v1/rates/eth" not in text  # raw paths never become labels
+
+
+async def test_metrics_report_the_refresh_interval_in_force(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # The staleness alert's threshold is a multiple of this gauge (deploy/helm alerts).
+    default = (await get(create_app(make_settings()), "/metrics")).text
+    assert f"crypto_rates_refresh_interval_seconds {Settings().refresh_interval}" in default
+    text = (await get(create_app(make_settings(refresh_interval=600)), "/metrics")).text
+    assert "crypto_rates_refresh_interval_seconds 600.0" in text
 
 
 async def test_metrics_without_a_snapshot(settings: Settings) -> None:

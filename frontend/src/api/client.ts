@@ -24,8 +24,19 @@ export class ApiError extends Error {
   }
 }
 
-/** A conditional GET answer: new data with its ETag, or 304 (the snapshot we hold is current). */
-export type Fetched<T> = { kind: "fresh"; body: T; etag: string | null } | { kind: "not-modified" };
+/**
+ * A conditional GET answer: new data with its ETag, or 304 (the snapshot we hold is current). Both
+ * carry the answer's `Cache-Control: max-age` (seconds until the backend's next refresh), if any.
+ */
+export type Fetched<T> =
+  | { kind: "fresh"; body: T; etag: string | null; maxAgeSeconds: number | null }
+  | { kind: "not-modified"; maxAgeSeconds: number | null };
+
+/** The `max-age` directive of a Cache-Control header in seconds, or null when there is none. */
+export function maxAgeSeconds(cacheControl: string | null): number | null {
+  const match = /(?:^|,)\s*max-age=(\d+)\s*(?:,|$)/i.exec(cacheControl ?? "");
+  return match ? Number(match[1]) : null;
+}
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -85,10 +96,11 @@ export class ApiClient {
     const headers: Record<string, string> = { Accept: "application/json" };
     if (etag !== null) headers["If-None-Match"] = etag;
     const response = await this.get("/api/v1/rates", headers);
-    if (response.status === 304) return { kind: "not-modified" };
+    const maxAge = maxAgeSeconds(response.headers.get("cache-control"));
+    if (response.status === 304) return { kind: "not-modified", maxAgeSeconds: maxAge };
     const body = await this.json(response);
     if (!isRatesList(body)) throw this.invalid("The rates response does not have the expected shape.");
-    return { kind: "fresh", body, etag: response.headers.get("etag") };
+    return { kind: "fresh", body, etag: response.headers.get("etag"), maxAgeSeconds: maxAge };
   }
 
   /** The recorded series of `code`, in units of `code` per 1 `base`. */
