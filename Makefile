@@ -104,8 +104,12 @@ images: ## build crypto-rates-backend and crypto-rates-frontend as :$(IMAGE_TAG)
 	DOCKER_BUILDKIT=1 $(DOCKER) build -f backend/Dockerfile -t crypto-rates-backend:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) $(DOCKER_BUILD_FLAGS) .
 	DOCKER_BUILDKIT=1 $(DOCKER) build -f frontend/Dockerfile -t crypto-rates-frontend:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) $(DOCKER_BUILD_FLAGS) frontend
 
-test-images: deps-test-images venv ## build and run both images for real (root; starts its own dockerd, no Docker Hub)
+test-images: deps-test-images venv ## build and run the images for real, checked by pytest (root; own dockerd, no Docker Hub)
 	deploy/images/test-images.sh
+
+.PHONY: test-image-files
+test-image-files: deps-test-image-files venv ## hadolint, compose schema and mounts, promtool, shellcheck, the lock (no Docker)
+	$(PY) -m pytest deploy/tests/test_image_files.py -p no:cacheprovider
 
 up: ## the local stack with compose (COMPOSE_PROFILES=observability adds Prometheus and Grafana)
 	docker compose up --build --wait
@@ -115,7 +119,7 @@ down: ## stop the compose stack (its volumes stay)
 
 # ---------------------------------------------------------------------------------------------
 # Deployment artefacts: chart, Terraform, workflows
-test-deploy: deps-test-deploy test-helm test-terraform test-workflows ## chart, terraform and workflow checks
+test-deploy: deps-test-deploy test-helm test-terraform test-workflows test-image-files ## chart, terraform, workflow and image-file checks
 
 test-helm: deps-test-helm venv .venv-checkov/bin/checkov ## chart: render, lint, schemas, kubernetes-validate, checkov, promtool
 	$(PY) -m pytest deploy/tests/test_helm.py -p no:cacheprovider

@@ -1,0 +1,262 @@
+"""The real images, run the way production runs them: read-only root, no capabilities, non-root,
+host network, the fake CoinGecko (its own test image) as the upstream. Run by `make test-images`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from testkit.docker import Docker
+from testkit.processes import free_port, http_get, wait_until
+
+ROOT = Path(__file__).resolve().parents[3]
+FIXTURE = ROOT / "backend" / "crypto_rates" / "data" / "sample-exchange-rates.json"
+BACKEND = "crypto-rates-backend:test"
+FRONTEND = "crypto-rates-frontend:test"
+FAKE = "crypto-rates-fake-coingecko:test"
+NAME = "crypto-rates-test"  # prefix of the containers and the volume these tests create
+# Production settings: read-only root, /tmp in memory, no capabilities. The health interval is
+# shortened so the tests do not wait; the check command is the image's own.
+HARDENING = (
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+)
+# Names that only test code has: the test kit, its fake upstream, pytest's files.
+TEST_CODE = ("testkit", "fake_coingecko*", "conftest.py", "e2e_stack.py")
+
+
+def revision() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+# ---- what the images are --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image", "user", "port", "healthcheck"),
+    [
+        (BACKEND, "10001:10001", 8000, True),
+        (FRONTEND, "10002:10002", 8080, True),
+        (FAKE, "10003:10003", 9900, False),
+    ],
+)
+def test_image_is_non_root_exposes_its_port_and_carries_the_revision(
+    docker: Docker, image: str, user: str, port: int, healthcheck: bool
+) -> None:
+    config = json.loads(docker.inspect(image, "{{json .Config}}"))
+    assert config["User"] == user
+    assert list(config["ExposedPorts"]) == [f"{port}/tcp"]
+    assert bool(config.get("Healthcheck")) is healthcheck
+    assert config["Labels"]["org.opencontainers.image.revision"] == revision()
+
+
+def test_backend_runtime_has_no_pip(docker: Docker) -> None:
+    result = docker.run(
+        "run", "--rm", "--entrypoint", "python", BACKEND, "-c", "import pip", check=False
+    )
+    assert result.returncode != 0 and "No module named 'pip'" in result.stderr
+
+
+def test_frontend_runtime_has_no_node_or_npm(docker: Docker) -> None:
+    result = docker.run(
+        "run", "--rm", "--entrypoint", "sh", FRONTEND, "-c", "command -v node npm", check=False
+    )
+    assert result.returncode != 0 and result.stdout == ""
+
+
+def test_frontend_refuses_a_bad_listen_port_naming_it(docker: Docker) -> None:
+    result = docker.run(
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        *HARDENING,
+        "--env",
+        "LISTEN_PORT=eighty",
+        FRONTEND,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "LISTEN_PORT" in result.stdout + result.stderr
+
+
+def scan_for_test_code(docker: Docker, image: str) -> list[str]:
+    """Paths in `image` named like test code (the whole filesystem, /proc and /sys aside)."""
+    names: list[str] = []
+    for pattern in TEST_CODE:
+        names += ["-o", "-name", pattern]
+    command = ["/", "-xdev", "(", *names[1:], ")", "-print"]
+    # As root: the image's user cannot read every directory, and this only reads.
+    scan = ("run", "--rm", "--user", "0", "--entrypoint", "find", image, *command)
+    return docker.output(*scan).splitlines()
+
+
+@pytest.mark.parametrize("image", [BACKEND, FRONTEND])
+def test_runtime_images_contain_no_test_code(docker: Docker, image: str) -> None:
+    assert scan_for_test_code(docker, image) == []
+
+
+def test_the_test_code_scan_finds_the_fake_upstream_in_its_own_image(docker: Docker) -> None:
+    """The scan above can fail: on the one image that is test code, it finds it."""
+    found = scan_for_test_code(docker, FAKE)
+    assert "/opt/fake-coingecko/testkit" in found
+    assert "/opt/fake-coingecko/testkit/fake_coingecko.py" in found
+
+
+def test_backend_package_ships_only_the_service(docker: Docker) -> None:
+    """What the wheel installed: crypto_rates, its metadata and the console script, no tests."""
+    listing = "import importlib.metadata as m; print(*m.files('crypto-rates'), sep='\\n')"
+    files = docker.output(
+        "run", "--rm", "--entrypoint", "python", BACKEND, "-c", listing
+    ).splitlines()
+    assert "crypto_rates/__main__.py" in files
+    tops = {path.split("/")[0] for path in files}
+    assert tops <= {"crypto_rates", "crypto_rates-0.1.0.dist-info", ".."} | {
+        top for top in tops if re.fullmatch(r"crypto_rates-[\w.]+\.dist-info", top)
+    }
+    test_like = [p for p in files if re.search(r"(^|/)(tests?|testkit)/|(^|/)test_[^/]*\.py$", p)]
+    assert test_like == []
+
+
+# ---- running them ---------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    fake: str
+    backend: str
+    frontend: str
+    fake_url: str
+    backend_url: str
+    frontend_url: str
+
+
+@pytest.fixture(scope="module")
+def stack(docker: Docker) -> Iterator[Stack]:
+    """fake CoinGecko -> backend -> frontend, each a container of its image on free ports."""
+    fake_port, backend_port, frontend_port = free_port(), free_port(), free_port()
+    volume = f"{NAME}-snapshot"
+    docker.run("volume", "rm", "--force", volume, check=False)  # left by a killed run
+    docker.run("volume", "create", volume)
+    with ExitStack() as running:
+        running.callback(docker.run, "volume", "rm", "--force", volume, check=False)
+        fake = running.enter_context(
+            docker.container(
+                f"{NAME}-fake",
+                FAKE,
+                *HARDENING,
+                command=("--host", "127.0.0.1", "--port", str(fake_port)),
+            )
+        )
+        fake_url = f"http://127.0.0.1:{fake_port}"
+        wait_until(
+            "the fake CoinGecko", lambda: http_get(fake_url + "/_control/calls")[0] == 200, 30
+        )
+        backend = running.enter_context(
+            docker.container(
+                f"{NAME}-backend",
+                BACKEND,
+                *HARDENING,
+                "--health-interval",
+                "2s",
+                "--volume",
+                f"{volume}:/var/lib/crypto-rates",
+                "--env",
+                "HOST=127.0.0.1",
+                "--env",
+                f"PORT={backend_port}",
+                "--env",
+                f"COINGECKO_BASE_URL={fake_url}/api/v3",
+            )
+        )
+        backend_url = f"http://127.0.0.1:{backend_port}"
+        frontend = running.enter_context(
+            docker.container(
+                f"{NAME}-frontend",
+                FRONTEND,
+                *HARDENING,
+                "--health-interval",
+                "2s",
+                "--env",
+                f"LISTEN_PORT={frontend_port}",
+                "--env",
+                f"BACKEND_URL={backend_url}",
+            )
+        )
+        docker.wait_healthy(backend)
+        docker.wait_healthy(frontend)
+        yield Stack(
+            fake, backend, frontend, fake_url, backend_url, f"http://127.0.0.1:{frontend_port}"
+        )
+
+
+def test_backend_gets_ready_from_the_fake_upstream_container(stack: Stack) -> None:
+    wait_until("backend ready", lambda: http_get(stack.backend_url + "/health/ready")[0] == 200, 30)
+    calls = json.loads(http_get(stack.fake_url + "/_control/calls")[2])["calls"]
+    assert calls >= 1
+
+
+def test_ui_loads_through_nginx(stack: Stack) -> None:
+    status, _, body = http_get(stack.frontend_url + "/")
+    assert status == 200
+    assets = re.findall(r'/assets/[^"]+\.js', body.decode())
+    assert assets, f"not the built app (no /assets/*.js script): {body[:300]!r}"
+    assert http_get(stack.frontend_url + assets[0])[0] == 200
+    assert http_get(stack.frontend_url + "/healthz")[0] == 200
+
+
+def test_rates_through_nginx_are_the_fixtures_from_the_upstream(stack: Stack) -> None:
+    expected = len(json.loads(FIXTURE.read_text())["rates"])
+    wait_until("backend ready", lambda: http_get(stack.backend_url + "/health/ready")[0] == 200, 30)
+    status, _, body = http_get(stack.frontend_url + "/api/v1/rates")
+    assert status == 200
+    answer = json.loads(body)
+    assert (answer["count"], len(answer["rates"]), answer["source"]) == (
+        expected,
+        expected,
+        "coingecko",
+    )
+
+
+def test_backend_persists_its_snapshot_despite_the_read_only_root(
+    docker: Docker, stack: Stack
+) -> None:
+    def persisted() -> bool:
+        command = ("exec", stack.backend, "test", "-s", "/var/lib/crypto-rates/snapshot.json")
+        return docker.run(*command, check=False).returncode == 0
+
+    wait_until("the snapshot on the volume", persisted, 10)
+
+
+@pytest.mark.parametrize(
+    ("part", "uid"), [("fake", "10003"), ("backend", "10001"), ("frontend", "10002")]
+)
+def test_every_process_runs_as_the_images_user(
+    docker: Docker, stack: Stack, part: str, uid: str
+) -> None:
+    top = docker.output("top", getattr(stack, part), "-eo", "pid,uid").splitlines()[1:]
+    assert {line.split()[1] for line in top} == {uid}
+
+
+@pytest.mark.parametrize("part", ["frontend", "backend", "fake"])
+def test_containers_stop_cleanly_on_their_stop_signal(
+    docker: Docker, stack: Stack, part: str
+) -> None:
+    """Exit 0 within docker stop's 10 s: it handled its stop signal, it was not killed."""
+    name = getattr(stack, part)
+    docker.run("stop", "--time", "10", name, timeout=30)
+    state = docker.inspect(name, "{{.State.ExitCode}} {{.State.OOMKilled}}")
+    assert state == "0 false", docker.logs(name)
