@@ -80,8 +80,13 @@ def make_stack() -> Iterator[Callable[..., Stack]]:
     """A private stack for a test that breaks or changes things; stopped after the test."""
     stacks: list[Stack] = []
 
-    def make(upstream_mode: str = "ok", ready: bool = True, **backend_env: str) -> Stack:
-        private = Stack(**backend_env)
+    def make(
+        upstream_mode: str = "ok",
+        ready: bool = True,
+        nginx_env: dict[str, str] | None = None,
+        **backend_env: str,
+    ) -> Stack:
+        private = Stack(nginx_env, **backend_env)
         stacks.append(private)
         private.fake.set_mode(upstream_mode)
         return private.start(ready)

@@ -66,7 +66,8 @@ class Backend:
 class Nginx:
     """Debian's nginx running frontend/nginx's rendered config, serving a copy of frontend/dist."""
 
-    def __init__(self, backend_url: str, run_dir: Path) -> None:
+    def __init__(self, backend_url: str, run_dir: Path, **env: str) -> None:
+        """`env`: more of render.sh's settings, e.g. MICRO_CACHE_TTL or RESOLVER."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Its own world-readable directory: as root, nginx's workers run as nobody and must be
@@ -75,14 +76,15 @@ class Nginx:
         self.prefix.mkdir(mode=0o755)
         self.html = self.prefix / "html"
         shutil.copytree(DIST, self.html)
-        env = {
+        render_env = {
             **os.environ,
             "BACKEND_URL": backend_url,
             "LISTEN_PORT": str(self.port),
             "DOCUMENT_ROOT": str(self.html),
+            **env,
         }
         subprocess.run(
-            ["sh", str(RENDER), str(self.prefix)], env=env, check=True, capture_output=True
+            ["sh", str(RENDER), str(self.prefix)], env=render_env, check=True, capture_output=True
         )
         self.conf = self.prefix / "nginx.conf"
         self.run_dir = run_dir
@@ -110,8 +112,9 @@ class Nginx:
 class Stack:
     """Fake upstream + backend + nginx. `url` is what the browser opens."""
 
-    def __init__(self, **backend_env: str) -> None:
+    def __init__(self, nginx_env: dict[str, str] | None = None, **backend_env: str) -> None:
         self.run_dir = Path(tempfile.mkdtemp(prefix="crypto-rates-e2e-"))
+        self.nginx_env = nginx_env or {}
         self.run_dir.chmod(0o755)
         self.fake = FakeCoinGecko()
         self.backend_env = backend_env
@@ -129,7 +132,7 @@ class Stack:
             # Assigned before starting, so that stop() reaches a process that failed to start.
             self.backend = Backend(self.fake.url, self.run_dir, **self.backend_env)
             self.backend.start(ready)
-            self.nginx = Nginx(self.backend.url, self.run_dir)
+            self.nginx = Nginx(self.backend.url, self.run_dir, **self.nginx_env)
             self.nginx.start()
         except BaseException:
             self.stop()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from e2e_stack import RENDER, Nginx, Stack
+from e2e_stack import NGINX, RENDER, Nginx, Stack
 from testkit.processes import http_get
 
 APP_CSP = (
@@ -27,7 +27,7 @@ def render(out: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("BACKEND_URL", "LISTEN_PORT", "DOCUMENT_ROOT")
+        if k not in ("BACKEND_URL", "LISTEN_PORT", "DOCUMENT_ROOT", "MICRO_CACHE_TTL", "RESOLVER")
     }
     return subprocess.run(
         ["sh", str(RENDER), str(out)], env={**clean, **env}, capture_output=True, text=True
@@ -53,7 +53,11 @@ def test_render_defaults_and_no_placeholder_left(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     conf = (tmp_path / "nginx.conf").read_text()
     assert "listen 8080;" in conf
-    assert "proxy_pass http://127.0.0.1:8000;" in conf
+    assert "proxy_pass http://crypto_rates_backend;" in conf
+    backend = (tmp_path / "backend.conf").read_text()
+    assert "server 127.0.0.1:8000;" in backend and "keepalive 16;" in backend
+    assert "resolver" not in backend
+    assert "proxy_cache_valid 200 1s;" in (tmp_path / "micro-cache.conf").read_text()
     assert "root /usr/share/nginx/html;" in conf
     assert "${" not in conf
     assert not re.search(r"^\s*user\s", conf, re.MULTILINE), "a user directive breaks non-root use"
@@ -70,6 +74,11 @@ def test_render_defaults_and_no_placeholder_left(tmp_path: Path) -> None:
         ("LISTEN_PORT", "70000"),
         ("DOCUMENT_ROOT", "relative/path"),
         ("DOCUMENT_ROOT", "/srv/a b"),
+        ("MICRO_CACHE_TTL", "1s"),
+        ("MICRO_CACHE_TTL", "-1"),
+        ("MICRO_CACHE_TTL", "3601"),
+        ("RESOLVER", "dns.example"),
+        ("RESOLVER", "127.0.0.11; evil"),
     ],
 )
 def test_render_refuses_bad_values_naming_the_variable(
@@ -85,7 +94,41 @@ def test_render_accepts_a_service_name_and_custom_port(tmp_path: Path) -> None:
     result = render(tmp_path, BACKEND_URL="http://crypto-rates-backend:8000/", LISTEN_PORT="9090")
     assert result.returncode == 0, result.stderr
     conf = (tmp_path / "nginx.conf").read_text()
-    assert "proxy_pass http://crypto-rates-backend:8000;" in conf and "listen 9090;" in conf
+    assert "listen 9090;" in conf
+    assert "server crypto-rates-backend:8000;" in (tmp_path / "backend.conf").read_text()
+
+
+def test_render_without_a_port_uses_the_schemes(tmp_path: Path) -> None:
+    assert render(tmp_path, BACKEND_URL="https://api.internal").returncode == 0
+    assert "proxy_pass https://crypto_rates_backend;" in (tmp_path / "nginx.conf").read_text()
+    assert "server api.internal:443;" in (tmp_path / "backend.conf").read_text()
+
+
+def test_render_ttl_zero_turns_the_micro_cache_off(tmp_path: Path) -> None:
+    assert render(tmp_path, MICRO_CACHE_TTL="0").returncode == 0
+    assert "proxy_cache " not in (tmp_path / "micro-cache.conf").read_text()
+    assert (
+        subprocess.run(
+            [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", "stderr", "-t"],
+            capture_output=True,
+        ).returncode
+        == 0
+    )
+
+
+def test_render_with_a_resolver_on_this_nginx(tmp_path: Path) -> None:
+    """Debian 12's nginx 1.22 has no `resolve` in upstreams: the name goes through a variable,
+    which the resolver re-resolves (keep-alive is the price; nginx >= 1.27.3 keeps both)."""
+    result = render(tmp_path, BACKEND_URL="http://backend:8000", RESOLVER="127.0.0.11 [::1]:53")
+    assert result.returncode == 0, result.stderr
+    backend = (tmp_path / "backend.conf").read_text()
+    assert "resolver 127.0.0.11 [::1]:53 valid=5s ipv6=off;" in backend
+    version = subprocess.run([NGINX, "-v"], capture_output=True, text=True).stderr
+    if version.strip().endswith(("/1.22.1", "/1.22.0")):
+        assert "proxy_pass http://$crypto_rates_backend;" in (tmp_path / "nginx.conf").read_text()
+        assert "without keep-alive" in result.stderr
+    else:
+        assert "server backend:8000 resolve;" in backend and "zone " in backend
 
 
 def test_security_headers_and_no_version(stack: Stack) -> None:

@@ -4,13 +4,20 @@
 #   frontend/nginx/render.sh OUTPUT_DIR
 #
 # Environment (default):
-#   BACKEND_URL    (http://127.0.0.1:8000)   where /api/, /docs and /openapi.json are proxied;
-#                                            scheme://host[:port], no path
-#   LISTEN_PORT    (8080)                    the port nginx listens on
-#   DOCUMENT_ROOT  (/usr/share/nginx/html)   the built app (the contents of frontend/dist)
+#   BACKEND_URL      (http://127.0.0.1:8000)  where /api/, /docs and /openapi.json are proxied;
+#                                             scheme://host[:port], no path
+#   LISTEN_PORT      (8080)                   the port nginx listens on
+#   DOCUMENT_ROOT    (/usr/share/nginx/html)  the built app (the contents of frontend/dist)
+#   MICRO_CACHE_TTL  (1)                      seconds nginx caches the rate endpoints' answers;
+#                                             0 turns the micro-cache off
+#   RESOLVER         (unset)                  DNS server(s) that re-resolve the backend's name,
+#                                             e.g. 127.0.0.11 (compose's); unset: the name is
+#                                             resolved once at start (a Kubernetes Service's
+#                                             address is stable, so the chart leaves it unset)
 #
-# Writes OUTPUT_DIR/nginx.conf (from every *.template here) and OUTPUT_DIR/proxy.conf. OUTPUT_DIR
-# is then nginx's prefix, holding its pid and temp files too:
+# Writes OUTPUT_DIR/nginx.conf and OUTPUT_DIR/micro-cache.conf (from the *.template files here),
+# OUTPUT_DIR/backend.conf (the upstream) and OUTPUT_DIR/proxy.conf. OUTPUT_DIR is then nginx's
+# prefix, holding its pid, temp files and the micro-cache too:
 #   nginx -p OUTPUT_DIR -c OUTPUT_DIR/nginx.conf -e stderr -g 'daemon off;'
 # Plain POSIX sh, sed and grep (no envsubst), so it runs in any minimal image. Bad values stop it
 # with exit status 2 and a message naming the variable.
@@ -29,6 +36,8 @@ BACKEND_URL=${BACKEND_URL:-http://127.0.0.1:8000}
 BACKEND_URL=${BACKEND_URL%/}
 LISTEN_PORT=${LISTEN_PORT:-8080}
 DOCUMENT_ROOT=${DOCUMENT_ROOT:-/usr/share/nginx/html}
+MICRO_CACHE_TTL=${MICRO_CACHE_TTL:-1}
+RESOLVER=${RESOLVER:-}
 
 # The values land in nginx syntax and in a sed replacement: allow only what they can contain.
 printf '%s\n' "$BACKEND_URL" |
@@ -39,12 +48,57 @@ printf '%s\n' "$BACKEND_URL" |
 printf '%s\n' "$DOCUMENT_ROOT" | grep -Eq '^/[A-Za-z0-9._/-]*$' ||
     die "DOCUMENT_ROOT='$DOCUMENT_ROOT' is not valid: use an absolute path of letters, digits and . _ / -"
 
+{ printf '%s\n' "$MICRO_CACHE_TTL" | grep -Eq '^[0-9]{1,4}$' && [ "$MICRO_CACHE_TTL" -le 3600 ]; } ||
+    die "MICRO_CACHE_TTL='$MICRO_CACHE_TTL' is not valid: use whole seconds 0-3600 (0 turns the micro-cache off), e.g. 1"
+for address in $RESOLVER; do
+    printf '%s\n' "$address" | grep -Eq '^([0-9.]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$' ||
+        die "RESOLVER='$RESOLVER' is not valid: use DNS server addresses (IP[:port], IPv6 in brackets) separated by spaces, e.g. 127.0.0.11"
+done
+
+scheme=${BACKEND_URL%%://*}
+server=${BACKEND_URL#*://}
+case $server in
+    *:[0-9]*) ;;
+    *) if [ "$scheme" = https ]; then server=$server:443; else server=$server:80; fi ;;
+esac
+
+# The upstream keeps idle connections to the backend open (16 per worker, closed after 4 s idle:
+# before uvicorn's 5 s, so nginx never reuses one the backend is closing). With RESOLVER, nginx
+# >= 1.27.3 re-resolves the name inside the upstream (`resolve`), keep-alive pool and all. Older
+# nginx (Debian 12's 1.22) re-resolves only a name given in a variable, which bypasses the upstream:
+# the backend's new address is followed, but each request opens a new connection.
+pass="$scheme://crypto_rates_backend"
+resolve=""
+if [ -n "$RESOLVER" ]; then
+    version=$(nginx -v 2>&1 | sed -n 's|^nginx version: [^/]*/\([0-9.]*\).*|\1|p')
+    if printf '%s\n1.27.3\n' "${version:-0}" | sort -C -t. -k1,1n -k2,2n -k3,3n; then
+        pass="$scheme://\$crypto_rates_backend"
+        echo "render.sh: nginx ${version:-(not found)} is older than 1.27.3: the backend's name is re-resolved through RESOLVER, without keep-alive connections" >&2
+    else
+        resolve=" resolve"
+    fi
+fi
 mkdir -p "$out"
+{
+    echo "# Rendered by render.sh from BACKEND_URL=$BACKEND_URL RESOLVER=$RESOLVER"
+    [ -z "$RESOLVER" ] || echo "resolver $RESOLVER valid=5s ipv6=off;"
+    case $pass in
+        *'$'*) echo "map \"\" \$crypto_rates_backend { default $server; }" ;;
+        *) echo "upstream crypto_rates_backend {"
+           [ -z "$resolve" ] || echo "    zone crypto_rates_backend 64k;"
+           echo "    server $server$resolve;"
+           echo "    keepalive 16;"
+           echo "    keepalive_timeout 4s;"
+           echo "}" ;;
+    esac
+} >"$out/backend.conf"
+
 for template in "$here"/*.template; do
     target="$out/$(basename "$template" .template)"
-    sed -e 's|[$]{BACKEND_URL}|'"$BACKEND_URL"'|g' \
+    sed -e 's|[$]{BACKEND_PASS}|'"$pass"'|g' \
         -e 's|[$]{LISTEN_PORT}|'"$LISTEN_PORT"'|g' \
         -e 's|[$]{DOCUMENT_ROOT}|'"$DOCUMENT_ROOT"'|g' \
+        -e 's|[$]{MICRO_CACHE_TTL}|'"$MICRO_CACHE_TTL"'|g' \
         "$template" >"$target.tmp"
     if grep -n '[$]{[A-Z_]*}' "$target.tmp" >&2; then
         rm -f "$target.tmp"
@@ -53,3 +107,6 @@ for template in "$here"/*.template; do
     mv "$target.tmp" "$target"
 done
 cp "$here/proxy.conf" "$out/proxy.conf"
+if [ "$MICRO_CACHE_TTL" -eq 0 ]; then
+    echo "# MICRO_CACHE_TTL=0: the micro-cache is off." >"$out/micro-cache.conf"
+fi
