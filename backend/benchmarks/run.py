@@ -4,6 +4,7 @@ Every server runs as its own process on 127.0.0.1, each pointed at its own fake 
 separate process) drives one at a time. Rounds are interleaved so drift on this shared machine hits
 every case alike; the table shows medians and ratios to the floor measured in the same run.
 Then the upstream-economy phase counts upstream calls under 1 and 50 clients at a short interval,
+then the deployed path (nginx -> backend vs nginx static vs backend direct, benchmarks.deployed),
 and the request metrics' own cost per request is measured in-process (benchmarks.instrumentation).
 """
 
@@ -27,7 +28,7 @@ from typing import Any
 from testkit.fake_coingecko import FakeCoinGecko
 from testkit.processes import ServerProcess, free_port, http_get
 
-from . import instrumentation
+from . import deployed, instrumentation
 from .memory import PeakRssSampler
 from .wrk import WrkResult, run_wrk
 
@@ -337,8 +338,15 @@ def main(argv: list[str] | None = None) -> int:
                 calls = {"ours": fake_ours.calls, "old design": fake_old.calls}
 
     rows = economy(args, log_dir)
+    deployed_rows = deployed.measure(args, log_dir, ours, base_url)
     costs = asyncio.run(instrumentation.measure(args.instrumentation_requests))
     table, misses = report(cases, peaks, calls, rows)
+    deployed_table, deployed_checks = deployed.report(deployed_rows)
+    table += "\n\n" + deployed_table + "\n\n"
+    table += "\n".join(
+        f"{'ok  ' if ok else 'MISS'} {name}: {value}" for name, ok, value in deployed_checks
+    )
+    misses += [f"MISS {name}: {value}" for name, ok, value in deployed_checks if not ok]
     table += "\n\nRequest metrics (prometheus-fastapi-instrumentator) per request:\n\n"
     table += instrumentation.report(costs)
     elapsed = time.monotonic() - started
@@ -354,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_bytes": peaks,
         "upstream_calls": calls,
         "economy": rows,
+        "deployed": deployed_rows,
         "instrumentation_us": [{**asdict(c), "added_us": c.added_us} for c in costs],
         "misses": misses,
     }

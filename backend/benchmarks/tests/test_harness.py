@@ -123,3 +123,33 @@ def test_old_design_refetches_after_its_cache_expires(
     assert client.get("/api/rates").get_json()["cache_status"] == "stale"
     assert fake.calls == 2
     assert b"crypto_app_requests_total" in client.get("/metrics").data
+
+
+def test_deployed_report_judges_nginx_on_per_round_ratios() -> None:
+    from benchmarks import deployed
+
+    def row(case: str, rps: list[float], p99: float, reached: float | None) -> dict[str, object]:
+        return {
+            "case": case,
+            "rounds": [{"requests_per_s": r} for r in rps],
+            "requests_per_s": sorted(rps)[1],
+            "p50_s": 0.001,
+            "p99_s": p99,
+            "errors": 0,
+            "backend_requests": reached,
+            "backend_requests_per_s": None if reached is None else reached / 24,
+        }
+
+    rows = [
+        row("through nginx (micro-cache)", [10, 40, 16], 0.004, 24),
+        row("nginx static file, same bytes", [20, 50, 20], 0.002, None),
+        row("backend direct", [5, 5, 5], 0.02, None),
+    ]
+    table, checks = deployed.report(rows)  # type: ignore[arg-type]
+    assert "| through nginx (micro-cache) | 16 | 0.80 |" in table
+    (_, ok_ratio, _), (_, ok_p99, _), (_, ok_backend, backend) = checks
+    assert ok_ratio and "0.80x (rounds: 0.50, 0.80, 0.80)" in checks[0][2]
+    assert ok_p99 and ok_backend and backend == "24 requests, 1.0/s"
+    rows[0]["p99_s"] = 0.011
+    rows[0]["rounds"] = [{"requests_per_s": r} for r in (10, 20, 13)]
+    assert [ok for _, ok, _ in deployed.report(rows)[1]] == [False, False, True]  # type: ignore[arg-type]
