@@ -1,7 +1,8 @@
 #!/bin/sh
 # Entrypoint of the frontend image: render the nginx config from the environment (BACKEND_URL, LISTEN_PORT,
-# DOCUMENT_ROOT) into /tmp, the only writable path, then replace this shell with nginx in the foreground
-# (PID 1, so it gets docker's stop signal). It relies on no base image's own entrypoint.
+# DOCUMENT_ROOT, MICRO_CACHE_TTL, RESOLVER) into /tmp, the only writable path (it holds the micro-cache too),
+# then replace this shell with nginx in the foreground (PID 1, so it gets docker's stop signal). It relies on
+# no base image's own entrypoint.
 set -eu
 
 export BACKEND_URL="${BACKEND_URL:-http://127.0.0.1:8000}"

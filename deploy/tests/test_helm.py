@@ -558,6 +558,8 @@ def test_environment_sizes(env: str, replicas: tuple[int, int]) -> None:
         ({"backend": {"service": {"port": 0}}}, "/service/port"),
         ({"frontend": {"service": {"port": 70000}}}, "/service/port"),
         ({"frontend": {"backendPort": "8000"}}, "/backendPort"),
+        ({"frontend": {"microCacheTtlSeconds": -1}}, "/microCacheTtlSeconds"),
+        ({"frontend": {"microCacheTtlSeconds": "1s"}}, "/microCacheTtlSeconds"),
         ({"backend": {"config": {"refreshInterval": 59}}}, "/config/refreshInterval"),
         ({"backend": {"config": {"refreshInterval": "300"}}}, "/config/refreshInterval"),
         ({"backend": {"config": {"staleAfter": 30}}}, "/config/staleAfter"),
@@ -636,6 +638,14 @@ def test_backend_url_follows_a_changed_service_port_and_an_explicit_override() -
     docs = manifests({"frontend": {"backendUrl": "http://api.internal:9000"}})
     env = env_of(pod_spec(one(docs, "Deployment", "crypto-rates-frontend"))["containers"][0])
     assert env["BACKEND_URL"] == "http://api.internal:9000"
+
+
+def test_micro_cache_ttl_reaches_nginx_and_zero_turns_it_off() -> None:
+    for values, expected in (({}, "1"), ({"frontend": {"microCacheTtlSeconds": 0}}, "0")):
+        docs = manifests(values)
+        env = env_of(pod_spec(one(docs, "Deployment", "crypto-rates-frontend"))["containers"][0])
+        assert env["MICRO_CACHE_TTL"] == expected
+        assert "RESOLVER" not in env  # the backend Service's address is stable
 
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
