@@ -137,7 +137,7 @@ test-workflows: deps-test-workflows venv ## workflow schema, actionlint + shellc
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks
-bench: deps-bench venv ## load benchmark: ours vs bare ASGI floor vs old Flask design (~4 min; .bench/)
+bench: deps-bench venv ## load benchmark: ours vs bare ASGI floor vs old Flask design, and the path through nginx (~6 min; .bench/)
 	$(PY) -m pytest -q -p no:cacheprovider backend/benchmarks/tests
 	PYTHONPATH=backend $(PY) -m benchmarks --out .bench $(BENCH_ARGS)
 
