@@ -61,7 +61,7 @@ def test_api_down_keeps_the_last_data_with_an_error_banner_then_recovers(
     page: Page, make_stack: Callable[..., Stack], console: Console
 ) -> None:
     # Without nginx's micro-cache: with it, nginx answers a dead backend with its last cached
-    # copy (STALE, test_micro_cache.py), and the page's own handling of a 502 is what is tested here.
+    # copy (STALE, test_micro_cache.py); the page's own handling of a 502 is tested here.
     broken = make_stack(nginx_env={"MICRO_CACHE_TTL": "0"})
     open_app(page, broken)
     assert broken.backend is not None
