@@ -103,7 +103,9 @@ async def test_a_fresh_persisted_snapshot_delays_the_first_upstream_call(
         await asyncio.sleep(0.1)
         assert route.call_count == 0
         assert rt.poller is not None and rt.poller.next_refresh_at is not None
-        assert 285 <= rt.poller.next_refresh_at - datetime.now(UTC).timestamp() <= 291
+        # The rest of the interval after the snapshot's 10 s of age.
+        due_in = rt.poller.next_refresh_at - datetime.now(UTC).timestamp()
+        assert rt.settings.refresh_interval - 15 <= due_in <= rt.settings.refresh_interval - 9
 
 
 @respx.mock

@@ -24,6 +24,7 @@ async def no_sleep(seconds: float) -> None:
 
 class Harness:
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.metrics = Metrics()
         self.store = SnapshotStore(history_limit=10)
         self.metrics.watch_snapshot(lambda: self.store.current)
@@ -108,7 +109,7 @@ async def test_retry_after_from_upstream_delays_the_next_cycle(harness: Harness)
     outcome = await harness.poller.refresh_once()
     assert outcome.retry_after == 900
     assert harness.poller.delay_after(outcome) == 900
-    assert harness.poller.delay_after(RefreshOutcome(ok=True)) == 300
+    assert harness.poller.delay_after(RefreshOutcome(ok=True)) == harness.settings.refresh_interval
 
 
 async def test_an_unexpected_error_is_an_outcome_not_a_crash(

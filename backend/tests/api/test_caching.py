@@ -22,13 +22,14 @@ RATE_URLS = [
 
 @pytest.mark.parametrize("url", RATE_URLS)
 async def test_rate_endpoints_send_etag_and_cache_control(
-    client: httpx.AsyncClient, url: str
+    app: FastAPI, client: httpx.AsyncClient, url: str
 ) -> None:
     response = await client.get(url)
     assert response.status_code == 200
     assert re.fullmatch(r'W/"[0-9a-f]{20}-[0-9a-f]{12}"', response.headers["etag"])
+    stale_after = int(runtime(app).settings.effective_stale_after)
     assert re.fullmatch(
-        r"public, max-age=\d+, stale-if-error=600", response.headers["cache-control"]
+        rf"public, max-age=\d+, stale-if-error={stale_after}", response.headers["cache-control"]
     )
     assert response.headers["vary"] == "Accept-Encoding"
 

@@ -38,11 +38,15 @@ async def test_legacy_endpoint_keeps_the_old_services_shape(client: httpx.AsyncC
     assert body["last_updated"] == "2024-01-01T00:00:00Z"
 
 
-@pytest.mark.parametrize(("age", "status"), [(5, "fresh"), (400, "cached"), (700, "stale")])
+@pytest.mark.parametrize(
+    ("intervals", "status"), [(0, "fresh"), (4 / 3, "cached"), (7 / 3, "stale")]
+)
 async def test_legacy_cache_status_follows_the_data_age(
-    app: FastAPI, client: httpx.AsyncClient, fixture_body: bytes, age: float, status: str
+    app: FastAPI, client: httpx.AsyncClient, fixture_body: bytes, intervals: float, status: str
 ) -> None:
-    put_live_data(app, fixture_body, age=age)  # interval 300 s, stale after 600 s
+    # Ages in refresh intervals: cached after one, stale after two (the default STALE_AFTER).
+    age = 5 + intervals * runtime(app).settings.refresh_interval
+    put_live_data(app, fixture_body, age=age)
     body = (await client.get("/api/rates")).json()
     assert body["cache_status"] == status
     assert body["data_source"] == "coingecko"
