@@ -6,13 +6,18 @@ import sys
 from types import FrameType
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from crypto_rates.config import SettingsError, load_settings
 from crypto_rates.logs import configure_logging
 from crypto_rates.main import create_app
+from crypto_rates.problems import PROBLEM_JSON, problem_body
 from crypto_rates.runtime import Runtime
 
 log = logging.getLogger("crypto_rates")
+MALFORMED_REQUEST = (
+    "the request is not valid HTTP/1.1, or its request line and headers exceed about 80 KB"
+)
 GRACEFUL_SHUTDOWN_SECONDS = (
     8  # in-flight requests get this long; the contract says exit within 10 s
 )
@@ -28,6 +33,29 @@ class Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.runtime.begin_shutdown()
         super().handle_exit(sig, frame)
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol; a request it cannot parse gets our problem+json 400 too.
+
+    That includes a request line plus headers over llhttp's limit (about 80 KB), which never
+    reaches the app; shorter over-long URLs reach it and get a 422 naming the parameter.
+    """
+
+    def send_400_response(self, msg: str) -> None:
+        body = problem_body(400, f"{msg.rstrip('.')}: {MALFORMED_REQUEST}")
+        head = [b"HTTP/1.1 400 Bad Request\r\n"]
+        head += [
+            name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
+        ]
+        head += [
+            b"content-type: " + PROBLEM_JSON.encode() + b"\r\n",
+            b"cache-control: no-store\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
 
 
 def main() -> int:
@@ -46,7 +74,7 @@ def main() -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=HttpProtocol,
         lifespan="on",
         access_log=False,  # our middleware logs requests (at debug) with the request id
         log_config=None,

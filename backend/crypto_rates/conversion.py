@@ -3,7 +3,8 @@
 import math
 import sys
 
-# Below this, doubles are subnormal and silently lose digits: refuse rather than mislead.
+# Below this, doubles are subnormal and silently lose digits: a conversion result this small is
+# reported as 0 rather than as a number with fewer correct digits than it shows.
 SMALLEST_NORMAL = sys.float_info.min
 
 
@@ -27,14 +28,13 @@ def cross_rate(value_code: float, value_base: float) -> float:
 
 
 def convert(amount: float, value_from: float, value_to: float) -> float:
-    """How many units of `to` `amount` units of `from` are worth; refuses inf, NaN and underflow.
+    """How many units of `to` `amount` units of `from` are worth; refuses inf, NaN and overflow.
 
-    The result is one rounding from exact (amount x rate) unless refused.
+    The result is one rounding from exact (amount x rate), or 0 when the exact answer is below
+    SMALLEST_NORMAL (about 2.2e-308).
     """
     _require_positive_finite("amount", amount)
     result = amount * cross_rate(value_to, value_from)
-    if not math.isfinite(result) or result < SMALLEST_NORMAL:
-        raise ConversionError(
-            f"converting {amount!r} gives a result out of range; use a smaller or larger amount"
-        )
-    return result
+    if not math.isfinite(result):
+        raise ConversionError(f"converting {amount!r} gives a result too large for a double")
+    return result if result >= SMALLEST_NORMAL else 0.0

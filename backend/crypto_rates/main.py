@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -17,7 +18,7 @@ from crypto_rates.api.rates import rates_router
 from crypto_rates.api.responder import RateResponder
 from crypto_rates.config import Settings, load_settings
 from crypto_rates.middleware import ObservabilityMiddleware
-from crypto_rates.problems import install_problem_handlers
+from crypto_rates.problems import add_problem_schema, install_problem_handlers
 from crypto_rates.runtime import Runtime
 
 DESCRIPTION = """Live crypto, fiat and commodity exchange rates from CoinGecko's `/exchange_rates`,
@@ -53,6 +54,11 @@ class CryptoRatesApp(FastAPI):
     async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
 
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = add_problem_schema(super().openapi())
+        return self.openapi_schema
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = Runtime(settings if settings is not None else load_settings())
@@ -72,8 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # install_docs serves Swagger UI without a CDN
         redoc_url=None,
-        # No 307 to the other spelling of a path: the old service answered 404 too, and the
-        # instrumentator would label such a redirect with the raw path (a series per scanned URL).
+        # No 307 to the other spelling of a path (its Location echoed any Host header): the old
+        # service answered 404 too, and the instrumentator would label such a redirect with the
+        # raw path (a series per scanned URL).
         redirect_slashes=False,
         # Prometheus metrics and our logs cover this; FastAPI's OpenTelemetry hooks cost ~5 us
         # per request even when no provider is configured.

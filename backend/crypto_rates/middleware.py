@@ -65,7 +65,9 @@ class ObservabilityMiddleware:
                 await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            if status >= 500:
+            if status == 503:  # no data yet or shutting down: a state the answer reports
+                log.info("request unavailable", extra=self._fields(scope, status, elapsed))
+            elif status >= 500:
                 log.error("request failed", extra=self._fields(scope, status, elapsed))
             elif log.isEnabledFor(logging.DEBUG):
                 log.debug("request", extra=self._fields(scope, status, elapsed))

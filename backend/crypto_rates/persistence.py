@@ -19,6 +19,7 @@ from crypto_rates.coingecko_payload import (
     rates_payload,
 )
 from crypto_rates.json_encoding import iso
+from crypto_rates.rate import Source
 from crypto_rates.snapshot import Snapshot, build_snapshot
 from crypto_rates.store import HistoryPoint
 
@@ -39,7 +40,7 @@ class _PersistedPoint(BaseModel):
 class _PersistedState(BaseModel):
     format: Literal[1]
     fetched_at: AwareDatetime
-    source: Literal["coingecko", "sample"]
+    source: Source
     rates: dict[str, object]
     history: list[_PersistedPoint] = Field(default_factory=list)
 
@@ -90,4 +91,4 @@ def load(path: Path) -> tuple[Snapshot, list[HistoryPoint]] | None:
 
 def load_sample() -> Snapshot:
     body = resources.files("crypto_rates").joinpath("data/sample-exchange-rates.json").read_bytes()
-    return build_snapshot(parse_exchange_rates(body), SAMPLE_RECORDED_AT, "sample")
+    return build_snapshot(parse_exchange_rates(body), SAMPLE_RECORDED_AT, Source.SAMPLE)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from crypto_rates import persistence
 from crypto_rates.metrics import Metrics
+from crypto_rates.rate import Source
 from crypto_rates.snapshot import Snapshot, build_snapshot
 from crypto_rates.store import SnapshotStore
 from crypto_rates.upstream import CoinGeckoClient, UpstreamError
@@ -54,7 +55,7 @@ class Poller:
             outcome = RefreshOutcome(ok=False, error=f"unexpected {type(exc).__name__}")
             log.exception("refresh failed unexpectedly, keeping the last good snapshot")
         else:
-            snapshot = build_snapshot(rates, datetime.now(UTC), "coingecko")
+            snapshot = build_snapshot(rates, datetime.now(UTC), Source.COINGECKO)
             self._store.replace(snapshot)
             self._metrics.upstream_success(snapshot.fetched_ts)
             await self._persist(snapshot)

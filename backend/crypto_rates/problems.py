@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -13,13 +13,25 @@ from crypto_rates.json_encoding import dumps
 
 PROBLEM_JSON = "application/problem+json"
 INTERNAL_ERROR = "internal error; it has been logged"
+# Every route is a GET; the request middleware answers HEAD like GET without the body.
+ALLOWED_METHODS = "GET, HEAD"
 
 
 class Problem(BaseModel):
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
+    """An error (RFC 9457 problem details): every 4xx and 5xx answer of this API has this shape."""
+
+    type: str = Field(
+        default="about:blank", description="A URI naming the problem type; always about:blank."
+    )
+    title: str = Field(description="The HTTP status phrase.", examples=["Not Found"])
+    status: int = Field(ge=100, le=599, description="The HTTP status code.", examples=[404])
+    detail: str = Field(
+        description="What was wrong and what would work.",
+        examples=["unknown code 'xyz'; known codes: btc, eth, ..."],
+    )
+
+
+PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/Problem"}
 
 
 class ApiProblem(Exception):
@@ -30,15 +42,20 @@ class ApiProblem(Exception):
         self.headers = headers or {}
 
 
+def problem_body(status: int, detail: str) -> bytes:
+    return dumps(
+        {
+            "type": "about:blank",
+            "title": HTTPStatus(status).phrase,
+            "status": status,
+            "detail": detail,
+        }
+    )
+
+
 def problem_response(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
-    body = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
     return Response(
-        dumps(body),
+        problem_body(status, detail),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers={**(headers or {}), "cache-control": "no-store"},
@@ -50,10 +67,19 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}},
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA_REF}},
         }
         for status in statuses
     }
+
+
+def add_problem_schema(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Put `Problem` into the document's components, where every `problem_responses` entry
+    refers to it: generated clients then have one error type."""
+    openapi.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+        Problem.model_json_schema()
+    )
+    return openapi
 
 
 def _shorten(value: object, limit: int = 40) -> str:
@@ -87,7 +113,8 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         detail = f"no resource at {request.url.path[:100]}; see /docs for the API"
     elif exc.status_code == 405:
-        detail = f"{request.method} is not allowed here; this API answers GET"
+        detail = f"{request.method} is not allowed here; this API answers GET and HEAD"
+        return problem_response(405, detail, {"allow": ALLOWED_METHODS})
     else:
         detail = str(exc.detail)
     return problem_response(exc.status_code, detail, dict(exc.headers or {}))

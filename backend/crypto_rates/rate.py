@@ -1,12 +1,23 @@
 """The domain value: one exchange rate as CoinGecko reports it (units per 1 BTC)."""
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from enum import StrEnum
 
-RateType = Literal["crypto", "fiat", "commodity"]
-Source = Literal["coingecko", "sample"]
 
-RATE_TYPES: tuple[str, ...] = get_args(RateType)
+class RateType(StrEnum):
+    CRYPTO = "crypto"
+    FIAT = "fiat"
+    COMMODITY = "commodity"
+
+
+class Source(StrEnum):
+    """Where a snapshot's data came from: CoinGecko itself, or the bundled offline sample."""
+
+    COINGECKO = "coingecko"
+    SAMPLE = "sample"
+
+
+RATE_TYPES: tuple[str, ...] = tuple(RateType)
 # Upstream codes are short lower-case tokens ("btc", "usd", "sats"); anything else is refused.
 CODE_PATTERN = r"^[a-z0-9]{1,16}$"
 

@@ -7,6 +7,7 @@ from crypto_rates import persistence
 from crypto_rates.config import Settings
 from crypto_rates.metrics import Metrics
 from crypto_rates.poller import Poller
+from crypto_rates.rate import Source
 from crypto_rates.store import SnapshotStore, history_limit
 from crypto_rates.upstream import CoinGeckoClient
 
@@ -54,7 +55,7 @@ class Runtime:
     def _initial_delay(self) -> float:
         # A restart right after a refresh need not call upstream again before the interval is up.
         current = self.store.current
-        if current is None or current.source != "coingecko":
+        if current is None or current.source != Source.COINGECKO:
             return 0.0
         return max(0.0, self.settings.refresh_interval - current.age(time.time()))
 

@@ -41,7 +41,7 @@ class Snapshot:
     def freshness(self, now: float, refresh_interval: float, stale_after: float) -> Freshness:
         """The one staleness rule: the sample is always stale, live data after `stale_after`."""
         age = self.age(now)
-        stale = self.source == "sample" or age > stale_after
+        stale = self.source == Source.SAMPLE or age > stale_after
         if stale:
             return Freshness(age, True, "stale")
         return Freshness(age, False, "fresh" if age < refresh_interval else "cached")
@@ -54,6 +54,6 @@ def build_snapshot(rates: Mapping[str, Rate], fetched_at: datetime, source: Sour
         rates=rates,
         fetched_at=fetched_at,
         fetched_ts=fetched_at.timestamp(),
-        source=source,
+        source=Source(source),
         version=digest,
     )

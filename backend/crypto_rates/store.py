@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 
+from crypto_rates.rate import Source
 from crypto_rates.snapshot import Snapshot
 
 HISTORY_SPAN_SECONDS = 24 * 3600
@@ -38,7 +39,7 @@ class SnapshotStore:
 
     def replace(self, snapshot: Snapshot) -> None:
         """Serve `snapshot` from now on; upstream data also joins the history."""
-        if snapshot.source == "coingecko" and (
+        if snapshot.source == Source.COINGECKO and (
             not self._history or self._history[-1].t != snapshot.fetched_at
         ):
             values = MappingProxyType({c: r.value for c, r in snapshot.rates.items()})

@@ -38,14 +38,14 @@ def test_cross_rate_refuses_underflow_to_zero() -> None:
         cross_rate(1e-300, 1e300)
 
 
-def test_convert_refuses_results_that_overflow_or_vanish() -> None:
-    with pytest.raises(ConversionError, match="out of range"):
+def test_convert_refuses_results_that_overflow() -> None:
+    with pytest.raises(ConversionError, match="too large for a double"):
         convert(1e300, 1e-10, 1e10)
-    with pytest.raises(ConversionError, match="out of range"):
-        convert(1e-300, 1e100, 1e-100)
 
 
-def test_results_in_the_subnormal_range_are_refused_not_rounded() -> None:
+def test_results_below_the_normal_range_are_zero_not_rounded_digits() -> None:
     # 1e-320 is representable only as a subnormal with a few significant digits
-    with pytest.raises(ConversionError, match="out of range"):
-        convert(1e-308, 1.0, 1e-12)
+    assert convert(1e-308, 1.0, 1e-12) == 0.0
+    assert convert(1e-300, 1e100, 1e-100) == 0.0  # underflows entirely
+    assert convert(5e-324, 1.0, 1.0) == 0.0
+    assert convert(2.2250738585072014e-308, 1.0, 1.0) == 2.2250738585072014e-308  # still normal

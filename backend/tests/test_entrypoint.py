@@ -103,7 +103,7 @@ def test_main_builds_uvicorn_from_the_settings(monkeypatch: pytest.MonkeyPatch) 
     (config,) = started
     assert (config.host, config.port) == ("127.0.0.1", 8123)
     assert config.access_log is False
-    assert (config.loop, config.http) == ("uvloop", "httptools")
+    assert (config.loop, config.http) == ("uvloop", entrypoint.HttpProtocol)
     assert set(handlers) == {signal.SIGTERM, signal.SIGINT}
 
 

@@ -73,7 +73,9 @@ async def test_wrong_method_is_a_405_problem(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/v1/rates")
     assert response.status_code == 405
     assert response.headers["content-type"] == "application/problem+json"
-    assert "answers GET" in response.json()["detail"]
+    assert "answers GET and HEAD" in response.json()["detail"]
+    assert response.headers["allow"] == "GET, HEAD"
+    assert (await client.head("/api/v1/rates")).status_code == 200  # what Allow promises
 
 
 async def test_unknown_paths_are_404_problems(client: httpx.AsyncClient) -> None:

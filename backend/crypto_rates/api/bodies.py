@@ -76,14 +76,19 @@ def table_rows(
     return dumps(rows), len(rows)
 
 
-def envelope(snapshot: Snapshot, base: str, fresh: Freshness) -> bytes:
-    """The fields shared by list and detail bodies, without braces."""
+def freshness_fields(snapshot: Snapshot, fresh: Freshness) -> bytes:
+    """`fetched_at`, `age_seconds`, `stale` and `source`: every /api/v1 body has them."""
     return (
-        b'"base":' + dumps(base) + b',"fetched_at":"' + snapshot.fetched_at_iso.encode() + b'"'
+        b'"fetched_at":"' + snapshot.fetched_at_iso.encode() + b'"'
         b',"age_seconds":' + str(fresh.age_seconds).encode()
         + b',"stale":' + (b"true" if fresh.stale else b"false")
         + b',"source":"' + snapshot.source.encode() + b'"'
     )  # fmt: skip
+
+
+def envelope(snapshot: Snapshot, base: str, fresh: Freshness) -> bytes:
+    """The fields shared by list and detail bodies, without braces."""
+    return b'"base":' + dumps(base) + b"," + freshness_fields(snapshot, fresh)
 
 
 def list_body(
@@ -138,36 +143,44 @@ def detail_body(snapshot: Snapshot, fresh: Freshness, code: str, base: str) -> R
 def history_body(
     cache: BodyCache,
     snapshot: Snapshot,
+    fresh: Freshness,
     history: Iterable[HistoryPoint],
     code: str,
     base: str,
 ) -> Representation:
     """The /api/v1/rates/{code}/history body: the recorded points holding both codes."""
 
-    def render() -> Representation:
-        points = [
+    def points() -> tuple[bytes, int]:
+        series = [
             {"t": iso(p.t), "value": cross_rate(p.values[code], p.values[base])}
             for p in history
             if code in p.values and base in p.values
         ]
-        body = dumps({"code": code, "base": base, "count": len(points), "points": points})
-        return Representation(body, etag_for(snapshot, "history", code, base))
+        return dumps(series), len(series)
 
-    return cache.get((snapshot.version, "history", code, base), render)
+    def render() -> Representation:
+        series, count = cache.get((snapshot.version, "points", code, base), points)
+        body = (
+            b'{"code":' + dumps(code) + b',"base":' + dumps(base)
+            + b"," + freshness_fields(snapshot, fresh)
+            + b',"count":' + str(count).encode() + b',"points":' + series + b"}"
+        )  # fmt: skip
+        return Representation(body, etag_for(snapshot, "history", code, base, fresh.stale))
+
+    key = (snapshot.version, "history", code, base, fresh.age_seconds, fresh.stale)
+    return cache.get(key, render)
 
 
 def conversion_body(
-    snapshot: Snapshot, source: str, target: str, amount: float, rate: float, result: float
+    snapshot: Snapshot,
+    fresh: Freshness,
+    source: str,
+    target: str,
+    amount: float,
+    rate: float,
+    result: float,
 ) -> Representation:
     """The /api/v1/convert body."""
-    body = dumps(
-        {
-            "from": source,
-            "to": target,
-            "amount": amount,
-            "rate": rate,
-            "result": result,
-            "fetched_at": snapshot.fetched_at_iso,
-        }
-    )
-    return Representation(body, etag_for(snapshot, source, target, amount))
+    fields = dumps({"from": source, "to": target, "amount": amount, "rate": rate, "result": result})
+    body = fields[:-1] + b"," + freshness_fields(snapshot, fresh) + b"}"
+    return Representation(body, etag_for(snapshot, source, target, amount, fresh.stale))

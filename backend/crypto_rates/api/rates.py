@@ -2,14 +2,15 @@
 
 import math
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, get_origin
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from crypto_rates.api.responder import RateResponder
 from crypto_rates.api.schemas import Conversion, History, LegacyRates, RateDetail, RatesList
-from crypto_rates.conversion import ConversionError, convert, cross_rate
+from crypto_rates.conversion import convert, cross_rate
 from crypto_rates.http_caching import Representation
 from crypto_rates.problems import ApiProblem, problem_responses
 from crypto_rates.rate import RateType
@@ -20,21 +21,77 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not Modified (the `If-None-Match` ETag is current)"}
 }
 
+
+def example(value: object) -> dict[str, Any]:
+    """One example for a parameter, where Swagger's "Try it out" and schema-driven tools look."""
+    return {"examples": [value], "openapi_examples": {"example": {"value": value}}}
+
+
 BaseQuery = Annotated[
     str,
     Query(
         min_length=1,
         max_length=16,
         description="Any known code; values become units of each currency per 1 `base`.",
+        **example("usd"),
     ),
 ]
 TypeQuery = Annotated[
-    list[RateType] | None, Query(description="Keep only these types (repeatable).")
+    tuple[RateType, ...],
+    Query(description="Keep only these types (repeatable).", **example(["crypto", "fiat"])),
 ]
 SearchQuery = Annotated[
-    str | None, Query(max_length=64, description="Case-insensitive search in code and name.")
+    str | None,
+    Query(
+        max_length=64, description="Case-insensitive search in code and name.", **example("dollar")
+    ),
 ]
-CodePath = Annotated[str, Path(description="A currency code as listed by /api/v1/rates.")]
+CodePath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=16,
+        description="A currency code as listed by /api/v1/rates.",
+        **example("eth"),
+    ),
+]
+
+
+def code_query(name: str, value: str) -> Any:
+    return Query(
+        alias=name, min_length=1, max_length=16, description="A known code.", **example(value)
+    )
+
+
+def refuse_encoded_slash(request: Request) -> None:
+    """`/api/v1/rates/eth%2Fhistory` is an unknown code, not the history route."""
+    raw_path: bytes = request.scope.get("raw_path") or b""
+    if b"%2f" in raw_path.partition(b"?")[0].lower():
+        raise ApiProblem(
+            404,
+            "an encoded slash (%2F) is not part of any code or path here; see /docs for the API",
+        )
+
+
+def refuse_repeated_parameters(request: Request) -> None:
+    """`?base=usd&base=eur` is a mistake to report, not a choice of the last value."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):  # pragma: no cover - these routes are APIRoutes
+        return
+    single = [
+        p.alias
+        for p in route.dependant.query_params
+        if get_origin(p.field_info.annotation) not in (list, tuple)
+    ]
+    for name in single:
+        values = request.query_params.getlist(name)
+        if len(values) > 1:
+            given = ", ".join(repr(_short(v)) for v in values[:5])
+            raise ApiProblem(
+                422,
+                f"parameter {name!r} takes one value but was given {len(values)} ({given}); "
+                "send it once",
+            )
 
 
 def _short(code: str) -> str:
@@ -52,7 +109,10 @@ class PreparedResponse(Response):
 
 
 def rates_router(responder: RateResponder) -> APIRouter:
-    router = APIRouter(tags=["rates"])
+    router = APIRouter(
+        tags=["rates"],
+        dependencies=[Depends(refuse_encoded_slash), Depends(refuse_repeated_parameters)],
+    )
     runtime = responder.runtime
 
     def current() -> Snapshot:
@@ -102,11 +162,11 @@ def rates_router(responder: RateResponder) -> APIRouter:
         responses={**NOT_MODIFIED, **problem_responses(404, 422, 503)},
     )
     async def list_rates(
-        request: Request, base: BaseQuery = "btc", type: TypeQuery = None, q: SearchQuery = None
+        request: Request, base: BaseQuery = "btc", type: TypeQuery = (), q: SearchQuery = None
     ) -> Response:
         snapshot = current()
         base = known(snapshot, base, "base")
-        types = tuple(sorted(set(type or ())))
+        types = tuple(sorted(set(type)))
         search = q.strip().lower() if q else None
         return respond(request, responder.list(snapshot, base, types, search))
 
@@ -145,17 +205,17 @@ def rates_router(responder: RateResponder) -> APIRouter:
     )
     async def convert_amount(
         request: Request,
-        from_: Annotated[
-            str, Query(alias="from", min_length=1, max_length=16, description="A known code.")
-        ],
-        to: Annotated[str, Query(min_length=1, max_length=16, description="A known code.")],
+        from_: Annotated[str, code_query("from", "eth")],
+        to: Annotated[str, code_query("to", "usd")],
         amount: Annotated[
             float,
             Query(
                 gt=0,
                 le=MAX_AMOUNT,
                 allow_inf_nan=False,
-                description=f"A finite number greater than 0 and at most {MAX_AMOUNT:g}.",
+                description=f"A finite number greater than 0 and at most {MAX_AMOUNT:g}. "
+                "Every such amount is answered (a result too small for a normal double is 0).",
+                **example(2.5),
             ),
         ] = 1.0,
     ) -> Response:
@@ -163,10 +223,8 @@ def rates_router(responder: RateResponder) -> APIRouter:
         source = known(snapshot, from_, "from")
         target = known(snapshot, to, "to")
         value_from, value_to = snapshot.rates[source].value, snapshot.rates[target].value
-        try:
-            result = convert(amount, value_from, value_to)
-        except ConversionError as exc:
-            raise ApiProblem(422, f"parameter 'amount': {exc}") from None
+        # Cannot fail: amounts up to MAX_AMOUNT times rates up to 1e30 stay far below overflow.
+        result = convert(amount, value_from, value_to)
         rate = cross_rate(value_to, value_from)
         return respond(
             request, responder.conversion(snapshot, source, target, amount, rate, result)

@@ -49,7 +49,8 @@ class RateResponder:
         return detail_body(snapshot, self.freshness(snapshot), code, base)
 
     def history(self, snapshot: Snapshot, code: str, base: str) -> Representation:
-        return history_body(self.cache, snapshot, self.runtime.store.history, code, base)
+        fresh = self.freshness(snapshot)
+        return history_body(self.cache, snapshot, fresh, self.runtime.store.history, code, base)
 
     def conversion(
         self,
@@ -60,7 +61,8 @@ class RateResponder:
         rate: float,
         result: float,
     ) -> Representation:
-        return conversion_body(snapshot, source, target, amount, rate, result)
+        fresh = self.freshness(snapshot)
+        return conversion_body(snapshot, fresh, source, target, amount, rate, result)
 
     def respond(
         self, representation: Representation, if_none_match: str | None, accept_encoding: str | None

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crypto_rates.conversion import SMALLEST_NORMAL
 from crypto_rates.rate import RateType, Source
 
 
@@ -16,22 +17,23 @@ class RateOut(BaseModel):
     value: float = Field(description="Units of this currency per 1 `base`.", examples=[87000.5])
 
 
-class RatesList(BaseModel):
-    base: str = Field(examples=["btc"])
+class DataFreshness(BaseModel):
+    """Where the data of an answer came from and how old it is: every /api/v1 answer carries it."""
+
     fetched_at: datetime = Field(description="When the data was fetched from CoinGecko (UTC).")
     age_seconds: int = Field(ge=0, description="Whole seconds since `fetched_at`.")
     stale: bool = Field(description="True for sample data or data older than STALE_AFTER.")
     source: Source
+
+
+class RatesList(DataFreshness):
+    base: str = Field(examples=["btc"])
     count: int = Field(ge=0)
     rates: list[RateOut]
 
 
-class RateDetail(BaseModel):
+class RateDetail(DataFreshness):
     base: str
-    fetched_at: datetime
-    age_seconds: int = Field(ge=0)
-    stale: bool
-    source: Source
     rate: RateOut
 
 
@@ -40,22 +42,28 @@ class HistoryPointOut(BaseModel):
     value: float
 
 
-class History(BaseModel):
+class History(DataFreshness):
+    """Recorded CoinGecko data only (never the sample); the freshness fields describe the data
+    currently served, which is also the newest point once CoinGecko has answered."""
+
     code: str
     base: str
     count: int = Field(ge=0)
     points: list[HistoryPointOut]
 
 
-class Conversion(BaseModel):
+class Conversion(DataFreshness):
     model_config = ConfigDict(populate_by_name=True)
 
     from_: str = Field(alias="from", examples=["eth"])
     to: str = Field(examples=["usd"])
-    amount: float = Field(gt=0)
+    amount: float = Field(gt=0, examples=[2.5])
     rate: float = Field(gt=0, description="Units of `to` per 1 `from`.")
-    result: float = Field(gt=0)
-    fetched_at: datetime
+    result: float = Field(
+        ge=0,
+        description=f"`amount` x `rate`. A result below {SMALLEST_NORMAL!r} (the smallest normal "
+        "double) is 0: below it a double carries fewer correct digits than it shows.",
+    )
 
 
 class LegacyRate(BaseModel):

@@ -1,5 +1,6 @@
 """Health, liveness, readiness and metrics."""
 
+import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -93,6 +94,16 @@ async def test_readiness_waits_for_the_first_snapshot(
     runtime(app).store.replace(live_snapshot(fixture_body))
     after = await get(app, "/health/ready")
     assert after.status_code == 200 and after.json() == {"status": "ready"}
+
+
+async def test_readiness_503_while_waiting_is_logged_at_info_not_error(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(settings)
+    with caplog.at_level(logging.DEBUG, logger="crypto_rates"):
+        assert (await get(app, "/health/ready")).status_code == 503
+    probes = [r for r in caplog.records if getattr(r, "path", None) == "/health/ready"]
+    assert probes and all(r.levelno == logging.INFO for r in probes), probes
 
 
 async def test_readiness_fails_once_shutdown_begins(app: FastAPI) -> None:

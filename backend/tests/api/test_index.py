@@ -70,14 +70,16 @@ def test_openapi_documents_the_response_shapes() -> None:
         "count",
         "rates",
     }
+    freshness = {"fetched_at", "age_seconds", "stale", "source"}
     assert set(components["Conversion"]["properties"]) == {
         "from",
         "to",
         "amount",
         "rate",
         "result",
-        "fetched_at",
+        *freshness,
     }
+    assert freshness <= set(components["History"]["required"])
     assert components["LegacyRates"]["properties"]["cache_status"]["enum"] == [
         "fresh",
         "cached",
@@ -85,12 +87,38 @@ def test_openapi_documents_the_response_shapes() -> None:
     ]
     listing = schema["paths"]["/api/v1/rates"]["get"]
     assert {"200", "304", "404", "422", "503"} <= set(listing["responses"])
-    problem = listing["responses"]["422"]["content"]["application/problem+json"]["schema"]
-    assert set(problem["required"]) >= {"title", "status", "detail"}
+    assert set(components["Problem"]["required"]) >= {"title", "status", "detail"}
     params = {p["name"]: p for p in listing["parameters"]}
-    assert params["type"]["schema"]["anyOf"][0]["type"] == "array"
+    assert params["type"]["schema"]["items"] == {"$ref": "#/components/schemas/RateType"}
+    assert components["RateType"]["enum"] == ["crypto", "fiat", "commodity"]
+    assert components["Source"]["enum"] == ["coingecko", "sample"]
     convert = {p["name"] for p in schema["paths"]["/api/v1/convert"]["get"]["parameters"]}
     assert convert == {"from", "to", "amount"}
+
+
+def test_every_error_response_refers_to_the_one_problem_schema() -> None:
+    schema = create_app().openapi()
+    errors = [
+        (path, status, response)
+        for path, methods in schema["paths"].items()
+        for op in methods.values()
+        for status, response in op["responses"].items()
+        if int(status) >= 400 and path != "/health"  # /health's 503 is its own Health body
+    ]
+    assert len(errors) >= 14
+    for path, status, response in errors:
+        assert response["content"] == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }, (path, status)
+
+
+def test_every_parameter_has_an_example() -> None:
+    schema = create_app().openapi()
+    for path, methods in schema["paths"].items():
+        for op in methods.values():
+            for param in op.get("parameters", []):
+                assert param["schema"]["examples"], (path, param["name"])
+                assert param["examples"], (path, param["name"])
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/docs", "/openapi.json"])

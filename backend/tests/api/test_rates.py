@@ -175,10 +175,71 @@ async def test_history_lists_the_recorded_series(
 
 async def test_history_is_empty_while_only_the_sample_exists(client: httpx.AsyncClient) -> None:
     body = (await client.get("/api/v1/rates/usd/history?base=eur")).json()
-    assert body == {"code": "usd", "base": "eur", "count": 0, "points": []}
+    assert body["count"] == 0 and body["points"] == []
+    assert (body["code"], body["base"], body["source"], body["stale"]) == (
+        "usd",
+        "eur",
+        "sample",
+        True,
+    )
+
+
+@pytest.mark.parametrize("url", ["/api/v1/rates/eth/history", "/api/v1/convert?from=eth&to=usd"])
+async def test_history_and_convert_carry_the_freshness_envelope(
+    app: FastAPI, client: httpx.AsyncClient, fixture_body: bytes, url: str
+) -> None:
+    sample = (await client.get(url)).json()
+    assert sample["source"] == "sample" and sample["stale"] is True
+    assert sample["fetched_at"] == "2024-01-01T00:00:00Z" and sample["age_seconds"] > 10**7
+    put_live_data(app, fixture_body, age=42)
+    live = (await client.get(url)).json()
+    assert live["source"] == "coingecko" and live["stale"] is False
+    assert 42 <= live["age_seconds"] <= 44
+    put_live_data(app, fixture_body, age=601)
+    assert (await client.get(url)).json()["stale"] is True
+
+
+@pytest.mark.parametrize(
+    ("amount", "result"), [("1e-320", 0.0), ("5e-324", 0.0), ("1e-300", None), ("1e15", None)]
+)
+async def test_convert_answers_every_amount_the_schema_admits(
+    client: httpx.AsyncClient, amount: str, result: float | None
+) -> None:
+    response = await client.get(f"/api/v1/convert?from=sats&to=xau&amount={amount}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    if result is not None:
+        assert body["result"] == result  # below the smallest normal double: 0, as documented
+    else:
+        assert body["result"] == pytest.approx(float(amount) * body["rate"], rel=1e-15)
 
 
 # -- bad input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/rates/",
+        "/api/v1/rates/eth/",
+        "/api/v1/convert/?from=eth&to=usd",
+        "/api/v1/rates/eth%2fhistory",
+        "/api/v1/rates/eth%2Fhistory",
+        "/api/v1%2Frates/eth",
+    ],
+)
+async def test_trailing_and_encoded_slashes_are_404_problems_not_other_routes(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    response = await client.get(url, headers={"Host": "evil.example"})
+    assert response.status_code == 404, response.text
+    assert "location" not in response.headers
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_repeatable_type_filter_is_not_refused_as_repeated(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/v1/rates?type=fiat&type=fiat&base=usd")).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -217,7 +278,10 @@ async def test_unknown_codes_are_404_problems_listing_valid_codes(
         ("/api/v1/convert?from=eth&to=usd&amount=inf", "'amount': Input should be a finite number"),
         ("/api/v1/convert?from=eth&to=usd&amount=1e16", "less than or equal to 1000000000000000"),
         ("/api/v1/convert?from=eth&amount=1", "parameter 'to' is required"),
-        ("/api/v1/convert?from=sats&to=xau&amount=1e-320", "'amount'"),
+        ("/api/v1/rates/" + "e" * 17, "'code': String should have at most 16 characters"),
+        ("/api/v1/rates?base=usd&base=eur", "'base' takes one value but was given 2"),
+        ("/api/v1/convert?from=eth&to=usd&to=eur", "'to' takes one value but was given 2"),
+        ("/api/v1/convert?from=eth&to=usd&amount=1&amount=2", "'amount' takes one value"),
     ],
 )
 async def test_bad_parameters_are_422_problems_saying_what_is_valid(

@@ -1,12 +1,14 @@
 // The typed client for the backend API. Types come from the backend's OpenAPI schema
 // (src/api/schema.ts, generated); every failure becomes an ApiError with a message fit for a banner.
 
-import type { paths } from "./schema";
+import type { components, paths } from "./schema";
 
 type JsonOf<P extends keyof paths> = paths[P]["get"]["responses"][200]["content"]["application/json"];
 
 export type RatesList = JsonOf<"/api/v1/rates">;
 export type History = JsonOf<"/api/v1/rates/{code}/history">;
+/** The one error shape (RFC 9457) every documented 4xx/5xx of the API has. */
+export type Problem = components["schemas"]["Problem"];
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -67,15 +69,19 @@ function isHistory(body: unknown): body is History {
   );
 }
 
+function isProblem(body: unknown): body is Problem {
+  return isObject(body) && typeof body.title === "string" && typeof body.detail === "string" && typeof body.status === "number";
+}
+
 async function problemFrom(response: Response): Promise<ApiError> {
   let title = `HTTP ${response.status}`;
   let detail = response.statusText || "The server answered with an error.";
   if ((response.headers.get("content-type") ?? "").includes("json")) {
     try {
       const body: unknown = await response.json();
-      if (isObject(body)) {
-        if (typeof body.title === "string") title = body.title;
-        if (typeof body.detail === "string") detail = body.detail;
+      if (isProblem(body)) {
+        title = body.title;
+        detail = body.detail;
       }
     } catch {
       // Not the JSON it claimed to be: the status line is all we know.

@@ -164,6 +164,23 @@ export interface components {
         /** Conversion */
         Conversion: {
             /**
+             * Fetched At
+             * Format: date-time
+             * @description When the data was fetched from CoinGecko (UTC).
+             */
+            fetched_at: string;
+            /**
+             * Age Seconds
+             * @description Whole seconds since `fetched_at`.
+             */
+            age_seconds: number;
+            /**
+             * Stale
+             * @description True for sample data or data older than STALE_AFTER.
+             */
+            stale: boolean;
+            source: components["schemas"]["Source"];
+            /**
              * From
              * @example eth
              */
@@ -173,20 +190,21 @@ export interface components {
              * @example usd
              */
             to: string;
-            /** Amount */
+            /**
+             * Amount
+             * @example 2.5
+             */
             amount: number;
             /**
              * Rate
              * @description Units of `to` per 1 `from`.
              */
             rate: number;
-            /** Result */
-            result: number;
             /**
-             * Fetched At
-             * Format: date-time
+             * Result
+             * @description `amount` x `rate`. A result below 2.2250738585072014e-308 (the smallest normal double) is 0: below it a double carries fewer correct digits than it shows.
              */
-            fetched_at: string;
+            result: number;
         };
         /** Health */
         Health: {
@@ -216,8 +234,29 @@ export interface components {
             /** Snapshot Age Seconds */
             snapshot_age_seconds: number | null;
         };
-        /** History */
+        /**
+         * History
+         * @description Recorded CoinGecko data only (never the sample); the freshness fields describe the data
+         *     currently served, which is also the newest point once CoinGecko has answered.
+         */
         History: {
+            /**
+             * Fetched At
+             * Format: date-time
+             * @description When the data was fetched from CoinGecko (UTC).
+             */
+            fetched_at: string;
+            /**
+             * Age Seconds
+             * @description Whole seconds since `fetched_at`.
+             */
+            age_seconds: number;
+            /**
+             * Stale
+             * @description True for sample data or data older than STALE_AFTER.
+             */
+            stale: boolean;
+            source: components["schemas"]["Source"];
             /** Code */
             code: string;
             /** Base */
@@ -267,11 +306,7 @@ export interface components {
              * @description Units per 1 BTC.
              */
             value: number;
-            /**
-             * Type
-             * @enum {string}
-             */
-            type: "crypto" | "fiat" | "commodity";
+            type: components["schemas"]["RateType"];
         };
         /** LegacyRates */
         LegacyRates: {
@@ -286,11 +321,7 @@ export interface components {
             };
             /** Total Currencies */
             total_currencies: number;
-            /**
-             * Data Source
-             * @enum {string}
-             */
-            data_source: "coingecko" | "sample";
+            data_source: components["schemas"]["Source"];
             /**
              * Cache Status
              * @enum {string}
@@ -307,22 +338,25 @@ export interface components {
         };
         /** RateDetail */
         RateDetail: {
-            /** Base */
-            base: string;
             /**
              * Fetched At
              * Format: date-time
+             * @description When the data was fetched from CoinGecko (UTC).
              */
             fetched_at: string;
-            /** Age Seconds */
-            age_seconds: number;
-            /** Stale */
-            stale: boolean;
             /**
-             * Source
-             * @enum {string}
+             * Age Seconds
+             * @description Whole seconds since `fetched_at`.
              */
-            source: "coingecko" | "sample";
+            age_seconds: number;
+            /**
+             * Stale
+             * @description True for sample data or data older than STALE_AFTER.
+             */
+            stale: boolean;
+            source: components["schemas"]["Source"];
+            /** Base */
+            base: string;
             rate: components["schemas"]["RateOut"];
         };
         /** RateOut */
@@ -342,11 +376,7 @@ export interface components {
              * @example $
              */
             unit: string;
-            /**
-             * Type
-             * @enum {string}
-             */
-            type: "crypto" | "fiat" | "commodity";
+            type: components["schemas"]["RateType"];
             /**
              * Value
              * @description Units of this currency per 1 `base`.
@@ -354,13 +384,13 @@ export interface components {
              */
             value: number;
         };
+        /**
+         * RateType
+         * @enum {string}
+         */
+        RateType: "crypto" | "fiat" | "commodity";
         /** RatesList */
         RatesList: {
-            /**
-             * Base
-             * @example btc
-             */
-            base: string;
             /**
              * Fetched At
              * Format: date-time
@@ -377,15 +407,52 @@ export interface components {
              * @description True for sample data or data older than STALE_AFTER.
              */
             stale: boolean;
+            source: components["schemas"]["Source"];
             /**
-             * Source
-             * @enum {string}
+             * Base
+             * @example btc
              */
-            source: "coingecko" | "sample";
+            base: string;
             /** Count */
             count: number;
             /** Rates */
             rates: components["schemas"]["RateOut"][];
+        };
+        /**
+         * Source
+         * @description Where a snapshot's data came from: CoinGecko itself, or the bundled offline sample.
+         * @enum {string}
+         */
+        Source: "coingecko" | "sample";
+        /**
+         * Problem
+         * @description An error (RFC 9457 problem details): every 4xx and 5xx answer of this API has this shape.
+         */
+        Problem: {
+            /**
+             * Type
+             * @description A URI naming the problem type; always about:blank.
+             * @default about:blank
+             */
+            type: string;
+            /**
+             * Title
+             * @description The HTTP status phrase.
+             * @example Not Found
+             */
+            title: string;
+            /**
+             * Status
+             * @description The HTTP status code.
+             * @example 404
+             */
+            status: number;
+            /**
+             * Detail
+             * @description What was wrong and what would work.
+             * @example unknown code 'xyz'; known codes: btc, eth, ...
+             */
+            detail: string;
         };
     };
     responses: never;
@@ -447,19 +514,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -470,7 +525,7 @@ export interface operations {
                 /** @description Any known code; values become units of each currency per 1 `base`. */
                 base?: string;
                 /** @description Keep only these types (repeatable). */
-                type?: ("crypto" | "fiat" | "commodity")[] | null;
+                type?: components["schemas"]["RateType"][];
                 /** @description Case-insensitive search in code and name. */
                 q?: string | null;
             };
@@ -502,19 +557,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unprocessable Entity */
@@ -523,19 +566,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Service Unavailable */
@@ -544,19 +575,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -598,19 +617,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unprocessable Entity */
@@ -619,19 +626,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Service Unavailable */
@@ -640,19 +635,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -694,19 +677,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unprocessable Entity */
@@ -715,19 +686,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Service Unavailable */
@@ -736,19 +695,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -760,7 +707,7 @@ export interface operations {
                 from: string;
                 /** @description A known code. */
                 to: string;
-                /** @description A finite number greater than 0 and at most 1e+15. */
+                /** @description A finite number greater than 0 and at most 1e+15. Every such amount is answered (a result too small for a normal double is 0). */
                 amount?: number;
             };
             header?: never;
@@ -791,19 +738,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unprocessable Entity */
@@ -812,19 +747,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Service Unavailable */
@@ -833,19 +756,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -923,19 +834,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        /**
-                         * Type
-                         * @default about:blank
-                         */
-                        type: string;
-                        /** Title */
-                        title: string;
-                        /** Status */
-                        status: number;
-                        /** Detail */
-                        detail: string;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
