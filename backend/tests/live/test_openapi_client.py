@@ -15,9 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from crypto_rates.fake_coingecko import FakeCoinGecko
+from testkit.fake_coingecko import FakeCoinGecko
+from testkit.processes import wait_until
 
-from .support import Service, start_service, wait_for
+from .support import Service, start_service
 
 PACKAGE = "crypto_rates_client"
 
@@ -31,7 +32,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service
         live = start_service(up, logs / "live.log", REFRESH_INTERVAL="300")
         empty = start_service(down, logs / "empty.log", REFRESH_INTERVAL="300")
         try:
-            wait_for("the first fetch", lambda: live.get("/health/ready").status_code == 200)
+            wait_until("the first fetch", lambda: live.get("/health/ready").status_code == 200)
             yield live, empty
         finally:
             live.stop()
