@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from crypto_rates.coingecko_payload import parse_exchange_rates
 from crypto_rates.config import Settings
 from crypto_rates.main import create_app
