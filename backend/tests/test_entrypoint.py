@@ -1,6 +1,8 @@
 """`python -m crypto_rates`: real uvicorn on 127.0.0.1 against the fake upstream, and its exits."""
 
+import json
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -142,3 +144,23 @@ def test_live_and_ready_are_distinct_over_http(upstream: FakeCoinGecko, tmp_path
         assert isinstance(service.get("/api/v1/rates").json()["rates"], list)
     finally:
         service.stop()
+
+
+def test_a_request_too_long_to_parse_gets_a_problem_not_plain_text(
+    upstream: FakeCoinGecko, tmp_path: Path
+) -> None:
+    service = start_service(upstream, tmp_path / "service.log")
+    try:
+        port = int(service.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"GET /api/v1/rates?q=" + b"x" * 100_000 + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+            answer = b""
+            while chunk := conn.recv(65536):  # the server closes the connection after answering
+                answer += chunk
+    finally:
+        service.stop()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"content-type: application/problem+json" in head.lower()
+    problem = json.loads(body)
+    assert problem["status"] == 400 and "80 KB" in problem["detail"], problem

@@ -195,7 +195,7 @@ async def test_history_and_convert_carry_the_freshness_envelope(
     live = (await client.get(url)).json()
     assert live["source"] == "coingecko" and live["stale"] is False
     assert 42 <= live["age_seconds"] <= 44
-    put_live_data(app, fixture_body, age=601)
+    put_live_data(app, fixture_body, age=runtime(app).settings.effective_stale_after + 1)
     assert (await client.get(url)).json()["stale"] is True
 
 
