@@ -33,10 +33,11 @@ class Backend:
         self, upstream_url: str, run_dir: Path, port: int | None = None, **env: str
     ) -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        host = env.get("HOST", "127.0.0.1")  # any 127.0.0.0/8 address: a "re-created" backend
+        self.url = f"http://{host}:{self.port}"
         self.env = {
             **os.environ,
-            "HOST": "127.0.0.1",
+            "HOST": host,
             "PORT": str(self.port),
             "COINGECKO_BASE_URL": upstream_url,
             "COINGECKO_API_PLAN": "public",
