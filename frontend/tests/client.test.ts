@@ -18,7 +18,8 @@ const RATES = {
 
 let server: Server | null = null;
 
-async function serve(handler: Handler): Promise<{ client: ApiClient; requests: IncomingMessage[] }> {
+// A generous timeout for a loaded CI machine; only the timeout test itself uses a short one.
+async function serve(handler: Handler, timeoutMs = 5000): Promise<{ client: ApiClient; requests: IncomingMessage[] }> {
   const requests: IncomingMessage[] = [];
   server = createServer((req, res) => {
     requests.push(req);
@@ -26,7 +27,7 @@ async function serve(handler: Handler): Promise<{ client: ApiClient; requests: I
   });
   await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
-  return { client: new ApiClient(undefined, `http://127.0.0.1:${port}`, 500), requests };
+  return { client: new ApiClient(undefined, `http://127.0.0.1:${port}`, timeoutMs), requests };
 }
 
 afterEach(async () => {
@@ -127,7 +128,7 @@ describe("ApiClient.rates", () => {
   it("reports a server that does not answer in time", async () => {
     const { client } = await serve(() => {
       // never answers
-    });
+    }, 300);
     expect(await failure(client.rates(null))).toMatchObject({ kind: "timeout", title: "The API did not answer" });
   });
 
