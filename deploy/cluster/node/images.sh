@@ -18,12 +18,11 @@ BACKEND_IMAGE=crypto-rates-backend:test
 FRONTEND_IMAGE=crypto-rates-frontend:test
 FAKE_IMAGE=crypto-rates-fake-coingecko:test
 FIXTURE=backend/crypto_rates/data/sample-exchange-rates.json # the recorded response the backend bundles
-FAKE=""
-for f in backend/testkit/fake_coingecko.py backend/crypto_rates/fake_coingecko.py; do [[ -f $f ]] && FAKE=$f && break; done
+FAKE=backend/testkit/fake_coingecko.py # stdlib only: runs on the backend image's Python
 
 die() { echo "images.sh: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "needs root (dockerd)"
-[[ -n $FAKE ]] || die "no fake_coingecko.py in backend/testkit/ or backend/crypto_rates/"
+[[ -f $FAKE ]] || die "$FAKE missing"
 [[ -d $STATE_DIR/docker ]] || die "no images in $STATE_DIR/docker: run 'make test-images' first"
 if [[ -f $RUN_DIR/dockerd.pid ]] && kill -0 "$(cat "$RUN_DIR/dockerd.pid")" 2>/dev/null; then
     die "a dockerd of a test-images run is alive (pid $(cat "$RUN_DIR/dockerd.pid")): wait for it to finish"

@@ -7,6 +7,9 @@
 #   node.sh forward DIR HOST_PORT IP:PORT
 #                         127.0.0.1:HOST_PORT on the machine -> IP:PORT inside the node's namespace
 #                         (e.g. a Service's ClusterIP, so kube-proxy balances each connection)
+#   node.sh reach DIR PORT
+#                         127.0.0.1:PORT inside the namespace -> 127.0.0.1:PORT on the machine (e.g. a
+#                         registry on the machine, for containerd's pulls)
 #   node.sh import DIR ARCHIVE...   `ctr images import` image archives into the node's containerd
 #   node.sh ctr DIR ARGS...         run ctr against the node's containerd (namespace k8s.io)
 #   node.sh down DIR      stop everything started by `up`, remove the namespace, mounts, cgroups and DIR
@@ -36,7 +39,7 @@ die() { echo "node.sh: $*" >&2; exit 1; }
 log() { printf '[node %s] %s\n' "$(date -u +%T)" "$*" >&2; }
 
 usage() {
-    sed -n '6,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -322,6 +325,11 @@ case $cmd in
         load
         forward_in "$1" "$2"
         ;;
+    reach)
+        [[ $# -eq 1 && $1 =~ ^[0-9]+$ ]] || die "usage: node.sh reach DIR PORT"
+        load
+        forward_out "$1"
+        ;;
     import)
         load
         for archive in "$@"; do ctr_ images import "$archive"; done
@@ -330,5 +338,5 @@ case $cmd in
         load
         ctr_ "$@"
         ;;
-    *) die "unknown command '$cmd': use up, forward, import, ctr or down" ;;
+    *) die "unknown command '$cmd': use up, forward, reach, import, ctr or down" ;;
 esac

@@ -81,12 +81,14 @@ class Node:
 def node(cluster: Cluster) -> Iterator[Node]:
     with phase("build pause image and CoreDNS (cached after the first run)"):
         build = sh(NODE_DIR / "build.sh").splitlines()[-1]
-    images = Path(tempfile.mkdtemp(prefix="crypto-rates-node-images-"))
+    # NODE_IMAGES: a directory of archives node/images.sh wrote before (skips the export).
+    images = Path(os.environ.get("NODE_IMAGES") or tempfile.mkdtemp(prefix="crypto-rates-node-images-"))
     workdir = Path(tempfile.mkdtemp(prefix="crypto-rates-node-"))
     env = {**os.environ, "CLUSTER_ENV": f"{cluster.env['CLUSTER_DIR']}/cluster.env", "NODE_BUILD": build}
     try:
-        with phase("export the test-images images, build the fake CoinGecko image"):
-            sh(NODE_DIR / "images.sh", images)
+        if "NODE_IMAGES" not in os.environ:
+            with phase("export the test-images images, build the fake CoinGecko image"):
+                sh(NODE_DIR / "images.sh", images)
         with phase("node up (namespace, containerd, kubelet, kube-proxy, CoreDNS) until Ready"):
             sh(NODE_SH, "up", workdir, env=env)
         with phase("import the images into the node's containerd"):
@@ -94,7 +96,8 @@ def node(cluster: Cluster) -> Iterator[Node]:
         yield Node(workdir)
     finally:
         subprocess.run([str(NODE_SH), "down", str(workdir)], check=False, timeout=180)
-        subprocess.run(["rm", "-rf", str(images)], check=False)
+        if "NODE_IMAGES" not in os.environ:
+            subprocess.run(["rm", "-rf", str(images)], check=False)
 
 
 def images(tag: str) -> list[str]:
