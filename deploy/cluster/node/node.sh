@@ -32,7 +32,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 NODE_IP=10.243.0.1      # the node's address, on a veth pair that stays inside the namespace
 NODE_CIDR=10.243.0.1/24
-POD_CIDR=10.244.0.0/24  # the CNI bridge cni0 (gateway 10.244.0.1) and the pods
+NODE_POD_CIDR=10.244.0.0/24  # the CNI bridge cni0 (gateway 10.244.0.1) and the pods
 CLUSTER_DOMAIN=cluster.local
 
 die() { echo "node.sh: $*" >&2; exit 1; }
@@ -152,7 +152,7 @@ EOF
     getent ahostsv4 "$NODE_NAME" | grep -q '^127\.' ||
         die "NODE_NAME=$NODE_NAME does not resolve to loopback here: the API server could not reach the kubelet"
 
-    log "network namespace $NS: node $NODE_IP, pods $POD_CIDR"
+    log "network namespace $NS: node $NODE_IP, pods $NODE_POD_CIDR"
     ip netns add "$NS"
     ip -n "$NS" link set lo up
     # The node's address lives on a veth pair whose both ends stay in the namespace: a default route for
@@ -191,7 +191,7 @@ EOF
   "plugins": [
     {
       "type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-      "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]], "routes": [{"dst": "0.0.0.0/0"}],
+      "ipam": {"type": "host-local", "ranges": [[{"subnet": "$NODE_POD_CIDR"}]], "routes": [{"dst": "0.0.0.0/0"}],
                "dataDir": "$DIR/cni/ipam"}
     },
     {"type": "portmap", "capabilities": {"portMappings": true}}
@@ -269,7 +269,7 @@ kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $KUBECONFIG}
 hostnameOverride: $NODE_NAME
 mode: iptables
-clusterCIDR: $POD_CIDR
+clusterCIDR: $NODE_POD_CIDR
 bindAddress: $NODE_IP
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
@@ -281,7 +281,7 @@ EOF
 
     wait_for 120 "node $NODE_NAME Ready" bash -c \
         "[[ \$('$kubectl' --kubeconfig '$KUBECONFIG' get node '$NODE_NAME' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}') == True ]]"
-    wait_for 60 "CoreDNS" in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/18181 && printf "GET / HTTP/1.0\r\n\r\n" >&3 && grep -q "^HTTP/1.[01] 200" <&3'
+    wait_for 60 "CoreDNS" in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/18181 && printf "GET /ready HTTP/1.0\r\n\r\n" >&3 && grep -q "^HTTP/1.[01] 200" <&3'
     log "node $NODE_NAME Ready (state in $DIR)"
 }
 
