@@ -14,7 +14,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,14 +38,31 @@ BACKEND, FRONTEND = "docker.io/library/crypto-rates-backend", "docker.io/library
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the node needs root (network namespace, containerd)")
 
 
+_capture = None  # pytest's capture manager: the timings are printed past it, so CI's log shows them
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_past_capture(pytestconfig: pytest.Config) -> None:
+    global _capture
+    _capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+
+
+def say(line: str) -> None:
+    if _capture is None:
+        print(f"[test-cluster node] {line}", flush=True)
+        return
+    with _capture.global_and_fixture_disabled():
+        print(f"\n[test-cluster node] {line}", flush=True)
+
+
 @contextmanager
 def phase(name: str) -> Iterator[None]:
-    """Print how long a phase took, past pytest's capture (CI reads the timings)."""
+    """Print how long a phase took."""
     start = time.monotonic()
     try:
         yield
     finally:
-        print(f"[test-cluster node] {name}: {time.monotonic() - start:.1f} s", file=sys.__stderr__, flush=True)
+        say(f"{name}: {time.monotonic() - start:.1f} s")
 
 
 def sh(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 900) -> str:
@@ -106,8 +122,11 @@ def images(tag: str) -> list[str]:
 
 def install_args(namespace: str, *extra: str, timeout: str = "240s") -> list[str]:
     # values-dev.yaml, the fake upstream, two backend replicas (so one can go away), images from the node.
+    # The shortest refresh interval the backend accepts: after a failed refresh the backend waits a whole
+    # interval before it tries again, so a pod started during an outage recovers within 60 s, not 300 s.
     return ["install", RELEASE, str(CHART), "-n", namespace, "-f", str(CHART / "values-dev.yaml"),
             "--set", f"backend.config.baseUrl={UPSTREAM}", "--set", "backend.replicaCount=2",
+            "--set", "backend.config.refreshInterval=60",
             *images("test"), *extra, "--wait", "--timeout", timeout]
 
 
@@ -202,7 +221,7 @@ class Load:
     def report(self, what: str) -> str:
         total = self.ok + len(self.failures)
         line = f"{what}: {total} requests through the frontend Service, {len(self.failures)} failed"
-        print(f"[test-cluster node] {line}", file=sys.__stderr__, flush=True)
+        say(line)
         return line + ("\n" + "\n".join(self.failures[:10]) if self.failures else "")
 
 
@@ -273,8 +292,9 @@ def test_rolling_upgrade_to_a_new_tag_loses_no_request(cluster: Cluster, node: N
         time.sleep(2)
     report = load.report("rolling upgrade")
     assert not load.failures and load.ok > 0, report
-    for part in ("backend", "frontend"):
-        assert all(p["spec"]["containers"][0]["image"].endswith(":rollout") for p in pods(cluster, part) if ready(p))
+    for part in ("backend", "frontend"):  # the old pods may still be finishing their preStop sleep
+        current = [p["spec"]["containers"][0]["image"] for p in pods(cluster, part) if "deletionTimestamp" not in p["metadata"]]
+        assert current and all(image.endswith(":rollout") for image in current), f"{part}: {current}"
 
 
 def test_deleting_a_backend_pod_keeps_the_service_answering(cluster: Cluster, release: Release) -> None:
@@ -315,7 +335,7 @@ def test_upstream_outage_during_a_rollout(cluster: Cluster, node: Node, release:
             verdict = "the new backend pods became Ready during the outage (on a persisted snapshot)"
         else:
             verdict = f"the new backend pod stayed unready during the outage; {old_serving} old replicas kept serving"
-        print(f"[test-cluster node] outage: {verdict}", file=sys.__stderr__, flush=True)
+        say(f"outage: {verdict}")
         assert not load.failures and load.ok > 0, report
         assert new_ready or old_serving >= 1, verdict
     finally:
@@ -337,7 +357,7 @@ def test_broken_readiness_probe_fails_the_install_naming_the_pod(cluster: Cluste
         backend_pods = [p["metadata"]["name"] for p in pods(cluster, "backend", namespace)]
         assert backend_pods and all(f"pod {name} not Ready" in message for name in backend_pods), message
         assert "Readiness probe failed" in message and "404" in message, message
-        print(f"[test-cluster node] broken probe: {message.splitlines()[-1]}", file=sys.__stderr__, flush=True)
+        say(f"broken probe: {message.splitlines()[-1]}")
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false")
 
