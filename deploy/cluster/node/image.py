@@ -1,12 +1,12 @@
-"""Write a container image as a `docker save` archive, for `ctr images import` — no Docker, no registry.
+"""Write an image as a `docker save` archive for `ctr images import` (no Docker, no registry).
 
     python3 image.py OUT.tar NAME:TAG [--base BASE.tar] [--add SRC=DEST[:MODE]]...
-                     [--entrypoint JSON] [--cmd JSON] [--user UID:GID] [--workdir DIR] [--env K=V]...
+        [--entrypoint JSON] [--cmd JSON] [--user UID:GID] [--workdir DIR] [--env K=V]...
 
-Without --base the image has one layer holding the --add files (the pause image: one static binary).
-With --base, the first image of a `docker save` archive is the base: its layers are kept and one layer
-with the --add files goes on top (the fake CoinGecko image: the backend image plus the test kit).
-Files are owned by root; directories on the way are created 0755.
+Without --base the image has one layer holding the --add files (the pause image: one binary).
+With --base, the first image of a `docker save` archive is the base: its layers are kept and one
+layer with the --add files goes on top (the fake CoinGecko image: the backend image plus the test
+kit). Files are owned by root; directories on the way are created 0755.
 """
 
 from __future__ import annotations
@@ -69,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
             for name in layers:
                 blobs[name] = base.extractfile(name).read()  # type: ignore[union-attr]
     else:
-        config = {"architecture": "amd64", "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": []}}
+        config = {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": []},
+        }
         layers = []
     if args.add:
         data = layer(args.add)
@@ -92,10 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     config.pop("history", None)  # the base's history no longer matches the layers
     config_bytes = json.dumps(config, sort_keys=True).encode()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
-    manifest_bytes = json.dumps([{"Config": config_name, "RepoTags": [args.name], "Layers": layers}]).encode()
+    manifest_bytes = json.dumps(
+        [{"Config": config_name, "RepoTags": [args.name], "Layers": layers}]
+    ).encode()
 
     with tarfile.open(args.out, "w") as out:
-        for name, data in [*blobs.items(), (config_name, config_bytes), ("manifest.json", manifest_bytes)]:
+        for name, data in [
+            *blobs.items(),
+            (config_name, config_bytes),
+            ("manifest.json", manifest_bytes),
+        ]:
             info = tarfile.TarInfo(name)
             info.size, info.mtime = len(data), 0
             out.addfile(info, io.BytesIO(data))

@@ -1,11 +1,12 @@
-"""The chart on a real node (deploy/cluster/node/node.sh): containerd + runc + CNI bridge, kubelet,
-kube-proxy and CoreDNS in a network namespace of their own, joined to the control plane of the `cluster`
-fixture. The backend and frontend images are the ones `make test-images` built; the fake CoinGecko runs
-as a pod and Service from a test image of its own.
+"""The chart on a real node (deploy/cluster/node/node.sh): containerd + runc + CNI bridge,
+kubelet, kube-proxy and CoreDNS in a network namespace of their own, joined to the control plane of
+the `cluster` fixture. The backend and frontend images are the ones `make test-images` built; the
+fake CoinGecko runs as a pod and Service from a test image of its own.
 
 The tests run in file order and share one release: install, helm test, traffic through the frontend
-Service, the pods' security context, a rolling upgrade under load, a deleted backend pod, an upstream
-outage during a rollout, and a release whose readiness probe is broken. Each phase prints its duration.
+Service, the pods' security context, a rolling upgrade under load, a deleted backend pod, an
+upstream outage during a rollout, and a release whose readiness probe is broken. Each phase prints
+its duration.
 """
 
 from __future__ import annotations
@@ -33,9 +34,14 @@ CHART = REPO / "deploy" / "helm" / "crypto-rates"
 NAMESPACE = "crypto-rates"
 RELEASE = "crypto-rates"
 UPSTREAM = "http://fake-coingecko:9900/api/v3"
-BACKEND, FRONTEND = "docker.io/library/crypto-rates-backend", "docker.io/library/crypto-rates-frontend"
+BACKEND, FRONTEND = (
+    "docker.io/library/crypto-rates-backend",
+    "docker.io/library/crypto-rates-frontend",
+)
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the node needs root (network namespace, containerd)")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the node needs root (network namespace, containerd)"
+)
 
 
 _capture = None  # pytest's capture manager: the timings are printed past it, so CI's log shows them
@@ -67,9 +73,14 @@ def phase(name: str) -> Iterator[None]:
 
 def sh(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 900) -> str:
     """Run a provisioning script; on failure the error names the command and shows its output."""
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, timeout=timeout)
+    result = subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, env=env, timeout=timeout
+    )
     if result.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
+        raise AssertionError(
+            f"{' '.join(map(str, args))} failed ({result.returncode}):\n"
+            f"{result.stderr}{result.stdout}"
+        )
     return result.stdout
 
 
@@ -98,9 +109,15 @@ def node(cluster: Cluster) -> Iterator[Node]:
     with phase("build pause image and CoreDNS (cached after the first run)"):
         build = sh(NODE_DIR / "build.sh").splitlines()[-1]
     # NODE_IMAGES: a directory of archives node/images.sh wrote before (skips the export).
-    images = Path(os.environ.get("NODE_IMAGES") or tempfile.mkdtemp(prefix="crypto-rates-node-images-"))
+    images = Path(
+        os.environ.get("NODE_IMAGES") or tempfile.mkdtemp(prefix="crypto-rates-node-images-")
+    )
     workdir = Path(tempfile.mkdtemp(prefix="crypto-rates-node-"))
-    env = {**os.environ, "CLUSTER_ENV": f"{cluster.env['CLUSTER_DIR']}/cluster.env", "NODE_BUILD": build}
+    env = {
+        **os.environ,
+        "CLUSTER_ENV": f"{cluster.env['CLUSTER_DIR']}/cluster.env",
+        "NODE_BUILD": build,
+    }
     try:
         if "NODE_IMAGES" not in os.environ:
             with phase("export the test-images images, build the fake CoinGecko image"):
@@ -121,13 +138,29 @@ def images(tag: str) -> list[str]:
 
 
 def install_args(namespace: str, *extra: str, timeout: str = "240s") -> list[str]:
-    # values-dev.yaml, the fake upstream, two backend replicas (so one can go away), images from the node.
-    # The shortest refresh interval the backend accepts: after a failed refresh the backend waits a whole
-    # interval before it tries again, so a pod started during an outage recovers within 60 s, not 300 s.
-    return ["install", RELEASE, str(CHART), "-n", namespace, "-f", str(CHART / "values-dev.yaml"),
-            "--set", f"backend.config.baseUrl={UPSTREAM}", "--set", "backend.replicaCount=2",
-            "--set", "backend.config.refreshInterval=60",
-            *images("test"), *extra, "--wait", "--timeout", timeout]
+    # values-dev.yaml, the fake upstream, two backend replicas (so one can go away), the node's
+    # images. The shortest refresh interval the backend accepts: after a failed refresh it waits a
+    # whole interval, so a pod started during an outage recovers within 60 s, not 300 s.
+    return [
+        "install",
+        RELEASE,
+        str(CHART),
+        "-n",
+        namespace,
+        "-f",
+        str(CHART / "values-dev.yaml"),
+        "--set",
+        f"backend.config.baseUrl={UPSTREAM}",
+        "--set",
+        "backend.replicaCount=2",
+        "--set",
+        "backend.config.refreshInterval=60",
+        *images("test"),
+        *extra,
+        "--wait",
+        "--timeout",
+        timeout,
+    ]
 
 
 def not_ready_pods(cluster: Cluster, namespace: str) -> list[str]:
@@ -138,7 +171,9 @@ def not_ready_pods(cluster: Cluster, namespace: str) -> list[str]:
         if conditions.get("Ready") == "True" or pod["status"].get("phase") == "Succeeded":
             continue
         name = pod["metadata"]["name"]
-        events = cluster.get("events", "-n", namespace, "--field-selector", f"involvedObject.name={name}")["items"]
+        events = cluster.get(
+            "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
+        )["items"]
         why = events[-1]["message"] if events else pod["status"].get("phase", "?")
         lines.append(f"pod {name} not Ready: {why}")
     return lines
@@ -148,14 +183,21 @@ def helm_install(cluster: Cluster, namespace: str, *extra: str, timeout: str = "
     """helm install --wait; on failure the error also names each pod that is not Ready and why."""
     result = cluster.helm(*install_args(namespace, *extra, timeout=timeout), check=False)
     if result.returncode != 0:
-        raise AssertionError(f"helm install failed: {result.stderr.strip()}\n" + "\n".join(not_ready_pods(cluster, namespace)))
+        raise AssertionError(
+            f"helm install failed: {result.stderr.strip()}\n"
+            + "\n".join(not_ready_pods(cluster, namespace))
+        )
 
 
 def create_namespace(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("create", "namespace", namespace)
-    cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    cluster.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
     cluster.kubectl("apply", "-n", namespace, "-f", str(NODE_DIR / "fake-coingecko.yaml"))
-    cluster.kubectl("rollout", "status", "-n", namespace, "deployment/fake-coingecko", "--timeout", "120s")
+    cluster.kubectl(
+        "rollout", "status", "-n", namespace, "deployment/fake-coingecko", "--timeout", "120s"
+    )
 
 
 @dataclass
@@ -199,7 +241,11 @@ class Load:
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.MAX_SECONDS
-        while not self._stop.is_set() and self.ok + len(self.failures) < self.MAX and time.monotonic() < deadline:
+        while (
+            not self._stop.is_set()
+            and self.ok + len(self.failures) < self.MAX
+            and time.monotonic() < deadline
+        ):
             try:
                 status, body = get(self.url)
                 if status == 200 and json.loads(body)["count"] > 0:
@@ -235,10 +281,12 @@ def pods(cluster: Cluster, part: str, namespace: str = NAMESPACE) -> list[dict]:
 
 
 def ready(pod: dict) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])
+    )
 
 
-# ---- the tests ---------------------------------------------------------------------------------------------
+# ---- the tests ---------------------------------------------------------------------------------
 
 
 def test_install_pods_ready_with_real_probes(cluster: Cluster, release: Release) -> None:
@@ -247,19 +295,25 @@ def test_install_pods_ready_with_real_probes(cluster: Cluster, release: Release)
         assert status.get("readyReplicas") == replicas, f"{part}: {status}"
         for pod in pods(cluster, part):
             container = pod["spec"]["containers"][0]
-            assert {"startupProbe", "livenessProbe", "readinessProbe"} <= container.keys(), f"{part}: probes missing"
-            assert pod["status"]["podIP"].startswith("10.244."), f"{part}: pod IP {pod['status']['podIP']} outside the node's pod range"
+            assert {"startupProbe", "livenessProbe", "readinessProbe"} <= container.keys(), (
+                f"{part}: probes missing"
+            )
+            assert pod["status"]["podIP"].startswith("10.244."), (
+                f"{part}: pod IP {pod['status']['podIP']} outside the node's pod range"
+            )
 
 
 def test_pod_addresses_stay_inside_the_node_namespace(cluster: Cluster, release: Release) -> None:
     host = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout
     for pod in pods(cluster, "backend") + pods(cluster, "frontend"):
-        assert f" {pod['status']['podIP']}/" not in host, f"pod address {pod['status']['podIP']} is on the machine's interfaces"
+        assert f" {pod['status']['podIP']}/" not in host, (
+            f"pod address {pod['status']['podIP']} is on the machine's interfaces"
+        )
 
 
 def test_helm_test_passes(cluster: Cluster, release: Release) -> None:
     with phase("helm test"):
-        # The chart deletes its test pod once it succeeded (hook-succeeded), so there are no logs to show.
+        # The chart deletes its test pod once it succeeded (hook-succeeded): no logs to show.
         out = cluster.helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "180s").stdout
     suite = out.split("TEST SUITE:", 1)[1].split("NOTES:", 1)[0]
     assert f"{RELEASE}-test" in suite and "Phase:          Succeeded" in suite, out
@@ -273,31 +327,55 @@ def test_ui_and_api_through_the_frontend_service(release: Release) -> None:
 
 
 @pytest.mark.parametrize(("part", "uid"), [("backend", "10001"), ("frontend", "10002")])
-def test_pods_run_as_their_user_with_a_read_only_root(cluster: Cluster, release: Release, part: str, uid: str) -> None:
+def test_pods_run_as_their_user_with_a_read_only_root(
+    cluster: Cluster, release: Release, part: str, uid: str
+) -> None:
     script = "id -u; grep CapEff /proc/self/status; touch /probe-write 2>&1 || true"
-    out = cluster.kubectl("exec", "-n", NAMESPACE, f"deployment/{RELEASE}-{part}", "--", "sh", "-c", script).stdout
+    out = cluster.kubectl(
+        "exec", "-n", NAMESPACE, f"deployment/{RELEASE}-{part}", "--", "sh", "-c", script
+    ).stdout
     lines = out.splitlines()
     assert lines[0] == uid, out
     assert lines[1].split() == ["CapEff:", "0000000000000000"], out
     assert "Read-only file system" in out, out
 
 
-def test_rolling_upgrade_to_a_new_tag_loses_no_request(cluster: Cluster, node: Node, release: Release) -> None:
+def test_rolling_upgrade_to_a_new_tag_loses_no_request(
+    cluster: Cluster, node: Node, release: Release
+) -> None:
     for image in (BACKEND, FRONTEND):
         node.ctr("images", "tag", "--force", f"{image}:test", f"{image}:rollout")
     with phase("rolling upgrade under load"), Load(release.url + "/api/v1/rates") as load:
         time.sleep(1)
-        cluster.helm("upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reuse-values", *images("rollout"),
-                     "--wait", "--timeout", "240s")
+        cluster.helm(
+            "upgrade",
+            RELEASE,
+            str(CHART),
+            "-n",
+            NAMESPACE,
+            "--reuse-values",
+            *images("rollout"),
+            "--wait",
+            "--timeout",
+            "240s",
+        )
         time.sleep(2)
     report = load.report("rolling upgrade")
     assert not load.failures and load.ok > 0, report
     for part in ("backend", "frontend"):  # the old pods may still be finishing their preStop sleep
-        current = [p["spec"]["containers"][0]["image"] for p in pods(cluster, part) if "deletionTimestamp" not in p["metadata"]]
-        assert current and all(image.endswith(":rollout") for image in current), f"{part}: {current}"
+        current = [
+            p["spec"]["containers"][0]["image"]
+            for p in pods(cluster, part)
+            if "deletionTimestamp" not in p["metadata"]
+        ]
+        assert current and all(image.endswith(":rollout") for image in current), (
+            f"{part}: {current}"
+        )
 
 
-def test_deleting_a_backend_pod_keeps_the_service_answering(cluster: Cluster, release: Release) -> None:
+def test_deleting_a_backend_pod_keeps_the_service_answering(
+    cluster: Cluster, release: Release
+) -> None:
     victim = pods(cluster, "backend")[0]["metadata"]["name"]
     with phase("delete a backend pod under load"), Load(release.url + "/api/v1/rates") as load:
         time.sleep(1)
@@ -305,59 +383,112 @@ def test_deleting_a_backend_pod_keeps_the_service_answering(cluster: Cluster, re
         time.sleep(2)
     report = load.report(f"backend pod {victim} deleted")
     assert not load.failures and load.ok > 0, report
-    cluster.kubectl("rollout", "status", "-n", NAMESPACE, f"deployment/{RELEASE}-backend", "--timeout", "120s")
+    cluster.kubectl(
+        "rollout", "status", "-n", NAMESPACE, f"deployment/{RELEASE}-backend", "--timeout", "120s"
+    )
 
 
 def set_upstream(release: Release, mode: str) -> None:
-    request = urllib.request.Request(release.upstream + "/_control/mode", data=json.dumps({"mode": mode}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        release.upstream + "/_control/mode",
+        data=json.dumps({"mode": mode}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status == 200
 
 
 def test_upstream_outage_during_a_rollout(cluster: Cluster, node: Node, release: Release) -> None:
-    """The backend's snapshot lives in an emptyDir, so a new pod cannot become Ready while CoinGecko is down;
-    the rollout (maxUnavailable 0) must wait and the old replicas keep serving. The test says which happened."""
+    """The backend's snapshot lives in an emptyDir, so a new pod cannot become Ready while CoinGecko
+    is down; the rollout (maxUnavailable 0) must wait and the old replicas keep serving. The test
+    says which happened."""
     node.ctr("images", "tag", "--force", f"{BACKEND}:test", f"{BACKEND}:outage")
     set_upstream(release, "500")
     try:
-        with phase("rollout during an upstream outage, under load"), Load(release.url + "/api/v1/rates") as load:
-            cluster.helm("upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reuse-values",
-                         "--set", "backend.image.tag=outage")
+        with (
+            phase("rollout during an upstream outage, under load"),
+            Load(release.url + "/api/v1/rates") as load,
+        ):
+            cluster.helm(
+                "upgrade",
+                RELEASE,
+                str(CHART),
+                "-n",
+                NAMESPACE,
+                "--reuse-values",
+                "--set",
+                "backend.image.tag=outage",
+            )
             deadline = time.monotonic() + 45
             new_ready = False
             while time.monotonic() < deadline and not new_ready:
-                new_ready = any(ready(p) for p in pods(cluster, "backend") if p["spec"]["containers"][0]["image"].endswith(":outage"))
+                new_ready = any(
+                    ready(p)
+                    for p in pods(cluster, "backend")
+                    if p["spec"]["containers"][0]["image"].endswith(":outage")
+                )
                 time.sleep(3)
-            old_serving = sum(ready(p) for p in pods(cluster, "backend") if not p["spec"]["containers"][0]["image"].endswith(":outage"))
+            old_serving = sum(
+                ready(p)
+                for p in pods(cluster, "backend")
+                if not p["spec"]["containers"][0]["image"].endswith(":outage")
+            )
         report = load.report("upstream outage during a rollout")
         if new_ready:
-            verdict = "the new backend pods became Ready during the outage (on a persisted snapshot)"
+            verdict = (
+                "the new backend pods became Ready during the outage (on a persisted snapshot)"
+            )
         else:
-            verdict = f"the new backend pod stayed unready during the outage; {old_serving} old replicas kept serving"
+            verdict = (
+                "the new backend pod stayed unready during the outage; "
+                f"{old_serving} old replicas kept serving"
+            )
         say(f"outage: {verdict}")
         assert not load.failures and load.ok > 0, report
         assert new_ready or old_serving >= 1, verdict
     finally:
         set_upstream(release, "ok")
     with phase("rollout completes once the upstream is back"):
-        cluster.kubectl("rollout", "status", "-n", NAMESPACE, f"deployment/{RELEASE}-backend", "--timeout", "180s")
+        cluster.kubectl(
+            "rollout",
+            "status",
+            "-n",
+            NAMESPACE,
+            f"deployment/{RELEASE}-backend",
+            "--timeout",
+            "180s",
+        )
 
 
-def test_broken_readiness_probe_fails_the_install_naming_the_pod(cluster: Cluster, release: Release) -> None:
+def test_broken_readiness_probe_fails_the_install_naming_the_pod(
+    cluster: Cluster, release: Release
+) -> None:
     namespace = "crypto-rates-broken"
     with phase("fake CoinGecko for the broken release"):
         create_namespace(cluster, namespace)
     try:
-        with phase("helm install --wait with a broken readiness path (fails after its 60 s timeout)"):
-            with pytest.raises(AssertionError) as failure:
-                helm_install(cluster, namespace, "--set", "backend.probes.readiness.path=/broken-readiness",
-                             "--set", "backend.replicaCount=1", timeout="60s")
+        with (
+            phase(
+                "helm install --wait with a broken readiness path (fails after its 60 s timeout)"
+            ),
+            pytest.raises(AssertionError) as failure,
+        ):
+            helm_install(
+                cluster,
+                namespace,
+                "--set",
+                "backend.probes.readiness.path=/broken-readiness",
+                "--set",
+                "backend.replicaCount=1",
+                timeout="60s",
+            )
         message = str(failure.value)
         backend_pods = [p["metadata"]["name"] for p in pods(cluster, "backend", namespace)]
-        assert backend_pods and all(f"pod {name} not Ready" in message for name in backend_pods), message
+        assert backend_pods and all(f"pod {name} not Ready" in message for name in backend_pods), (
+            message
+        )
         assert "Readiness probe failed" in message and "404" in message, message
         say(f"broken probe: {message.splitlines()[-1]}")
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false")
-
