@@ -151,3 +151,44 @@ audit: venv ## bandit on the service, pip-audit on the dependency set, npm audit
 
 clean: ## remove build and test output
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov frontend/dist .artifacts .bench
+
+# ---------------------------------------------------------------------------------------------
+# Your own cluster and registry (docs/DEPLOYMENT-GUIDE.md): make registry, make images push, make certs,
+# make deploy. Credentials come from the environment, never the command line: REGISTRY_USER plus
+# REGISTRY_PASSWORD or REGISTRY_PASSWORD_FILE. Settings (REGISTRY_DIR, REGISTRY_ADDR, REGISTRY_NAMES,
+# REGISTRY_IPS, REGISTRY, REGISTRY_CA, INVENTORY, ENV, ...) are described in each script's header.
+.PHONY: registry registry-files registry-stop registry-renew registry-rotate-ca push certs deploy test-registry
+ANSIBLE_VENV := .venv-ansible
+
+registry: ## start the private registry (TLS + htpasswd) on REGISTRY_ADDR, state in REGISTRY_DIR (.registry)
+	deploy/registry/registry.sh start
+
+registry-files: ## the registry's CA, server certificate and htpasswd only (for the compose profile registry)
+	deploy/registry/registry.sh files
+
+registry-stop: ## stop the registry that make registry started
+	deploy/registry/registry.sh stop
+
+registry-renew: ## a new registry server certificate from the same CA (then: make registry-stop registry)
+	deploy/registry/pki.sh renew
+
+registry-rotate-ca: ## a new registry CA and server certificate (then: make registry-stop registry certs)
+	deploy/registry/pki.sh rotate-ca
+
+push: ## push both images to REGISTRY=host:port; prints digests, writes the pinned values file
+	deploy/registry/push.sh
+
+certs: $(ANSIBLE_VENV)/.installed ## the registry CA onto the nodes of INVENTORY with Ansible (CHECK=1: --check)
+	deploy/ansible/certs.sh
+
+deploy: ## helm upgrade --install from the registry (KUBECONFIG, ENV=dev|staging|prod), then helm test
+	deploy/registry/deploy.sh
+
+# ansible-core and ansible-lint in their own venv, pinned (2.19 is the last ansible-core for Python 3.11).
+$(ANSIBLE_VENV)/.installed:
+	$(PYTHON) -m venv $(ANSIBLE_VENV)
+	$(ANSIBLE_VENV)/bin/pip install --quiet 'ansible-core==2.19.14' 'ansible-lint==26.10.1'
+	touch $@
+
+test-registry: venv $(ANSIBLE_VENV)/.installed ## registry, push, certs over SSH, deploy rendering (root; after make test-images)
+	deploy/registry/test-registry.sh

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# make deploy: install or upgrade the chart on the cluster of KUBECONFIG, pulling the images pinned by
+# make push from the private registry.
+#
+#   1. the docker-registry pull Secret PULL_SECRET, from REGISTRY_USER and REGISTRY_PASSWORD (or
+#      REGISTRY_PASSWORD_FILE), applied through stdin: never in argv, never printed;
+#   2. helm upgrade --install --atomic --wait with values-$ENV.yaml plus the pinned digests (PINNED_VALUES);
+#   3. helm test.
+# DEPLOY_DRY_RUN=DIR writes DIR/pull-secret.yaml (mode 600) and DIR/commands instead of touching a cluster.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=deploy/registry/lib.sh
+. "$HERE/lib.sh"
+cd "$HERE/../.."
+
+ENVIRONMENT=${ENV:-dev}
+RELEASE=${RELEASE:-crypto-rates}
+NAMESPACE=${NAMESPACE:-crypto-rates}
+PULL_SECRET=${PULL_SECRET:-crypto-rates-registry}
+PINNED=${PINNED_VALUES:-.artifacts/registry-images.yaml}
+HELM=${HELM:-helm}
+KUBECTL=${KUBECTL:-kubectl}
+TIMEOUT=${DEPLOY_TIMEOUT:-5m}
+DRY_RUN=${DEPLOY_DRY_RUN:-}
+CHART=deploy/helm/crypto-rates
+VALUES=$CHART/values-$ENVIRONMENT.yaml
+
+if [ ! -f "$VALUES" ]; then
+    valid=$(for f in "$CHART"/values-*.yaml; do f=${f##*/values-}; printf '%s ' "${f%.yaml}"; done)
+    die "ENV=$ENVIRONMENT has no $VALUES: valid are ${valid% }"
+fi
+[ -f "$PINNED" ] || die "PINNED_VALUES=$PINNED does not exist: run make push REGISTRY=host:port first"
+pinned_registry=$(sed -nE 's/^  imageRegistry: "?([^"]*)"?$/\1/p' "$PINNED")
+check_registry_name "$pinned_registry"
+[ -z "${REGISTRY:-}" ] || [ "$REGISTRY" = "$pinned_registry" ] \
+    || die "REGISTRY=$REGISTRY but PINNED_VALUES=$PINNED pins images from $pinned_registry: push to $REGISTRY first, or unset REGISTRY"
+read_credentials
+
+if [ -z "$DRY_RUN" ]; then
+    kubeconfig=${KUBECONFIG:-$HOME/.kube/config}
+    [ -f "$kubeconfig" ] || die "no cluster: KUBECONFIG=$kubeconfig does not exist (export KUBECONFIG=/path/to/kubeconfig)"
+    command -v "$HELM" >/dev/null || die "no helm binary (HELM=$HELM): install Helm 3 or set HELM=/path/to/helm"
+    command -v "$KUBECTL" >/dev/null || die "no kubectl binary (KUBECTL=$KUBECTL): install kubectl or set KUBECTL=/path/to/kubectl"
+    reason=$("$KUBECTL" get --raw=/readyz --request-timeout=10s 2>&1 >/dev/null) \
+        || die "no cluster answers with KUBECONFIG=$kubeconfig: $(head -n 1 <<<"$reason")"
+fi
+
+# The Namespace and the pull Secret as one manifest stream (JSON is YAML). The credentials reach python
+# through its environment only.
+render_secret() {
+    PULL_SERVER=$pinned_registry NAMESPACE=$NAMESPACE PULL_SECRET=$PULL_SECRET \
+        REGISTRY_USER=$REGISTRY_USER REGISTRY_PASSWORD=$REGISTRY_PASSWORD python3 -c '
+import base64, json, os
+
+env = os.environ
+b64 = lambda raw: base64.b64encode(raw.encode()).decode()
+user, password = env["REGISTRY_USER"], env["REGISTRY_PASSWORD"]
+config = {"auths": {env["PULL_SERVER"]: {"username": user, "password": password, "auth": b64(f"{user}:{password}")}}}
+labels = {"app.kubernetes.io/part-of": "crypto-rates", "app.kubernetes.io/managed-by": "make-deploy"}
+namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": env["NAMESPACE"]}}
+secret = {
+    "apiVersion": "v1",
+    "kind": "Secret",
+    "metadata": {"name": env["PULL_SECRET"], "namespace": env["NAMESPACE"], "labels": labels},
+    "type": "kubernetes.io/dockerconfigjson",
+    "data": {".dockerconfigjson": b64(json.dumps(config))},
+}
+print(json.dumps(namespace), json.dumps(secret), sep="\n---\n")
+'
+}
+
+# Server-side apply keeps no last-applied-configuration annotation, so the Secret exists in one place.
+apply=("$KUBECTL" apply --server-side --field-manager=crypto-rates-deploy -f -)
+upgrade=("$HELM" upgrade --install "$RELEASE" "$CHART" --namespace "$NAMESPACE" --atomic --wait --timeout "$TIMEOUT"
+    -f "$VALUES" -f "$PINNED" --set "global.imagePullSecrets[0].name=$PULL_SECRET")
+helm_test=("$HELM" test "$RELEASE" --namespace "$NAMESPACE" --logs --timeout "$TIMEOUT")
+
+if [ -n "$DRY_RUN" ]; then
+    mkdir -p "$DRY_RUN"
+    (umask 077 && render_secret >"$DRY_RUN/pull-secret.yaml")
+    printf '%s\n' "$(printf '%q ' "${apply[@]}") < pull-secret.yaml" "$(printf '%q ' "${upgrade[@]}")" \
+        "$(printf '%q ' "${helm_test[@]}")" >"$DRY_RUN/commands"
+    echo "dry run: $DRY_RUN/pull-secret.yaml (the Namespace and Secret $PULL_SECRET) and $DRY_RUN/commands"
+    exit 0
+fi
+
+echo "pull Secret $NAMESPACE/$PULL_SECRET for $pinned_registry (user $REGISTRY_USER)"
+render_secret | "${apply[@]}" >/dev/null
+echo "+ ${upgrade[*]}"
+"${upgrade[@]}"
+echo "+ ${helm_test[*]}"
+"${helm_test[@]}"

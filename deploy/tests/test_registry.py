@@ -1,0 +1,583 @@
+"""The private registry flow for real: make registry, make push, make certs (Ansible over SSH), make deploy.
+
+Run by `make test-registry` (root), which provisions the Docker engine of `make test-images` (its data
+root holds the real backend and frontend images) and two node images built on the project's debootstrap
+base. Everything here is real: Debian's docker-registry with deploy/registry/config.yml on 127.0.0.1,
+docker push/pull, skopeo, curl and update-ca-certificates inside the nodes, ansible-core over sshd.
+The tests run in file order and share one registry and two nodes: later ones build on earlier ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deploy" / "helm" / "crypto-rates"
+ANSIBLE_BIN = REPO / ".venv-ansible" / "bin"
+DOCKER = "/usr/bin/docker"
+IMAGES = ("crypto-rates-backend", "crypto-rates-frontend")
+IMAGE_TAG = "test"  # what make test-images builds
+USER = "crypto-ci"
+# Unique, so a leak is findable; the quote and space exercise every place that has to escape it.
+PASSWORD = f'pw "{secrets.token_hex(12)}" x'
+TOKEN = PASSWORD.split('"')[1]
+CA_NAME = "crypto-rates-registry-ca"
+LABEL = "crypto-rates-test=registry"  # test-registry.sh removes leftovers by this label
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("TEST_NODE_IMAGE"), reason="provisioned by make test-registry (root)"
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any REGISTRY_* setting of the caller, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "PINNED_"))}
+    env.update(extra)
+    return env
+
+
+def run(
+    *cmd: str | Path, env: dict[str, str] | None = None, input: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(c) for c in cmd], cwd=REPO, env=env, input=input, capture_output=True, text=True
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, cmd))} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The failure's own message: exactly one line on stderr after make's lines, non-zero exit."""
+    assert result.returncode != 0, f"expected a failure, got exit 0:\n{result.stdout}"
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("make")]
+    assert len(lines) == 1, f"expected one error line, got:\n{result.stderr}"
+    return lines[0]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pem_body(pem: str) -> str:
+    return "".join(line for line in pem.splitlines() if "-----" not in line)
+
+
+@dataclass
+class Registry:
+    dir: Path
+    port: int
+    env: dict[str, str]
+    pinned: Path
+    digests: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> Path:
+        return self.dir / "ca.crt"
+
+    def make(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+        return run("make", "--no-print-directory", *args, env={**self.env, **env}, check=check)
+
+    def get(self, path: str, *, auth: str | None = None, cafile: Path | None = None) -> tuple[int, dict[str, str]]:
+        context = ssl.create_default_context(cafile=str(cafile or self.ca))
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
+        headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+        try:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}
+        finally:
+            conn.close()
+
+    def catalog(self) -> list[str]:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
+        auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        conn.request("GET", "/v2/_catalog", headers={"Authorization": f"Basic {auth}"})
+        body = json.loads(conn.getresponse().read())
+        conn.close()
+        return list(body["repositories"])
+
+
+@dataclass
+class Node:
+    name: str
+    port: int
+    docker: bool
+
+    def sh(self, script: str, *, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(DOCKER, "exec", "-i", self.name, "sh", "-c", script, input=input, check=check)
+
+    def read(self, path: str) -> str | None:
+        result = self.sh(f"cat {path}", check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    def curl_v2(self, registry: Registry) -> subprocess.CompletedProcess[str]:
+        """GET /v2/ from the node with its system trust store only (no --cacert)."""
+        return self.sh(
+            f"curl -sS -o /dev/null -w '%{{http_code}}' https://{registry.addr}/v2/", check=False
+        )
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host."""
+    hosts = {}
+    for match in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", output, re.M):
+        hosts[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    assert hosts, f"no PLAY RECAP in:\n{output}"
+    return hosts
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures: one registry, one Docker trust entry for it, two nodes, an inventory
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    tmp = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    env = clean_env(
+        REGISTRY_DIR=str(tmp / "state"),
+        REGISTRY_ADDR=f"127.0.0.1:{port}",
+        REGISTRY_NAMES="localhost",
+        REGISTRY_IPS="127.0.0.1",
+        REGISTRY_USER=USER,
+        REGISTRY_PASSWORD=PASSWORD,
+        PINNED_VALUES=str(tmp / "images.yaml"),
+    )
+    reg = Registry(dir=tmp / "state", port=port, env=env, pinned=tmp / "images.yaml")
+    started = reg.make("registry")
+    assert "healthy" in started.stdout
+    # The Docker daemon trusts registries through /etc/docker/certs.d/<host:port>/ca.crt.
+    trust = Path("/etc/docker/certs.d") / reg.addr
+    trust.mkdir(parents=True, exist_ok=True)
+    shutil.copy(reg.ca, trust / "ca.crt")
+    yield reg
+    shutil.rmtree(trust, ignore_errors=True)
+    reg.make("registry-stop", check=False)
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
+    """Two containers from the debootstrap base running sshd on their own 127.0.0.1 ports."""
+    tmp = tmp_path_factory.mktemp("ssh")
+    run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp / "id_ed25519")
+    (tmp / "authorized_keys").write_text((tmp / "id_ed25519.pub").read_text())
+    (tmp / "authorized_keys").chmod(0o600)
+    specs = [("node-1", os.environ["TEST_NODE_IMAGE"], False), ("node-2", os.environ["TEST_NODE_DOCKER_IMAGE"], True)]
+    nodes = []
+    for name, image, docker in specs:
+        node = Node(name=f"crypto-rates-registry-{name}", port=free_port(), docker=docker)
+        run(DOCKER, "rm", "--force", node.name, check=False)
+        run(
+            DOCKER, "run", "--detach", "--name", node.name, "--label", LABEL, "--network", "host",
+            "--hostname", name, "--tmpfs", "/run",
+            "--volume", f"{tmp / 'authorized_keys'}:/root/.ssh/authorized_keys:ro",
+            image, "sh", "-c",
+            f"mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -p {node.port} -o ListenAddress=127.0.0.1"
+            " -o PasswordAuthentication=no -o PermitRootLogin=prohibit-password",
+        )
+        nodes.append(node)
+    # node-2 starts from containerd's full default config (config_path = ""), node-1 from none.
+    nodes[1].sh("mkdir -p /etc/containerd && containerd config default >/etc/containerd/config.toml")
+    known_hosts = tmp / "known_hosts"
+    for node in nodes:
+        for _ in range(50):
+            scan = run("ssh-keyscan", "-p", str(node.port), "127.0.0.1", check=False)
+            if scan.stdout.strip():
+                break
+            time.sleep(0.2)
+        assert scan.stdout.strip(), f"sshd of {node.name} does not answer on 127.0.0.1:{node.port}"
+        with known_hosts.open("a") as f:
+            f.write(scan.stdout)
+    inventory = {
+        "all": {
+            "children": {
+                "k8s_nodes": {
+                    "hosts": {
+                        name: {"ansible_host": "127.0.0.1", "ansible_port": node.port}
+                        for (name, _, _), node in zip(specs, nodes, strict=True)
+                    },
+                    "vars": {
+                        "ansible_user": "root",
+                        "ansible_become": False,
+                        "ansible_python_interpreter": "/usr/bin/python3",
+                        "ansible_ssh_private_key_file": str(tmp / "id_ed25519"),
+                        "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes",
+                    },
+                }
+            }
+        }
+    }
+    (tmp / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    os.environ["TEST_INVENTORY"] = str(tmp / "inventory.yml")
+    yield nodes
+    for node in nodes:
+        run(DOCKER, "rm", "--force", node.name, check=False)
+
+
+def make_certs(registry: Registry, *, check_mode: bool = False) -> subprocess.CompletedProcess[str]:
+    extra = {"CHECK": "1"} if check_mode else {}
+    env = {"INVENTORY": os.environ["TEST_INVENTORY"], "REGISTRY": registry.addr, "ANSIBLE_FORCE_COLOR": "0", **extra}
+    return registry.make("certs", **env)
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry
+
+
+def test_tls_chain_verifies_against_the_project_ca_and_fails_without_it(registry: Registry) -> None:
+    status, _ = registry.get("/v2/")
+    assert status == 401
+    with pytest.raises(ssl.SSLCertVerificationError):
+        registry.get("/v2/", cafile=Path("/etc/ssl/certs/ca-certificates.crt"))
+    verify = run("openssl", "verify", "-CAfile", registry.ca, registry.dir / "server.crt")
+    assert verify.stdout.strip().endswith(": OK")
+    text = run("openssl", "x509", "-in", registry.dir / "server.crt", "-noout", "-text").stdout
+    assert "DNS:localhost, IP Address:127.0.0.1" in text
+    assert "ASN1 OID: prime256v1" in text, "the server key should be ECDSA P-256"
+    assert "TLS Web Server Authentication" in text
+
+
+def test_plain_http_is_refused(registry: Registry) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", registry.port, timeout=10)
+    conn.request("GET", "/v2/")
+    response = conn.getresponse()
+    body = response.read().decode()
+    assert response.status == 400
+    assert "HTTP request to an HTTPS server" in body
+    assert response.getheader("Docker-Distribution-Api-Version") is None
+
+
+def test_anonymous_and_wrong_password_get_401_and_the_password_is_bcrypt(registry: Registry) -> None:
+    for path in ("/v2/", "/v2/_catalog", "/v2/crypto-rates-backend/tags/list"):
+        status, headers = registry.get(path)
+        assert status == 401, path
+        assert headers["www-authenticate"] == 'Basic realm="crypto-rates-registry"'
+    assert registry.get("/v2/", auth=f"{USER}:wrong")[0] == 401
+    assert registry.get("/v2/", auth=f"nobody:{PASSWORD}")[0] == 401
+    assert registry.get("/v2/", auth=f"{USER}:{PASSWORD}")[0] == 200
+    entry = (registry.dir / "htpasswd").read_text().strip()
+    assert re.fullmatch(rf"{USER}:\$2y\$10\$[./A-Za-z0-9]{{53}}", entry), "expected one bcrypt (cost 10) entry"
+    assert oct((registry.dir / "htpasswd").stat().st_mode & 0o777) == "0o600"
+
+
+def test_registry_config_is_the_repos_with_delete_and_storage_health(registry: Registry) -> None:
+    config = yaml.safe_load((REPO / "deploy" / "registry" / "config.yml").read_text())
+    assert config["storage"]["delete"] == {"enabled": True}
+    assert config["health"]["storagedriver"]["enabled"] is True
+    assert "debug" not in config["http"], "the debug server would serve plain HTTP"
+    pid = (registry.dir / "registry.pid").read_text().strip()
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert str(REPO / "deploy" / "registry" / "config.yml").encode() in cmdline
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    assert TOKEN.encode() not in environ, "the registry process must not inherit the password"
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    service = compose["services"]["registry"]
+    assert service["profiles"] == ["registry"]
+    assert any("deploy/registry/config.yml" in str(v) for v in service["volumes"]), "compose uses the same config"
+
+
+def test_push_stops_before_any_push_without_or_with_wrong_credentials(registry: Registry) -> None:
+    args = ("push", f"REGISTRY={registry.addr}", f"IMAGE_TAG={IMAGE_TAG}")
+    no_user = one_line_error(registry.make(*args, check=False, REGISTRY_USER=""))
+    assert "REGISTRY_USER is not set" in no_user
+    no_password = one_line_error(registry.make(*args, check=False, REGISTRY_PASSWORD=""))
+    assert "REGISTRY_PASSWORD is not set" in no_password
+    wrong = one_line_error(registry.make(*args, check=False, REGISTRY_PASSWORD="not-it"))
+    assert "REGISTRY_USER/REGISTRY_PASSWORD rejected" in wrong
+    missing_file = one_line_error(registry.make(*args, check=False, REGISTRY_PASSWORD_FILE="/nonexistent"))
+    assert "REGISTRY_PASSWORD_FILE=/nonexistent is not a readable file" in missing_file
+    assert registry.catalog() == [], "nothing may be pushed when the credentials are wrong"
+
+
+def test_push_of_both_images_pins_digests_and_pull_by_digest_returns_the_same_image(
+    registry: Registry, tmp_path: Path
+) -> None:
+    password_file = tmp_path / "password"
+    password_file.write_text(PASSWORD + "\n")
+    pushed = registry.make(
+        "push", f"REGISTRY={registry.addr}", f"IMAGE_TAG={IMAGE_TAG}",
+        REGISTRY_PASSWORD="", REGISTRY_PASSWORD_FILE=str(password_file),
+    )
+    assert TOKEN not in pushed.stdout + pushed.stderr
+    printed = dict(re.findall(rf"^{re.escape(registry.addr)}/(\S+)@(sha256:[0-9a-f]{{64}})$", pushed.stdout, re.M))
+    assert set(printed) == set(IMAGES), pushed.stdout
+    registry.digests.update(printed)
+    assert sorted(registry.catalog()) == sorted(IMAGES)
+
+    pinned = yaml.safe_load(registry.pinned.read_text())
+    assert pinned["global"]["imageRegistry"] == registry.addr
+    for image in IMAGES:
+        part = image.removeprefix("crypto-rates-")
+        assert pinned[part]["image"] == {"repository": image, "digest": printed[image]}
+
+    # The chart renders exactly those references.
+    values = yaml.safe_load((CHART / "values-dev.yaml").read_text())
+    for key, value in pinned.items():
+        values.setdefault(key, {}).update(value)
+    with helm.Chart.load(CHART) as chart:
+        rendered = chart.render(values, name="crypto-rates", namespace="crypto-rates")
+    refs = set(re.findall(r"image: \"?(\S+?)\"?$", "\n".join(rendered.values()), re.M))
+    assert refs == {f"{registry.addr}/{image}@{printed[image]}" for image in IMAGES}, refs
+
+    # docker login + pull by digest (after dropping the pushed tags) gives the very image that was built.
+    config = tmp_path / "docker-config"
+    env = {**os.environ, "DOCKER_CONFIG": str(config)}
+    run(DOCKER, "login", "--username", USER, "--password-stdin", registry.addr, input=PASSWORD, env=env)
+    for image in IMAGES:
+        run(DOCKER, "rmi", f"{registry.addr}/{image}:{IMAGE_TAG}")
+        reference = f"{registry.addr}/{image}@{printed[image]}"
+        run(DOCKER, "pull", "--quiet", reference, env=env)
+        pulled = run(DOCKER, "image", "inspect", "--format", "{{.Id}}", reference).stdout
+        built = run(DOCKER, "image", "inspect", "--format", "{{.Id}}", f"{image}:{IMAGE_TAG}").stdout
+        assert pulled == built, f"{reference} is not {image}:{IMAGE_TAG}"
+    assert TOKEN not in (registry.dir / "registry.log").read_text(), "the password reached the registry log"
+
+
+def test_push_names_an_unreachable_registry_and_an_expired_certificate(registry: Registry, tmp_path: Path) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    unreachable = one_line_error(registry.make("push", f"REGISTRY={dead}", f"IMAGE_TAG={IMAGE_TAG}", check=False))
+    assert f"registry {dead} is unreachable" in unreachable
+
+    # A second registry from the same config, serving a certificate of the same CA that expired in 2020.
+    expired = tmp_path / "expired"
+    expired.mkdir()
+    run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", expired / "server.key", "-subj", "/CN=localhost", "-out", expired / "server.csr")
+    (expired / "index.txt").write_text("")
+    (expired / "ca.cnf").write_text(
+        f"[ca]\ndefault_ca = d\n[d]\ndatabase = {expired}/index.txt\nnew_certs_dir = {expired}\n"
+        f"serial = {expired}/serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n"
+        "[ext]\nsubjectAltName = DNS:localhost, IP:127.0.0.1\nextendedKeyUsage = serverAuth\n"
+    )
+    (expired / "serial").write_text("01\n")
+    run("openssl", "ca", "-batch", "-config", expired / "ca.cnf", "-extensions", "ext",
+        "-cert", registry.ca, "-keyfile", registry.dir / "ca.key", "-in", expired / "server.csr",
+        "-out", expired / "server.crt", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z")
+    port = free_port()
+    serve = subprocess.Popen(
+        ["docker-registry", "serve", str(REPO / "deploy" / "registry" / "config.yml")],
+        env={
+            "PATH": os.environ["PATH"],
+            "REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}",
+            "REGISTRY_HTTP_TLS_CERTIFICATE": str(expired / "server.crt"),
+            "REGISTRY_HTTP_TLS_KEY": str(expired / "server.key"),
+            "REGISTRY_AUTH_HTPASSWD_PATH": str(registry.dir / "htpasswd"),
+            "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(expired / "data"),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(50):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        error = one_line_error(
+            registry.make("push", f"REGISTRY=127.0.0.1:{port}", f"IMAGE_TAG={IMAGE_TAG}", check=False,
+                          REGISTRY_CA=str(registry.ca))
+        )
+        assert "certificate has expired" in error and "make registry-renew" in error, error
+    finally:
+        serve.terminate()
+        serve.wait(10)
+
+
+# ---------------------------------------------------------------------------------------------
+# Certificates on the nodes, with Ansible over SSH
+
+
+def test_nodes_do_not_trust_the_registry_before_make_certs(registry: Registry, nodes: list[Node]) -> None:
+    for node in nodes:
+        result = node.curl_v2(registry)
+        assert result.returncode == 60, f"{node.name}: expected curl's TLS verification error (60), got {result}"
+
+
+def test_make_certs_makes_every_node_trust_the_registry(registry: Registry, nodes: list[Node]) -> None:
+    result = make_certs(registry)
+    counts = recap(result.stdout)
+    assert set(counts) == {"node-1", "node-2"}
+    assert all(c["changed"] > 0 and c["failed"] == 0 and c["unreachable"] == 0 for c in counts.values()), counts
+    assert result.stdout.count("RUNNING HANDLER [registry_ca : Update the OS trust store]") == 1
+    ca = registry.ca.read_text()
+    certs_d = f"/etc/containerd/certs.d/{registry.addr}"
+    for node in nodes:
+        assert node.curl_v2(registry).stdout == "401", f"{node.name} should trust the registry with its system store"
+        assert node.read(f"/usr/local/share/ca-certificates/{CA_NAME}.crt") == ca
+        assert node.read(f"{certs_d}/ca.crt") == ca
+        hosts = node.read(f"{certs_d}/hosts.toml") or ""
+        assert f'server = "https://{registry.addr}"' in hosts
+        assert f'ca = "{certs_d}/ca.crt"' in hosts
+        # containerd itself parses the edited config and reports config_path.
+        dump = node.sh("containerd --config /etc/containerd/config.toml config dump").stdout
+        assert 'config_path = "/etc/containerd/certs.d"' in dump, node.name
+        docker_ca = node.read(f"/etc/docker/certs.d/{registry.addr}/ca.crt")
+        assert docker_ca == (ca if node.docker else None), f"{node.name}: Docker's CA only where Docker is"
+
+
+def test_skopeo_on_a_node_inspects_the_pushed_image_with_only_the_distributed_ca(
+    registry: Registry, nodes: list[Node]
+) -> None:
+    assert registry.digests, "needs the push test"
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    authfile = json.dumps({"auths": {registry.addr: {"auth": auth}}})
+    node = nodes[0]  # the node without Docker: no /etc/docker/certs.d either
+    # The credentials go in an auth file (the equivalent of --creds that keeps them out of argv).
+    node.sh("umask 077 && cat >/root/registry-auth.json", input=authfile)
+    try:
+        for image, digest in registry.digests.items():
+            out = node.sh(
+                f"skopeo inspect --authfile /root/registry-auth.json docker://{registry.addr}/{image}@{digest}"
+            ).stdout
+            assert json.loads(out)["Digest"] == digest
+    finally:
+        node.sh("rm -f /root/registry-auth.json")
+
+
+def test_second_run_changes_nothing(registry: Registry, nodes: list[Node]) -> None:
+    result = make_certs(registry)
+    assert all(c["changed"] == 0 for c in recap(result.stdout).values()), result.stdout
+    assert "RUNNING HANDLER" not in result.stdout
+
+
+def node_files(node: Node, registry: Registry) -> dict[str, str]:
+    paths = [
+        f"/usr/local/share/ca-certificates/{CA_NAME}.crt",
+        "/etc/ssl/certs/ca-certificates.crt",
+        f"/etc/containerd/certs.d/{registry.addr}/ca.crt",
+        "/etc/containerd/config.toml",
+        f"/etc/docker/certs.d/{registry.addr}/ca.crt",
+    ]
+    return {path: hashlib.sha256((node.read(path) or "").encode()).hexdigest() for path in paths}
+
+
+def test_rotation_replaces_the_ca_and_check_mode_changes_nothing_first(registry: Registry, nodes: list[Node]) -> None:
+    old_ca = registry.ca.read_text()
+    registry.make("registry-rotate-ca")
+    registry.make("registry-stop")
+    registry.make("registry")
+    new_ca = registry.ca.read_text()
+    assert pem_body(new_ca) != pem_body(old_ca)
+    for node in nodes:
+        assert node.curl_v2(registry).returncode == 60, "the nodes still trust only the old CA"
+
+    before = {node.name: node_files(node, registry) for node in nodes}
+    checked = make_certs(registry, check_mode=True)
+    assert all(c["changed"] > 0 for c in recap(checked.stdout).values()), "--check should report the changes"
+    assert {node.name: node_files(node, registry) for node in nodes} == before, "--check changed files"
+
+    rotated = make_certs(registry)
+    assert all(c["changed"] > 0 for c in recap(rotated.stdout).values())
+    for node in nodes:
+        assert node.curl_v2(registry).stdout == "401"
+        bundle = node.read("/etc/ssl/certs/ca-certificates.crt") or ""
+        assert pem_body(new_ca) in bundle.replace("\n", "")
+        assert pem_body(old_ca) not in bundle.replace("\n", ""), f"{node.name} still trusts the old CA"
+        store = node.sh("ls /usr/local/share/ca-certificates /etc/containerd/certs.d").stdout.split()
+        assert store.count(f"{CA_NAME}.crt") == 1
+        assert node.read(f"/etc/containerd/certs.d/{registry.addr}/ca.crt") == new_ca
+        if node.docker:
+            assert node.read(f"/etc/docker/certs.d/{registry.addr}/ca.crt") == new_ca
+    shutil.copy(registry.ca, Path("/etc/docker/certs.d") / registry.addr / "ca.crt")
+
+
+def test_make_certs_refuses_bad_input_in_one_line(registry: Registry, tmp_path: Path) -> None:
+    missing = one_line_error(registry.make("certs", "INVENTORY=/nonexistent.yml", f"REGISTRY={registry.addr}", check=False))
+    assert "INVENTORY=/nonexistent.yml does not exist" in missing
+    inventory = os.environ["TEST_INVENTORY"]
+    not_a_ca = one_line_error(
+        registry.make("certs", f"INVENTORY={inventory}", f"REGISTRY={registry.addr}", check=False,
+                      REGISTRY_CA=str(registry.dir / "server.crt"))
+    )
+    assert "is not a CA certificate" in not_a_ca
+    bad_name = one_line_error(registry.make("certs", f"INVENTORY={inventory}", "REGISTRY=https://x", check=False))
+    assert "is not host:port" in bad_name
+
+
+def test_ansible_lint_is_clean() -> None:
+    result = run(ANSIBLE_BIN / "ansible-lint", "--offline", "deploy/ansible", check=False,
+                 env={**os.environ, "PATH": f"{ANSIBLE_BIN}:{os.environ['PATH']}", "NO_COLOR": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Passed" in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# make deploy (a later issue gives it a real cluster)
+
+
+def test_make_deploy_renders_the_pull_secret_and_the_helm_commands(registry: Registry, tmp_path: Path) -> None:
+    out = tmp_path / "deploy"
+    result = registry.make("deploy", "ENV=staging", f"DEPLOY_DRY_RUN={out}")
+    assert TOKEN not in result.stdout + result.stderr
+    assert oct((out / "pull-secret.yaml").stat().st_mode & 0o777) == "0o600"
+    namespace, secret = yaml.safe_load_all((out / "pull-secret.yaml").read_text())
+    assert namespace == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "crypto-rates"}}
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+    assert secret["metadata"]["name"] == "crypto-rates-registry"
+    config: dict[str, Any] = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+    entry = config["auths"][registry.addr]
+    assert entry["username"] == USER and entry["password"] == PASSWORD
+    assert base64.b64decode(entry["auth"]).decode() == f"{USER}:{PASSWORD}"
+
+    commands = (out / "commands").read_text().splitlines()
+    assert TOKEN not in "".join(commands)
+    apply, upgrade, helm_test = commands
+    assert apply.startswith("kubectl apply --server-side") and apply.endswith("-f -  < pull-secret.yaml")
+    expected = (
+        f"helm upgrade --install crypto-rates deploy/helm/crypto-rates --namespace crypto-rates --atomic --wait"
+        f" --timeout 5m -f deploy/helm/crypto-rates/values-staging.yaml -f {registry.pinned}"
+        r" --set global.imagePullSecrets\[0\].name=crypto-rates-registry"
+    )
+    assert upgrade.strip() == expected
+    assert helm_test.strip() == "helm test crypto-rates --namespace crypto-rates --logs --timeout 5m"
+
+
+def test_make_deploy_without_cluster_or_helm_says_so_in_one_line(registry: Registry, tmp_path: Path) -> None:
+    no_cluster = one_line_error(registry.make("deploy", check=False, KUBECONFIG="/nonexistent/kubeconfig"))
+    assert "no cluster: KUBECONFIG=/nonexistent/kubeconfig does not exist" in no_cluster
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    no_helm = one_line_error(
+        registry.make("deploy", check=False, KUBECONFIG=str(kubeconfig), HELM="/nonexistent/helm")
+    )
+    assert "no helm binary (HELM=/nonexistent/helm)" in no_helm
+    bad_env = one_line_error(registry.make("deploy", "ENV=qa", check=False))
+    assert "ENV=qa has no deploy/helm/crypto-rates/values-qa.yaml: valid are dev prod staging" in bad_env
