@@ -14,7 +14,9 @@ set -euo pipefail
 REGISTRY=${REGISTRY:-}
 IMAGE_TAG=${IMAGE_TAG:-local}
 DOCKER=${DOCKER:-docker}
+# The CA to check the registry with: REGISTRY_CA, else make registry's when it exists, else the system store.
 CA=${REGISTRY_CA:-}
+[ -n "$CA" ] || [ ! -f "${REGISTRY_DIR:-.registry}/ca.crt" ] || CA=${REGISTRY_DIR:-.registry}/ca.crt
 VALUES=${PINNED_VALUES:-.artifacts/registry-images.yaml}
 IMAGES=(crypto-rates-backend crypto-rates-frontend)
 

@@ -1,9 +1,10 @@
-"""The private registry flow for real: make registry, make push, make certs (Ansible over SSH), make deploy.
+"""The private registry flow for real: make registry, push, certs (Ansible over SSH) and deploy.
 
-Run by `make test-registry` (root), which provisions the Docker engine of `make test-images` (its data
-root holds the real backend and frontend images) and two node images built on the project's debootstrap
-base. Everything here is real: Debian's docker-registry with deploy/registry/config.yml on 127.0.0.1,
-docker push/pull, skopeo, curl and update-ca-certificates inside the nodes, ansible-core over sshd.
+Run by `make test-registry` (root), which provisions the Docker engine of `make test-images` (its
+data root holds the real backend and frontend images) and two node images built on the project's
+debootstrap base. Everything here is real: Debian's docker-registry with deploy/registry/config.yml
+on 127.0.0.1, docker push/pull, skopeo, curl and update-ca-certificates inside the nodes,
+ansible-core over sshd.
 The tests run in file order and share one registry and two nodes: later ones build on earlier ones.
 """
 
@@ -66,14 +67,18 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run(
-    *cmd: str | Path, env: dict[str, str] | None = None, input: str | None = None, check: bool = True
+    *cmd: str | Path,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [str(c) for c in cmd], cwd=REPO, env=env, input=input, capture_output=True, text=True
     )
     if check and result.returncode != 0:
+        command = " ".join(map(str, cmd))
         raise AssertionError(
-            f"{' '.join(map(str, cmd))} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+            f"{command} exited {result.returncode}\n{result.stdout}{result.stderr}"
         )
     return result
 
@@ -113,10 +118,14 @@ class Registry:
     def make(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
         return run("make", "--no-print-directory", *args, env={**self.env, **env}, check=check)
 
-    def get(self, path: str, *, auth: str | None = None, cafile: Path | None = None) -> tuple[int, dict[str, str]]:
+    def get(
+        self, path: str, *, auth: str | None = None, cafile: Path | None = None
+    ) -> tuple[int, dict[str, str]]:
         context = ssl.create_default_context(cafile=str(cafile or self.ca))
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
-        headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+        headers = (
+            {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+        )
         try:
             conn.request("GET", path, headers=headers)
             response = conn.getresponse()
@@ -141,7 +150,9 @@ class Node:
     port: int
     docker: bool
 
-    def sh(self, script: str, *, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def sh(
+        self, script: str, *, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return run(DOCKER, "exec", "-i", self.name, "sh", "-c", script, input=input, check=check)
 
     def read(self, path: str) -> str | None:
@@ -200,22 +211,42 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
     run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp / "id_ed25519")
     (tmp / "authorized_keys").write_text((tmp / "id_ed25519.pub").read_text())
     (tmp / "authorized_keys").chmod(0o600)
-    specs = [("node-1", os.environ["TEST_NODE_IMAGE"], False), ("node-2", os.environ["TEST_NODE_DOCKER_IMAGE"], True)]
+    specs = [
+        ("node-1", os.environ["TEST_NODE_IMAGE"], False),
+        ("node-2", os.environ["TEST_NODE_DOCKER_IMAGE"], True),
+    ]
     nodes = []
     for name, image, docker in specs:
         node = Node(name=f"crypto-rates-registry-{name}", port=free_port(), docker=docker)
         run(DOCKER, "rm", "--force", node.name, check=False)
         run(
-            DOCKER, "run", "--detach", "--name", node.name, "--label", LABEL, "--network", "host",
-            "--hostname", name, "--tmpfs", "/run",
-            "--volume", f"{tmp / 'authorized_keys'}:/root/.ssh/authorized_keys:ro",
-            image, "sh", "-c",
-            f"mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -p {node.port} -o ListenAddress=127.0.0.1"
-            " -o PasswordAuthentication=no -o PermitRootLogin=prohibit-password",
+            DOCKER,
+            "run",
+            "--detach",
+            "--name",
+            node.name,
+            "--label",
+            LABEL,
+            "--network",
+            "host",
+            "--hostname",
+            name,
+            "--tmpfs",
+            "/run",
+            "--volume",
+            f"{tmp / 'authorized_keys'}:/root/.ssh/authorized_keys:ro",
+            image,
+            "sh",
+            "-c",
+            f"mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -p {node.port}"
+            " -o ListenAddress=127.0.0.1 -o PasswordAuthentication=no"
+            " -o PermitRootLogin=prohibit-password",
         )
         nodes.append(node)
     # node-2 starts from containerd's full default config (config_path = ""), node-1 from none.
-    nodes[1].sh("mkdir -p /etc/containerd && containerd config default >/etc/containerd/config.toml")
+    nodes[1].sh(
+        "mkdir -p /etc/containerd && containerd config default >/etc/containerd/config.toml"
+    )
     known_hosts = tmp / "known_hosts"
     for node in nodes:
         for _ in range(50):
@@ -239,7 +270,8 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
                         "ansible_become": False,
                         "ansible_python_interpreter": "/usr/bin/python3",
                         "ansible_ssh_private_key_file": str(tmp / "id_ed25519"),
-                        "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes",
+                        "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts}"
+                        " -o StrictHostKeyChecking=yes",
                     },
                 }
             }
@@ -254,7 +286,12 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
 
 def make_certs(registry: Registry, *, check_mode: bool = False) -> subprocess.CompletedProcess[str]:
     extra = {"CHECK": "1"} if check_mode else {}
-    env = {"INVENTORY": os.environ["TEST_INVENTORY"], "REGISTRY": registry.addr, "ANSIBLE_FORCE_COLOR": "0", **extra}
+    env = {
+        "INVENTORY": os.environ["TEST_INVENTORY"],
+        "REGISTRY": registry.addr,
+        "ANSIBLE_FORCE_COLOR": "0",
+        **extra,
+    }
     return registry.make("certs", **env)
 
 
@@ -285,7 +322,9 @@ def test_plain_http_is_refused(registry: Registry) -> None:
     assert response.getheader("Docker-Distribution-Api-Version") is None
 
 
-def test_anonymous_and_wrong_password_get_401_and_the_password_is_bcrypt(registry: Registry) -> None:
+def test_anonymous_and_wrong_password_get_401_and_the_password_is_bcrypt(
+    registry: Registry,
+) -> None:
     for path in ("/v2/", "/v2/_catalog", "/v2/crypto-rates-backend/tags/list"):
         status, headers = registry.get(path)
         assert status == 401, path
@@ -294,7 +333,9 @@ def test_anonymous_and_wrong_password_get_401_and_the_password_is_bcrypt(registr
     assert registry.get("/v2/", auth=f"nobody:{PASSWORD}")[0] == 401
     assert registry.get("/v2/", auth=f"{USER}:{PASSWORD}")[0] == 200
     entry = (registry.dir / "htpasswd").read_text().strip()
-    assert re.fullmatch(rf"{USER}:\$2y\$10\$[./A-Za-z0-9]{{53}}", entry), "expected one bcrypt (cost 10) entry"
+    assert re.fullmatch(rf"{USER}:\$2y\$10\$[./A-Za-z0-9]{{53}}", entry), (
+        "expected one bcrypt (cost 10) entry"
+    )
     assert oct((registry.dir / "htpasswd").stat().st_mode & 0o777) == "0o600"
 
 
@@ -311,7 +352,9 @@ def test_registry_config_is_the_repos_with_delete_and_storage_health(registry: R
     compose = yaml.safe_load((REPO / "compose.yaml").read_text())
     service = compose["services"]["registry"]
     assert service["profiles"] == ["registry"]
-    assert any("deploy/registry/config.yml" in str(v) for v in service["volumes"]), "compose uses the same config"
+    assert any("deploy/registry/config.yml" in str(v) for v in service["volumes"]), (
+        "compose uses the same config"
+    )
 
 
 def test_push_stops_before_any_push_without_or_with_wrong_credentials(registry: Registry) -> None:
@@ -322,7 +365,9 @@ def test_push_stops_before_any_push_without_or_with_wrong_credentials(registry: 
     assert "REGISTRY_PASSWORD is not set" in no_password
     wrong = one_line_error(registry.make(*args, check=False, REGISTRY_PASSWORD="not-it"))
     assert "REGISTRY_USER/REGISTRY_PASSWORD rejected" in wrong
-    missing_file = one_line_error(registry.make(*args, check=False, REGISTRY_PASSWORD_FILE="/nonexistent"))
+    missing_file = one_line_error(
+        registry.make(*args, check=False, REGISTRY_PASSWORD_FILE="/nonexistent")
+    )
     assert "REGISTRY_PASSWORD_FILE=/nonexistent is not a readable file" in missing_file
     assert registry.catalog() == [], "nothing may be pushed when the credentials are wrong"
 
@@ -333,11 +378,18 @@ def test_push_of_both_images_pins_digests_and_pull_by_digest_returns_the_same_im
     password_file = tmp_path / "password"
     password_file.write_text(PASSWORD + "\n")
     pushed = registry.make(
-        "push", f"REGISTRY={registry.addr}", f"IMAGE_TAG={IMAGE_TAG}",
-        REGISTRY_PASSWORD="", REGISTRY_PASSWORD_FILE=str(password_file),
+        "push",
+        f"REGISTRY={registry.addr}",
+        f"IMAGE_TAG={IMAGE_TAG}",
+        REGISTRY_PASSWORD="",
+        REGISTRY_PASSWORD_FILE=str(password_file),
     )
     assert TOKEN not in pushed.stdout + pushed.stderr
-    printed = dict(re.findall(rf"^{re.escape(registry.addr)}/(\S+)@(sha256:[0-9a-f]{{64}})$", pushed.stdout, re.M))
+    printed = dict(
+        re.findall(
+            rf"^{re.escape(registry.addr)}/(\S+)@(sha256:[0-9a-f]{{64}})$", pushed.stdout, re.M
+        )
+    )
     assert set(printed) == set(IMAGES), pushed.stdout
     registry.digests.update(printed)
     assert sorted(registry.catalog()) == sorted(IMAGES)
@@ -357,30 +409,61 @@ def test_push_of_both_images_pins_digests_and_pull_by_digest_returns_the_same_im
     refs = set(re.findall(r"image: \"?(\S+?)\"?$", "\n".join(rendered.values()), re.M))
     assert refs == {f"{registry.addr}/{image}@{printed[image]}" for image in IMAGES}, refs
 
-    # docker login + pull by digest (after dropping the pushed tags) gives the very image that was built.
+    # docker login + pull by digest (the pushed tags dropped first) gives the very image built.
     config = tmp_path / "docker-config"
     env = {**os.environ, "DOCKER_CONFIG": str(config)}
-    run(DOCKER, "login", "--username", USER, "--password-stdin", registry.addr, input=PASSWORD, env=env)
+    run(
+        DOCKER,
+        "login",
+        "--username",
+        USER,
+        "--password-stdin",
+        registry.addr,
+        input=PASSWORD,
+        env=env,
+    )
     for image in IMAGES:
         run(DOCKER, "rmi", f"{registry.addr}/{image}:{IMAGE_TAG}")
         reference = f"{registry.addr}/{image}@{printed[image]}"
         run(DOCKER, "pull", "--quiet", reference, env=env)
         pulled = run(DOCKER, "image", "inspect", "--format", "{{.Id}}", reference).stdout
-        built = run(DOCKER, "image", "inspect", "--format", "{{.Id}}", f"{image}:{IMAGE_TAG}").stdout
+        built = run(
+            DOCKER, "image", "inspect", "--format", "{{.Id}}", f"{image}:{IMAGE_TAG}"
+        ).stdout
         assert pulled == built, f"{reference} is not {image}:{IMAGE_TAG}"
-    assert TOKEN not in (registry.dir / "registry.log").read_text(), "the password reached the registry log"
+    assert TOKEN not in (registry.dir / "registry.log").read_text(), (
+        "the password reached the registry log"
+    )
 
 
-def test_push_names_an_unreachable_registry_and_an_expired_certificate(registry: Registry, tmp_path: Path) -> None:
+def test_push_names_an_unreachable_registry_and_an_expired_certificate(
+    registry: Registry, tmp_path: Path
+) -> None:
     dead = f"127.0.0.1:{free_port()}"
-    unreachable = one_line_error(registry.make("push", f"REGISTRY={dead}", f"IMAGE_TAG={IMAGE_TAG}", check=False))
+    unreachable = one_line_error(
+        registry.make("push", f"REGISTRY={dead}", f"IMAGE_TAG={IMAGE_TAG}", check=False)
+    )
     assert f"registry {dead} is unreachable" in unreachable
 
-    # A second registry from the same config, serving a certificate of the same CA that expired in 2020.
+    # A second registry, same config, with a certificate of the same CA that expired in 2020.
     expired = tmp_path / "expired"
     expired.mkdir()
-    run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", expired / "server.key", "-subj", "/CN=localhost", "-out", expired / "server.csr")
+    run(
+        "openssl",
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        expired / "server.key",
+        "-subj",
+        "/CN=localhost",
+        "-out",
+        expired / "server.csr",
+    )
     (expired / "index.txt").write_text("")
     (expired / "ca.cnf").write_text(
         f"[ca]\ndefault_ca = d\n[d]\ndatabase = {expired}/index.txt\nnew_certs_dir = {expired}\n"
@@ -388,9 +471,27 @@ def test_push_names_an_unreachable_registry_and_an_expired_certificate(registry:
         "[ext]\nsubjectAltName = DNS:localhost, IP:127.0.0.1\nextendedKeyUsage = serverAuth\n"
     )
     (expired / "serial").write_text("01\n")
-    run("openssl", "ca", "-batch", "-config", expired / "ca.cnf", "-extensions", "ext",
-        "-cert", registry.ca, "-keyfile", registry.dir / "ca.key", "-in", expired / "server.csr",
-        "-out", expired / "server.crt", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z")
+    run(
+        "openssl",
+        "ca",
+        "-batch",
+        "-config",
+        expired / "ca.cnf",
+        "-extensions",
+        "ext",
+        "-cert",
+        registry.ca,
+        "-keyfile",
+        registry.dir / "ca.key",
+        "-in",
+        expired / "server.csr",
+        "-out",
+        expired / "server.crt",
+        "-startdate",
+        "20200101000000Z",
+        "-enddate",
+        "20200102000000Z",
+    )
     port = free_port()
     serve = subprocess.Popen(
         ["docker-registry", "serve", str(REPO / "deploy" / "registry" / "config.yml")],
@@ -412,8 +513,13 @@ def test_push_names_an_unreachable_registry_and_an_expired_certificate(registry:
                     break
             time.sleep(0.1)
         error = one_line_error(
-            registry.make("push", f"REGISTRY=127.0.0.1:{port}", f"IMAGE_TAG={IMAGE_TAG}", check=False,
-                          REGISTRY_CA=str(registry.ca))
+            registry.make(
+                "push",
+                f"REGISTRY=127.0.0.1:{port}",
+                f"IMAGE_TAG={IMAGE_TAG}",
+                check=False,
+                REGISTRY_CA=str(registry.ca),
+            )
         )
         assert "certificate has expired" in error and "make registry-renew" in error, error
     finally:
@@ -425,22 +531,32 @@ def test_push_names_an_unreachable_registry_and_an_expired_certificate(registry:
 # Certificates on the nodes, with Ansible over SSH
 
 
-def test_nodes_do_not_trust_the_registry_before_make_certs(registry: Registry, nodes: list[Node]) -> None:
+def test_nodes_do_not_trust_the_registry_before_make_certs(
+    registry: Registry, nodes: list[Node]
+) -> None:
     for node in nodes:
         result = node.curl_v2(registry)
-        assert result.returncode == 60, f"{node.name}: expected curl's TLS verification error (60), got {result}"
+        assert result.returncode == 60, (
+            f"{node.name}: expected curl's TLS verification error (60), got {result}"
+        )
 
 
-def test_make_certs_makes_every_node_trust_the_registry(registry: Registry, nodes: list[Node]) -> None:
+def test_make_certs_makes_every_node_trust_the_registry(
+    registry: Registry, nodes: list[Node]
+) -> None:
     result = make_certs(registry)
     counts = recap(result.stdout)
     assert set(counts) == {"node-1", "node-2"}
-    assert all(c["changed"] > 0 and c["failed"] == 0 and c["unreachable"] == 0 for c in counts.values()), counts
+    assert all(
+        c["changed"] > 0 and c["failed"] == 0 and c["unreachable"] == 0 for c in counts.values()
+    ), counts
     assert result.stdout.count("RUNNING HANDLER [registry_ca : Update the OS trust store]") == 1
     ca = registry.ca.read_text()
     certs_d = f"/etc/containerd/certs.d/{registry.addr}"
     for node in nodes:
-        assert node.curl_v2(registry).stdout == "401", f"{node.name} should trust the registry with its system store"
+        assert node.curl_v2(registry).stdout == "401", (
+            f"{node.name} should trust the registry with its system store"
+        )
         assert node.read(f"/usr/local/share/ca-certificates/{CA_NAME}.crt") == ca
         assert node.read(f"{certs_d}/ca.crt") == ca
         hosts = node.read(f"{certs_d}/hosts.toml") or ""
@@ -450,7 +566,9 @@ def test_make_certs_makes_every_node_trust_the_registry(registry: Registry, node
         dump = node.sh("containerd --config /etc/containerd/config.toml config dump").stdout
         assert 'config_path = "/etc/containerd/certs.d"' in dump, node.name
         docker_ca = node.read(f"/etc/docker/certs.d/{registry.addr}/ca.crt")
-        assert docker_ca == (ca if node.docker else None), f"{node.name}: Docker's CA only where Docker is"
+        assert docker_ca == (ca if node.docker else None), (
+            f"{node.name}: Docker's CA only where Docker is"
+        )
 
 
 def test_skopeo_on_a_node_inspects_the_pushed_image_with_only_the_distributed_ca(
@@ -489,7 +607,9 @@ def node_files(node: Node, registry: Registry) -> dict[str, str]:
     return {path: hashlib.sha256((node.read(path) or "").encode()).hexdigest() for path in paths}
 
 
-def test_rotation_replaces_the_ca_and_check_mode_changes_nothing_first(registry: Registry, nodes: list[Node]) -> None:
+def test_rotation_replaces_the_ca_and_check_mode_changes_nothing_first(
+    registry: Registry, nodes: list[Node]
+) -> None:
     old_ca = registry.ca.read_text()
     registry.make("registry-rotate-ca")
     registry.make("registry-stop")
@@ -501,8 +621,12 @@ def test_rotation_replaces_the_ca_and_check_mode_changes_nothing_first(registry:
 
     before = {node.name: node_files(node, registry) for node in nodes}
     checked = make_certs(registry, check_mode=True)
-    assert all(c["changed"] > 0 for c in recap(checked.stdout).values()), "--check should report the changes"
-    assert {node.name: node_files(node, registry) for node in nodes} == before, "--check changed files"
+    assert all(c["changed"] > 0 for c in recap(checked.stdout).values()), (
+        "--check should report the changes"
+    )
+    assert {node.name: node_files(node, registry) for node in nodes} == before, (
+        "--check changed files"
+    )
 
     rotated = make_certs(registry)
     assert all(c["changed"] > 0 for c in recap(rotated.stdout).values())
@@ -510,8 +634,12 @@ def test_rotation_replaces_the_ca_and_check_mode_changes_nothing_first(registry:
         assert node.curl_v2(registry).stdout == "401"
         bundle = node.read("/etc/ssl/certs/ca-certificates.crt") or ""
         assert pem_body(new_ca) in bundle.replace("\n", "")
-        assert pem_body(old_ca) not in bundle.replace("\n", ""), f"{node.name} still trusts the old CA"
-        store = node.sh("ls /usr/local/share/ca-certificates /etc/containerd/certs.d").stdout.split()
+        assert pem_body(old_ca) not in bundle.replace("\n", ""), (
+            f"{node.name} still trusts the old CA"
+        )
+        store = node.sh(
+            "ls /usr/local/share/ca-certificates /etc/containerd/certs.d"
+        ).stdout.split()
         assert store.count(f"{CA_NAME}.crt") == 1
         assert node.read(f"/etc/containerd/certs.d/{registry.addr}/ca.crt") == new_ca
         if node.docker:
@@ -520,21 +648,37 @@ def test_rotation_replaces_the_ca_and_check_mode_changes_nothing_first(registry:
 
 
 def test_make_certs_refuses_bad_input_in_one_line(registry: Registry, tmp_path: Path) -> None:
-    missing = one_line_error(registry.make("certs", "INVENTORY=/nonexistent.yml", f"REGISTRY={registry.addr}", check=False))
+    missing = one_line_error(
+        registry.make(
+            "certs", "INVENTORY=/nonexistent.yml", f"REGISTRY={registry.addr}", check=False
+        )
+    )
     assert "INVENTORY=/nonexistent.yml does not exist" in missing
     inventory = os.environ["TEST_INVENTORY"]
     not_a_ca = one_line_error(
-        registry.make("certs", f"INVENTORY={inventory}", f"REGISTRY={registry.addr}", check=False,
-                      REGISTRY_CA=str(registry.dir / "server.crt"))
+        registry.make(
+            "certs",
+            f"INVENTORY={inventory}",
+            f"REGISTRY={registry.addr}",
+            check=False,
+            REGISTRY_CA=str(registry.dir / "server.crt"),
+        )
     )
     assert "is not a CA certificate" in not_a_ca
-    bad_name = one_line_error(registry.make("certs", f"INVENTORY={inventory}", "REGISTRY=https://x", check=False))
+    bad_name = one_line_error(
+        registry.make("certs", f"INVENTORY={inventory}", "REGISTRY=https://x", check=False)
+    )
     assert "is not host:port" in bad_name
 
 
 def test_ansible_lint_is_clean() -> None:
-    result = run(ANSIBLE_BIN / "ansible-lint", "--offline", "deploy/ansible", check=False,
-                 env={**os.environ, "PATH": f"{ANSIBLE_BIN}:{os.environ['PATH']}", "NO_COLOR": "1"})
+    result = run(
+        ANSIBLE_BIN / "ansible-lint",
+        "--offline",
+        "deploy/ansible",
+        check=False,
+        env={**os.environ, "PATH": f"{ANSIBLE_BIN}:{os.environ['PATH']}", "NO_COLOR": "1"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Passed" in result.stdout + result.stderr
 
@@ -543,13 +687,19 @@ def test_ansible_lint_is_clean() -> None:
 # make deploy (a later issue gives it a real cluster)
 
 
-def test_make_deploy_renders_the_pull_secret_and_the_helm_commands(registry: Registry, tmp_path: Path) -> None:
+def test_make_deploy_renders_the_pull_secret_and_the_helm_commands(
+    registry: Registry, tmp_path: Path
+) -> None:
     out = tmp_path / "deploy"
     result = registry.make("deploy", "ENV=staging", f"DEPLOY_DRY_RUN={out}")
     assert TOKEN not in result.stdout + result.stderr
     assert oct((out / "pull-secret.yaml").stat().st_mode & 0o777) == "0o600"
     namespace, secret = yaml.safe_load_all((out / "pull-secret.yaml").read_text())
-    assert namespace == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "crypto-rates"}}
+    assert namespace == {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "crypto-rates"},
+    }
     assert secret["type"] == "kubernetes.io/dockerconfigjson"
     assert secret["metadata"]["name"] == "crypto-rates-registry"
     config: dict[str, Any] = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
@@ -560,18 +710,27 @@ def test_make_deploy_renders_the_pull_secret_and_the_helm_commands(registry: Reg
     commands = (out / "commands").read_text().splitlines()
     assert TOKEN not in "".join(commands)
     apply, upgrade, helm_test = commands
-    assert apply.startswith("kubectl apply --server-side") and apply.endswith("-f -  < pull-secret.yaml")
+    assert apply.startswith("kubectl apply --server-side") and apply.endswith(
+        "-f -  < pull-secret.yaml"
+    )
     expected = (
-        f"helm upgrade --install crypto-rates deploy/helm/crypto-rates --namespace crypto-rates --atomic --wait"
-        f" --timeout 5m -f deploy/helm/crypto-rates/values-staging.yaml -f {registry.pinned}"
+        "helm upgrade --install crypto-rates deploy/helm/crypto-rates --namespace crypto-rates"
+        " --atomic --wait --timeout 5m -f deploy/helm/crypto-rates/values-staging.yaml"
+        f" -f {registry.pinned}"
         r" --set global.imagePullSecrets\[0\].name=crypto-rates-registry"
     )
     assert upgrade.strip() == expected
-    assert helm_test.strip() == "helm test crypto-rates --namespace crypto-rates --logs --timeout 5m"
+    assert (
+        helm_test.strip() == "helm test crypto-rates --namespace crypto-rates --logs --timeout 5m"
+    )
 
 
-def test_make_deploy_without_cluster_or_helm_says_so_in_one_line(registry: Registry, tmp_path: Path) -> None:
-    no_cluster = one_line_error(registry.make("deploy", check=False, KUBECONFIG="/nonexistent/kubeconfig"))
+def test_make_deploy_without_cluster_or_helm_says_so_in_one_line(
+    registry: Registry, tmp_path: Path
+) -> None:
+    no_cluster = one_line_error(
+        registry.make("deploy", check=False, KUBECONFIG="/nonexistent/kubeconfig")
+    )
     assert "no cluster: KUBECONFIG=/nonexistent/kubeconfig does not exist" in no_cluster
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
@@ -580,4 +739,7 @@ def test_make_deploy_without_cluster_or_helm_says_so_in_one_line(registry: Regis
     )
     assert "no helm binary (HELM=/nonexistent/helm)" in no_helm
     bad_env = one_line_error(registry.make("deploy", "ENV=qa", check=False))
-    assert "ENV=qa has no deploy/helm/crypto-rates/values-qa.yaml: valid are dev prod staging" in bad_env
+    assert (
+        "ENV=qa has no deploy/helm/crypto-rates/values-qa.yaml: valid are dev prod staging"
+        in bad_env
+    )
