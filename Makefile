@@ -157,7 +157,7 @@ clean: ## remove build and test output
 # make deploy. Credentials come from the environment, never the command line: REGISTRY_USER plus
 # REGISTRY_PASSWORD or REGISTRY_PASSWORD_FILE. Settings (REGISTRY_DIR, REGISTRY_ADDR, REGISTRY_NAMES,
 # REGISTRY_IPS, REGISTRY, REGISTRY_CA, INVENTORY, ENV, ...) are described in each script's header.
-.PHONY: registry registry-files registry-stop registry-renew registry-rotate-ca push certs deploy test-registry
+.PHONY: registry registry-files registry-stop registry-renew registry-rotate-ca push certs deploy lint-registry test-registry
 ANSIBLE_VENV := .venv-ansible
 
 registry: ## start the private registry (TLS + htpasswd) on REGISTRY_ADDR, state in REGISTRY_DIR (.registry)
@@ -190,5 +190,11 @@ $(ANSIBLE_VENV)/.installed:
 	$(ANSIBLE_VENV)/bin/pip install --quiet 'ansible-core==2.19.14' 'ansible-lint==26.10.1'
 	touch $@
 
-test-registry: venv $(ANSIBLE_VENV)/.installed ## registry, push, certs over SSH, deploy rendering (root; after make test-images)
+# Static checks of the scripts and the role: no root, no Docker, so part of make test.
+test-deploy: lint-registry
+lint-registry: $(ANSIBLE_VENV)/.installed ## shellcheck the registry scripts, ansible-lint the role
+	shellcheck -x deploy/registry/*.sh deploy/ansible/*.sh
+	cd deploy/ansible && PATH=$(CURDIR)/$(ANSIBLE_VENV)/bin:$$PATH ansible-lint --offline --nocolor --strict .
+
+test-registry: venv lint-registry ## registry, push, certs over SSH, deploy rendering (root; after make test-images)
 	deploy/registry/test-registry.sh
