@@ -119,7 +119,7 @@ down: ## stop the compose stack (its volumes stay)
 
 # ---------------------------------------------------------------------------------------------
 # Deployment artefacts: chart, Terraform, workflows
-test-deploy: deps-test-deploy test-helm test-terraform test-workflows test-image-files ## chart, terraform, workflow and image-file checks
+test-deploy: deps-test-deploy test-helm test-terraform test-workflows test-image-files lint-registry ## chart, terraform, workflow, image-file and registry-script checks
 
 test-helm: deps-test-helm venv .venv-checkov/bin/checkov ## chart: render, lint, schemas, kubernetes-validate, checkov, promtool
 	$(PY) -m pytest deploy/tests/test_helm.py -p no:cacheprovider
@@ -160,25 +160,25 @@ clean: ## remove build and test output
 .PHONY: registry registry-files registry-stop registry-renew registry-rotate-ca push certs deploy lint-registry test-registry
 ANSIBLE_VENV := .venv-ansible
 
-registry: ## start the private registry (TLS + htpasswd) on REGISTRY_ADDR, state in REGISTRY_DIR (.registry)
+registry: deps-registry ## start the private registry (TLS + htpasswd) on REGISTRY_ADDR, state in REGISTRY_DIR (.registry)
 	deploy/registry/registry.sh start
 
-registry-files: ## the registry's CA, server certificate and htpasswd only (for the compose profile registry)
+registry-files: deps-registry-files ## the registry's CA, server certificate and htpasswd only (for the compose profile registry)
 	deploy/registry/registry.sh files
 
 registry-stop: ## stop the registry that make registry started
 	deploy/registry/registry.sh stop
 
-registry-renew: ## a new registry server certificate from the same CA (then: make registry-stop registry)
+registry-renew: deps-registry-renew ## a new registry server certificate from the same CA (then: make registry-stop registry)
 	deploy/registry/pki.sh renew
 
-registry-rotate-ca: ## a new registry CA and server certificate (then: make registry-stop registry certs)
+registry-rotate-ca: deps-registry-rotate-ca ## a new registry CA and server certificate (then: make registry-stop registry certs)
 	deploy/registry/pki.sh rotate-ca
 
-push: ## push both images to REGISTRY=host:port; prints digests, writes the pinned values file
+push: deps-push ## push both images to REGISTRY=host:port; prints digests, writes the pinned values file
 	deploy/registry/push.sh
 
-certs: $(ANSIBLE_VENV)/.installed ## the registry CA onto the nodes of INVENTORY with Ansible (CHECK=1: --check)
+certs: deps-certs $(ANSIBLE_VENV)/.installed ## the registry CA onto the nodes of INVENTORY with Ansible (CHECK=1: --check)
 	deploy/ansible/certs.sh
 
 deploy: ## helm upgrade --install from the registry (KUBECONFIG, ENV=dev|staging|prod), then helm test
@@ -190,11 +190,10 @@ $(ANSIBLE_VENV)/.installed:
 	$(ANSIBLE_VENV)/bin/pip install --quiet 'ansible-core==2.19.14' 'ansible-lint==26.10.1'
 	touch $@
 
-# Static checks of the scripts and the role: no root, no Docker, so part of make test.
-test-deploy: lint-registry
-lint-registry: $(ANSIBLE_VENV)/.installed ## shellcheck the registry scripts, ansible-lint the role
-	shellcheck -x deploy/registry/*.sh deploy/ansible/*.sh
+# Static checks of the scripts and the role: no root, no Docker, so part of make test (test-deploy).
+lint-registry: venv $(ANSIBLE_VENV)/.installed ## shellcheck the registry scripts, ansible-lint the role
+	$(BIN)/shellcheck -x deploy/registry/*.sh deploy/ansible/*.sh
 	cd deploy/ansible && PATH=$(CURDIR)/$(ANSIBLE_VENV)/bin:$$PATH ansible-lint --offline --nocolor --strict .
 
-test-registry: venv lint-registry ## registry, push, certs over SSH, deploy rendering (root; after make test-images)
+test-registry: deps-test-registry venv lint-registry ## registry, push, certs over SSH, deploy rendering (root; after make test-images)
 	deploy/registry/test-registry.sh

@@ -2,9 +2,10 @@
 # make test-registry: provisioning for deploy/tests/test_registry.py, which holds every assertion.
 #
 # Runs as root after make test-images, whose Docker data root holds the images it pushes (the real
-# backend and frontend images) and the debootstrap base the test nodes are built on. It installs the
-# Debian tools, starts that dockerd (own socket, host networking only), builds the two node images
-# (cached in the same data root), runs pytest, and stops dockerd. All traffic stays on 127.0.0.1.
+# backend and frontend images) and the debootstrap base the test nodes are built on. make installs the
+# Debian tools first (scripts/system-tools.txt). This starts that dockerd (own socket, host networking
+# only), builds the two node images (cached in the same data root), runs pytest and stops dockerd.
+# All traffic stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,17 +36,6 @@ cleanup() {
 trap cleanup EXIT
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (dockerd, /etc/docker/certs.d)"
-phase "tools"
-missing=()
-for tool in docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils curl:curl ssh:openssh-client \
-    dockerd:docker.io; do
-    command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
 phase "dockerd (data root $STATE_DIR/docker)"
 mkdir -p "$STATE_DIR/docker" "$RUN_DIR"
 if [ -f "$RUN_DIR/dockerd.pid" ] && kill -0 "$(cat "$RUN_DIR/dockerd.pid")" 2>/dev/null; then
