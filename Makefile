@@ -195,5 +195,5 @@ lint-registry: venv $(ANSIBLE_VENV)/.installed ## shellcheck the registry script
 	$(BIN)/shellcheck -x deploy/registry/*.sh deploy/ansible/*.sh
 	cd deploy/ansible && PATH=$(CURDIR)/$(ANSIBLE_VENV)/bin:$$PATH ansible-lint --offline --nocolor --strict .
 
-test-registry: deps-test-registry venv lint-registry ## registry, push, certs over SSH, deploy rendering (root; after make test-images)
+test-registry: deps-test-registry venv lint-registry ## registry, push, certs over SSH, deploy rendering (root; reuses the image test's engine and images)
 	deploy/registry/test-registry.sh
