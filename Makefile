@@ -35,6 +35,11 @@ DEPS := PATH="$$PATH:/usr/sbin:/sbin" scripts/deps.sh
 deps-%:
 	@$(DEPS) $*
 
+# JUNIT_DIR=<dir> (CI servers such as Jenkins): each test-* target's pytest writes <dir>/<target>.xml,
+# and vitest <dir>/test-frontend.xml.
+JUNIT_XML = $(if $(JUNIT_DIR),$(abspath $(JUNIT_DIR))/$@.xml)
+test-%: export PYTEST_ADDOPTS = $(if $(JUNIT_XML),--junitxml=$(JUNIT_XML))
+
 .PHONY: test-scripts
 test-scripts: venv ## scripts/deps.sh: uses present tools, installs as root, else stops with the install command
 	$(BIN)/ruff check scripts
@@ -76,7 +81,7 @@ frontend-build: $(FRONTEND_DEPS) ## type-check and build the app into frontend/d
 	cd frontend && $(NPM) run --silent build
 
 test-frontend: $(FRONTEND_DEPS) ## vitest unit tests of the app
-	cd frontend && $(NPM) run --silent test
+	cd frontend && $(NPM) run --silent test$(if $(JUNIT_XML), -- --reporter=default --reporter=junit --outputFile.junit=$(JUNIT_XML))
 
 test-e2e: deps-test-e2e venv frontend-build ## browser tests: Chromium -> nginx -> backend -> fake CoinGecko
 	$(PY) -m pytest frontend/e2e -p no:cacheprovider
@@ -103,6 +108,16 @@ IMAGE_BUILD_ARGS = --build-arg VERSION=$$($(PYTHON) -c 'import tomllib; print(to
 images: ## build crypto-rates-backend and crypto-rates-frontend as :$(IMAGE_TAG)
 	DOCKER_BUILDKIT=1 $(DOCKER) build -f backend/Dockerfile -t crypto-rates-backend:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) $(DOCKER_BUILD_FLAGS) .
 	DOCKER_BUILDKIT=1 $(DOCKER) build -f frontend/Dockerfile -t crypto-rates-frontend:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) $(DOCKER_BUILD_FLAGS) frontend
+
+# Trivy is in no Debian archive: install it from Aqua Security's releases, or point TRIVY at it.
+TRIVY ?= trivy
+.PHONY: scan
+scan: ## build both images, then Trivy fails on fixable HIGH or CRITICAL vulnerabilities (as release.yml)
+	@command -v $(TRIVY) >/dev/null || { echo "make scan: $(TRIVY) is not on PATH; install Trivy (https://trivy.dev) or set TRIVY=/path/to/trivy" >&2; exit 1; }
+	$(MAKE) images
+	for image in crypto-rates-backend crypto-rates-frontend; do \
+		$(TRIVY) image --exit-code 1 --severity HIGH,CRITICAL --ignore-unfixed "$$image:$(IMAGE_TAG)"; \
+	done
 
 test-images: deps-test-images venv ## build and run the images for real, checked by pytest (root; own dockerd, no Docker Hub)
 	deploy/images/test-images.sh
@@ -132,8 +147,8 @@ test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/s
 	$(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/pip install --quiet 'checkov>=3.2,<4'
 
-test-workflows: deps-test-workflows venv ## workflow schema, actionlint + shellcheck, zizmor and hygiene tests
-	$(PY) -m pytest deploy/tests/test_workflows.py -p no:cacheprovider
+test-workflows: deps-test-workflows venv ## workflows and the Jenkinsfile: schema, actionlint + shellcheck, zizmor, groovy, hygiene
+	$(PY) -m pytest deploy/tests/test_workflows.py deploy/tests/test_jenkinsfile.py -p no:cacheprovider
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks
