@@ -120,7 +120,7 @@ def node(cluster: Cluster) -> Iterator[Node]:
     }
     try:
         if "NODE_IMAGES" not in os.environ:
-            with phase("export the test-images images, build the fake CoinGecko image"):
+            with phase("save the three :test images of make test-images"):
                 sh(NODE_DIR / "images.sh", images)
         with phase("node up (namespace, containerd, kubelet, kube-proxy, CoreDNS) until Ready"):
             sh(NODE_SH, "up", workdir, env=env)
