@@ -134,7 +134,7 @@ down: ## stop the compose stack (its volumes stay)
 
 # ---------------------------------------------------------------------------------------------
 # Deployment artefacts: chart, Terraform, workflows
-test-deploy: deps-test-deploy test-helm test-terraform test-workflows test-image-files lint-registry ## chart, terraform, workflow, image-file and registry-script checks
+test-deploy: deps-test-deploy test-helm test-terraform test-workflows test-image-files lint-registry test-cluster-versions ## chart, terraform, workflow, image-file and registry-script checks
 
 test-helm: deps-test-helm venv .venv-checkov/bin/checkov ## chart: render, lint, schemas, kubernetes-validate, checkov, promtool
 	$(PY) -m pytest deploy/tests/test_helm.py -p no:cacheprovider
@@ -212,3 +212,23 @@ lint-registry: venv $(ANSIBLE_VENV)/.installed ## shellcheck the registry script
 
 test-registry: deps-test-registry venv lint-registry ## registry, push, certs over SSH, deploy rendering (root; reuses the image test's engine and images)
 	deploy/registry/test-registry.sh
+
+# Kubernetes built from source (deploy/cluster/README.md): a control plane on 127.0.0.1, the chart on it
+.PHONY: cluster-build cluster-up cluster-down test-cluster test-cluster-versions
+CLUSTER_DIR ?= .data/cluster
+
+cluster-build: ## build kube-apiserver & co., kubectl, kubelet, etcd, helm from Go modules (cached in .cache/cluster)
+	deploy/cluster/build.sh >/dev/null
+
+cluster-up: deps-test-cluster cluster-build ## control plane on 127.0.0.1, state in CLUSTER_DIR (default .data/cluster)
+	deploy/cluster/cluster.sh up $(CLUSTER_DIR)
+	@echo "export KUBECONFIG=$(abspath $(CLUSTER_DIR))/admin.kubeconfig PATH=$$(deploy/cluster/build.sh 2>/dev/null):\$$PATH"
+
+cluster-down: ## stop the control plane of cluster-up and delete CLUSTER_DIR
+	deploy/cluster/cluster.sh down $(CLUSTER_DIR)
+
+test-cluster: deps-test-cluster venv cluster-build ## root: the chart installed, upgraded, rolled back, uninstalled on a real API server
+	$(PY) -m pytest deploy/cluster/tests -p no:cacheprovider
+
+test-cluster-versions: venv ## one Kubernetes minor: deploy/cluster/versions.env, Terraform and the chart agree
+	$(PY) -m pytest deploy/tests/test_cluster_versions.py -p no:cacheprovider

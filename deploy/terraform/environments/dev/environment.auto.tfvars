@@ -2,7 +2,7 @@
 environment                  = "dev"
 vpc_cidr                     = "10.10.0.0/16"
 single_nat_gateway           = true
-kubernetes_version           = "1.33"
+kubernetes_version           = "1.34"
 node_instance_types          = ["t3.large", "t3a.large"]
 node_capacity_type           = "SPOT"
 node_min_size                = 1

@@ -2,7 +2,7 @@
 environment                  = "prod"
 vpc_cidr                     = "10.30.0.0/16"
 single_nat_gateway           = false
-kubernetes_version           = "1.33"
+kubernetes_version           = "1.34"
 node_instance_types          = ["m6i.large", "m6a.large"]
 node_capacity_type           = "ON_DEMAND"
 node_min_size                = 3

@@ -1,0 +1,88 @@
+"""Helpers for tests against the local cluster (deploy/cluster/cluster.sh): its settings, kubectl
+and helm runners, Go module sources. The fixtures are in conftest.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[3]
+CLUSTER_DIR = REPO / "deploy" / "cluster"
+CLUSTER_SH = CLUSTER_DIR / "cluster.sh"
+
+
+def read_env(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs if not k.lstrip().startswith("#")}
+
+
+VERSIONS = read_env(CLUSTER_DIR / "versions.env")
+
+
+@dataclass
+class Cluster:
+    env: dict[
+        str, str
+    ]  # cluster.env: KUBECONFIG, CLUSTER_BIN, API_SERVER, CA_CERT, SERVICE_CIDR, ...
+
+    @property
+    def bin(self) -> Path:
+        return Path(self.env["CLUSTER_BIN"])
+
+    def run(
+        self, tool: str, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl or helm against this cluster; a failure names the command and its stderr."""
+        env = {
+            **os.environ,
+            "KUBECONFIG": self.env["KUBECONFIG"],
+            "HELM_CACHE_HOME": self.env["CLUSTER_DIR"] + "/helm/cache",
+            "HELM_CONFIG_HOME": self.env["CLUSTER_DIR"] + "/helm/config",
+            "HELM_DATA_HOME": self.env["CLUSTER_DIR"] + "/helm/data",
+        }
+        result = subprocess.run(
+            [str(self.bin / tool), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{tool} {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stderr}{result.stdout}"
+            )
+        return result
+
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run("kubectl", *args, stdin=stdin, check=check)
+
+    def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("helm", *args, check=check)
+
+    def get(self, *args: str) -> Any:
+        """kubectl get ... -o json, parsed."""
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+
+def module_dir(module: str, version: str) -> Path:
+    """The module's source tree in the Go module cache, downloaded through the proxy if needed."""
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    info = json.loads(out.stdout or "{}")
+    if out.returncode != 0 or "Dir" not in info:
+        raise AssertionError(
+            f"go mod download {module}@{version} failed: {info.get('Error') or out.stderr}"
+        )
+    return Path(info["Dir"])

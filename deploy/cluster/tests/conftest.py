@@ -1,0 +1,53 @@
+"""A real control plane for the tests: deploy/cluster/cluster.sh up in a temporary directory,
+down (processes stopped, directory removed) when the session ends, whatever happened.
+
+Fixtures: `cluster` (the running control plane and kubectl/helm runners) and `crds` (the
+prometheus-operator and Gateway API CRDs, read from their Go modules, installed and established).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clusterkit import CLUSTER_SH, VERSIONS, Cluster, module_dir, read_env
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    workdir = Path(tempfile.mkdtemp(prefix="crypto-rates-cluster-"))
+    try:
+        subprocess.run([str(CLUSTER_SH), "up", str(workdir)], check=True, timeout=600)
+        yield Cluster(read_env(workdir / "cluster.env"))
+    finally:
+        subprocess.run([str(CLUSTER_SH), "down", str(workdir)], check=False, timeout=120)
+
+
+CRD_FILES = {
+    ("github.com/prometheus-operator/prometheus-operator", "PROMETHEUS_OPERATOR_VERSION"): [
+        "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml",
+        "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml",
+    ],
+    ("sigs.k8s.io/gateway-api", "GATEWAY_API_VERSION"): [
+        "config/crd/standard/gateway.networking.k8s.io_httproutes.yaml",
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> list[str]:
+    """Install the ServiceMonitor, PrometheusRule and HTTPRoute CRDs; names once Established."""
+    names = []
+    for (module, version_key), files in CRD_FILES.items():
+        root = module_dir(module, "v" + VERSIONS[version_key])
+        for file in files:
+            # server-side: these CRDs are too large for client-side apply's last-applied annotation
+            out = cluster.kubectl(
+                "apply", "--server-side", "-f", str(root / file), "-o", "name"
+            ).stdout
+            names += out.split()
+    cluster.kubectl("wait", "--for", "condition=Established", "--timeout", "60s", *names)
+    return names
