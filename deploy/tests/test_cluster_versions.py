@@ -12,7 +12,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 VERSIONS = REPO / "deploy" / "cluster" / "versions.env"
 TFVARS = sorted((REPO / "deploy" / "terraform" / "environments").glob("*/environment.auto.tfvars"))
-CHARTS = sorted((REPO / "deploy" / "helm").rglob("Chart.yaml"))
+# application charts (a library chart installs nothing, so it has no kubeVersion)
+CHARTS = sorted(
+    p
+    for p in (REPO / "deploy" / "helm").rglob("Chart.yaml")
+    if yaml.safe_load(p.read_text()).get("type") != "library"
+)
 
 
 def read_env(path: Path) -> dict[str, str]:

@@ -310,6 +310,39 @@ def test_upgrade_rollback_uninstall(cluster: Cluster, release: dict[str, Any]) -
 # --- the checks can fail -----------------------------------------------------------------------
 
 
+# Chart values the API server refuses (the HTTPRoute CRD's schema) that values.schema.json once
+# accepted; it now refuses them itself, before anything reaches a cluster.
+SERVER_REFUSED = {
+    "hostname-with-port": {"httpRoute": {"hostnames": ["crypto-rates.example.com:443"]}},
+    "upper-case-hostname": {"httpRoute": {"hostnames": ["Crypto-Rates.example.com"]}},
+    "misspelt-parentref-field": {
+        "httpRoute": {"parentRefs": [{"name": "public", "namepsace": "gateway-system"}]}
+    },
+    "parentref-namespace-not-a-label": {
+        "httpRoute": {"parentRefs": [{"name": "public", "namespace": "Gateway_System"}]}
+    },
+}
+
+
+@pytest.mark.parametrize("case", SERVER_REFUSED)
+def test_values_the_server_refuses_fail_the_schema(
+    cluster: Cluster, crds: list[str], case: str, tmp_path: Path
+) -> None:
+    namespace = f"gap-{case}"
+    make_namespace(cluster, namespace, "prod")
+    args = ["template", RELEASE, str(CHART), "-n", namespace]
+    args += values_args("prod", tmp_path, SERVER_REFUSED[case])
+    args += ["--set-json", f"global.capabilities.apiVersions={json.dumps(OPTIONAL_APIS)}"]
+    # without the schema the chart renders it, and the server refuses the result
+    code, stderr = dry_run(
+        cluster, namespace, cluster.helm(*args, "--skip-schema-validation").stdout
+    )
+    assert code != 0 and "HTTPRoute" in stderr, f"{case}: the server accepted it:\n{stderr}"
+    # with it, helm stops first
+    result = cluster.helm(*args, check=False)
+    assert result.returncode != 0 and "httpRoute" in result.stderr, result.stderr
+
+
 def rendered(cluster: Cluster, env: str, namespace: str, tmp: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(render(cluster, env, namespace, tmp)) if d]
 
