@@ -134,7 +134,7 @@ down: ## stop the compose stack (its volumes stay)
 
 # ---------------------------------------------------------------------------------------------
 # Deployment artefacts: chart, Terraform, workflows
-test-deploy: deps-test-deploy test-helm test-terraform test-workflows test-image-files lint-registry test-cluster-versions ## chart, terraform, workflow, image-file and registry-script checks
+test-deploy: deps-test-deploy test-helm test-terraform test-workflows test-image-files lint-registry test-cluster-static ## chart, terraform, workflow, image-file and registry-script checks
 
 test-helm: deps-test-helm venv .venv-checkov/bin/checkov ## chart: render, lint, schemas, kubernetes-validate, checkov, promtool
 	$(PY) -m pytest deploy/tests/test_helm.py -p no:cacheprovider
@@ -214,7 +214,7 @@ test-registry: deps-test-registry venv lint-registry ## registry, push, certs ov
 	deploy/registry/test-registry.sh
 
 # Kubernetes built from source (deploy/cluster/README.md): a control plane on 127.0.0.1, the chart on it
-.PHONY: cluster-build cluster-up cluster-down test-cluster test-cluster-versions
+.PHONY: cluster-build cluster-up cluster-down test-cluster test-cluster-static
 CLUSTER_DIR ?= .data/cluster
 
 cluster-build: ## build kube-apiserver & co., kubectl, kubelet, etcd, helm from Go modules (cached in .cache/cluster)
@@ -230,5 +230,8 @@ cluster-down: ## stop the control plane of cluster-up and delete CLUSTER_DIR
 test-cluster: deps-test-cluster venv cluster-build ## root: the chart installed, upgraded, rolled back, uninstalled on a real API server
 	$(PY) -m pytest deploy/cluster/tests -p no:cacheprovider
 
-test-cluster-versions: venv ## one Kubernetes minor: deploy/cluster/versions.env, Terraform and the chart agree
+test-cluster-static: venv ## no cluster: one Kubernetes minor everywhere; shellcheck and ruff of deploy/cluster
+	$(BIN)/shellcheck -x deploy/cluster/*.sh
+	$(BIN)/ruff check deploy/cluster/tests deploy/tests/test_cluster_versions.py
+	$(BIN)/ruff format --check deploy/cluster/tests deploy/tests/test_cluster_versions.py
 	$(PY) -m pytest deploy/tests/test_cluster_versions.py -p no:cacheprovider
