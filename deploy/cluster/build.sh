@@ -92,7 +92,7 @@ export GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
 go mod download k8s.io/kubernetes helm.sh/helm/v3 go.etcd.io/etcd/server/v3
 mkdir -p "$out/bin.tmp"
 nice -n 10 go build -trimpath -ldflags "${ldflags[*]}" -o "$out/bin.tmp/" "${pkgs[@]}"
-mv "$out/bin.tmp/v3" "$out/bin.tmp/etcd" # the etcd main package is the module root: go names it v3
+mv "$out/bin.tmp/server" "$out/bin.tmp/etcd" # the etcd main package is the module root, go.etcd.io/etcd/server/v3
 for b in "${bins[@]}"; do [[ -x $out/bin.tmp/$b ]] || { echo "build.sh: $b was not built" >&2; exit 1; }; done
 mv "$out/bin.tmp" "$out/bin"
 touch "$out/bin/.complete"

@@ -371,10 +371,13 @@ def test_server_refuses_unknown_field_in_crd_object(
 def test_pod_security_refuses_root_pods(cluster: Cluster, tmp_path: Path) -> None:
     namespace = "broken-root"
     make_namespace(cluster, namespace, "dev")
+    docs = rendered(cluster, "dev", namespace, tmp_path)
     deployment = next(
-        d
-        for d in rendered(cluster, "dev", namespace, tmp_path)
-        if d["kind"] == "Deployment" and "backend" in d["metadata"]["name"]
+        d for d in docs if d["kind"] == "Deployment" and "backend" in d["metadata"]["name"]
+    )
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    service_account = next(
+        d for d in docs if d["kind"] == "ServiceAccount" and d["metadata"]["name"] == account
     )
     deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"] = 0
     for container in deployment["spec"]["template"]["spec"]["containers"]:
@@ -384,6 +387,7 @@ def test_pod_security_refuses_root_pods(cluster: Cluster, tmp_path: Path) -> Non
     code, stderr = dry_run(cluster, namespace, manifest)
     assert code == 0 and "violate PodSecurity" in stderr and "runAsUser=0" in stderr, stderr
     # applied for real, the ReplicaSet's pods are refused, and pods_created says so
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(service_account))
     cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=manifest)
     with pytest.raises(AssertionError, match=r"pods refused: .*violates PodSecurity"):
         pods_created(cluster, namespace, deployment)
