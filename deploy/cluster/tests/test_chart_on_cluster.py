@@ -209,6 +209,28 @@ def manifest_objects(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(out) if d]
 
 
+def dropped(sent: Any, stored: Any, path: str = "") -> list[str]:
+    """Paths of keys the client sent that the server did not store (pruned unknown fields: helm
+    does not ask for strict field validation, so the server drops them with only a warning)."""
+    if isinstance(sent, dict) and isinstance(stored, dict):
+        return [
+            p
+            for key, value in sent.items()
+            for p in (
+                [f"{path}.{key}"]
+                if key not in stored
+                else dropped(value, stored[key], f"{path}.{key}")
+            )
+        ]
+    if isinstance(sent, list) and isinstance(stored, list) and len(sent) == len(stored):
+        return [
+            p
+            for i, (a, b) in enumerate(zip(sent, stored, strict=True))
+            for p in dropped(a, b, f"{path}[{i}]")
+        ]
+    return []
+
+
 def test_install_every_object_exists(cluster: Cluster, release: dict[str, Any]) -> None:
     ns = release["namespace"]
     assert "STATUS: deployed" in release["install"].stdout
@@ -228,6 +250,8 @@ def test_install_every_object_exists(cluster: Cluster, release: dict[str, Any]) 
             obj["kind"], obj["metadata"]["name"], "-n", obj["metadata"].get("namespace", ns)
         )
         assert got["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm", obj["kind"]
+        lost = dropped(obj, got)
+        assert not lost, f"{obj['kind']} {obj['metadata']['name']}: the server dropped {lost}"
 
 
 def test_install_pods_created_and_admitted(cluster: Cluster, release: dict[str, Any]) -> None:
