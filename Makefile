@@ -228,7 +228,7 @@ cluster-down: ## stop the control plane of cluster-up and delete CLUSTER_DIR
 	deploy/cluster/cluster.sh down $(CLUSTER_DIR)
 
 test-cluster: deps-test-cluster venv cluster-build ## root: the chart installed, upgraded, rolled back, uninstalled on a real API server
-	$(PY) -m pytest deploy/cluster/tests -p no:cacheprovider
+	PATH="$$PATH:/usr/local/go/bin" $(PY) -m pytest deploy/cluster/tests -p no:cacheprovider
 
 test-cluster-static: venv ## no cluster: one Kubernetes minor everywhere; shellcheck and ruff of deploy/cluster
 	$(BIN)/shellcheck -x deploy/cluster/*.sh

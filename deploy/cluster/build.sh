@@ -20,6 +20,7 @@ k8s="v${KUBERNETES_VERSION}"
 helm="v${HELM_VERSION}"
 staging="v0.${KUBERNETES_VERSION#*.}" # 1.34.4 -> v0.34.4: the staging modules' published tag
 
+[[ -x /usr/local/go/bin/go ]] && PATH="$PATH:/usr/local/go/bin" # where the Go tarball installs
 command -v go >/dev/null || { echo "build.sh: go not found on PATH (Go >= 1.24 is needed)" >&2; exit 1; }
 
 # kubernetes' own go.mod: where the staging modules and the etcd version come from.
