@@ -26,7 +26,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any, Final, NamedTuple, cast
 
 MODES: Final = ("ok", "500", "429", "timeout", "html", "truncated", "wrong_shape", "empty")
@@ -216,12 +216,7 @@ class FakeCoinGecko:
     def __enter__(self) -> FakeCoinGecko:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     @property

@@ -10,7 +10,6 @@ from starlette.responses import Response
 
 from crypto_rates.api.responder import RateResponder
 from crypto_rates.api.schemas import Conversion, History, LegacyRates, RateDetail, RatesList
-from crypto_rates.conversion import convert, cross_rate
 from crypto_rates.http_caching import Representation
 from crypto_rates.problems import ApiProblem, problem_responses
 from crypto_rates.rate import RateType
@@ -222,12 +221,6 @@ def rates_router(responder: RateResponder) -> APIRouter:
         snapshot = current()
         source = known(snapshot, from_, "from")
         target = known(snapshot, to, "to")
-        value_from, value_to = snapshot.rates[source].value, snapshot.rates[target].value
-        # Cannot fail: amounts up to MAX_AMOUNT times rates up to 1e30 stay far below overflow.
-        result = convert(amount, value_from, value_to)
-        rate = cross_rate(value_to, value_from)
-        return respond(
-            request, responder.conversion(snapshot, source, target, amount, rate, result)
-        )
+        return respond(request, responder.conversion(snapshot, source, target, amount))
 
     return router

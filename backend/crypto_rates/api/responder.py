@@ -14,6 +14,7 @@ from crypto_rates.api.bodies import (
     legacy_body,
     list_body,
 )
+from crypto_rates.conversion import convert, cross_rate
 from crypto_rates.http_caching import RawHeaders, Representation, cache_control, negotiate
 from crypto_rates.runtime import Runtime
 from crypto_rates.snapshot import Freshness, Snapshot
@@ -53,14 +54,14 @@ class RateResponder:
         return history_body(self.cache, snapshot, fresh, self.runtime.store.history, code, base)
 
     def conversion(
-        self,
-        snapshot: Snapshot,
-        source: str,
-        target: str,
-        amount: float,
-        rate: float,
-        result: float,
+        self, snapshot: Snapshot, source: str, target: str, amount: float
     ) -> Representation:
+        """`amount` of `source` in `target`, both codes known to `snapshot`."""
+        value_from, value_to = snapshot.rates[source].value, snapshot.rates[target].value
+        # Cannot fail: the route admits amounts up to MAX_AMOUNT (api/rates.py); times rates up to
+        # 1e30 that stays far below overflow.
+        result = convert(amount, value_from, value_to)
+        rate = cross_rate(value_to, value_from)
         fresh = self.freshness(snapshot)
         return conversion_body(snapshot, fresh, source, target, amount, rate, result)
 

@@ -189,6 +189,11 @@ def helm_install(cluster: Cluster, namespace: str, *extra: str, timeout: str = "
         )
 
 
+def helm_upgrade(cluster: Cluster, *extra: str) -> None:
+    """`helm upgrade` of the test release, keeping its values, with `extra` arguments."""
+    cluster.helm("upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reuse-values", *extra)
+
+
 def create_namespace(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("create", "namespace", namespace)
     cluster.kubectl(
@@ -347,18 +352,7 @@ def test_rolling_upgrade_to_a_new_tag_loses_no_request(
         node.ctr("images", "tag", "--force", f"{image}:test", f"{image}:rollout")
     with phase("rolling upgrade under load"), Load(release.url + "/api/v1/rates") as load:
         time.sleep(1)
-        cluster.helm(
-            "upgrade",
-            RELEASE,
-            str(CHART),
-            "-n",
-            NAMESPACE,
-            "--reuse-values",
-            *images("rollout"),
-            "--wait",
-            "--timeout",
-            "240s",
-        )
+        helm_upgrade(cluster, *images("rollout"), "--wait", "--timeout", "240s")
         time.sleep(2)
     report = load.report("rolling upgrade")
     assert not load.failures and load.ok > 0, report
@@ -410,16 +404,7 @@ def test_upstream_outage_during_a_rollout(cluster: Cluster, node: Node, release:
             phase("rollout during an upstream outage, under load"),
             Load(release.url + "/api/v1/rates") as load,
         ):
-            cluster.helm(
-                "upgrade",
-                RELEASE,
-                str(CHART),
-                "-n",
-                NAMESPACE,
-                "--reuse-values",
-                "--set",
-                "backend.image.tag=outage",
-            )
+            helm_upgrade(cluster, "--set", "backend.image.tag=outage")
             deadline = time.monotonic() + 45
             new_ready = False
             while time.monotonic() < deadline and not new_ready:
