@@ -35,7 +35,7 @@ variable "kubernetes_version" {
 
   validation {
     condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
-    error_message = "kubernetes_version must look like 1.33 (major.minor, no patch)."
+    error_message = "kubernetes_version must look like 1.34 (major.minor, no patch)."
   }
 }
 
