@@ -3,22 +3,50 @@
 // against a recorder that stands in for the declarative DSL turns every block and step (pipeline,
 // stage, steps, when, input, withCredentials, sh, ...) into {"call": name, "args": [...], "body": [...]}.
 // An assignment (environment { X = 'y' }) becomes {"call": "=", "args": ["X", "y"]}.
+// A call to a method the Jenkinsfile defines (def deployTo(String environment) after pipeline { }) is run
+// with its arguments, as Jenkins would: {"call": "deployTo", "args": ["dev"], "body": [what it did]}.
 import groovy.json.JsonOutput
 
 class Recorder {
+    static Script jenkinsfile
+    // Where the helpers' own calls (withCredentials in deployTo's body) go: the recorder of the call site.
+    static Recorder current = new Recorder()
+
     List calls = []
 
+    static List recording(Closure action) {
+        def outer = current
+        current = new Recorder()
+        try {
+            action.call(current)
+            return current.calls
+        } finally {
+            current = outer
+        }
+    }
+
+    static boolean isHelper(String name, Object[] args) {
+        jenkinsfile.metaClass.respondsTo(jenkinsfile, name, args)
+            .any { it.declaringClass.theClass == jenkinsfile.class }
+    }
+
     def methodMissing(String name, Object argsObject) {
+        Object[] arguments = argsObject as Object[]
         def call = [call: name, args: [], body: []]
-        (argsObject as Object[]).each { arg ->
-            if (arg instanceof Closure) {
-                def inner = new Recorder()
-                Closure body = arg.rehydrate(inner, inner, inner)
-                body.resolveStrategy = Closure.DELEGATE_ONLY
-                body.call()
-                call.body = inner.calls
-            } else {
-                call.args << plain(arg)
+        if (isHelper(name, arguments)) {
+            call.args = arguments.collect { plain(it) }
+            call.body = recording { jenkinsfile.invokeMethod(name, arguments) }
+        } else {
+            arguments.each { arg ->
+                if (arg instanceof Closure) {
+                    call.body = recording { Recorder inner ->
+                        Closure body = arg.rehydrate(inner, inner, inner)
+                        body.resolveStrategy = Closure.DELEGATE_ONLY
+                        body.call()
+                    }
+                } else {
+                    call.args << plain(arg)
+                }
             }
         }
         // A call used as an argument (usernamePassword(...) inside withCredentials) is not a step.
@@ -41,8 +69,9 @@ class Recorder {
 }
 
 def script = new GroovyShell().parse(new File(args[0]))
-def recorder = new Recorder()
-script.metaClass.methodMissing = { String name, Object a -> recorder.methodMissing(name, a) }
-script.metaClass.propertyMissing = { String name -> recorder.propertyMissing(name) }
+Recorder.jenkinsfile = script
+def recorder = Recorder.current
+script.metaClass.methodMissing = { String name, Object a -> Recorder.current.methodMissing(name, a) }
+script.metaClass.propertyMissing = { String name -> Recorder.current.propertyMissing(name) }
 script.run()
 println JsonOutput.toJson(recorder.calls)

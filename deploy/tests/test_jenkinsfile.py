@@ -1,7 +1,9 @@
 """The Jenkinsfile: compiled by Groovy itself (Debian's groovy, from `make deps`) and run against a
 recorder of the declarative DSL (jenkinsfile_outline.groovy), then checked: every `sh` step is a
-make target the Makefile has, every stage has a GitHub job (docs/CI-CD.md maps them), staging and
-prod wait for a named approver group, and no credential is written into the file.
+make target the Makefile has, every stage has a GitHub job (docs/CI-CD.md maps them), each deploy
+stage deploys its own environment through the one helper (deployTo, defined after pipeline { }; the
+outline runs it where a stage calls it, so its steps sit inside that stage), staging and prod wait
+for a named approver group, and no credential is written into the file.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ JENKINSFILE = REPO / "Jenkinsfile"
 OUTLINE = Path(__file__).with_name("jenkinsfile_outline.groovy")
 WORKFLOWS = REPO / ".github" / "workflows"
 CI_CD = REPO / "docs" / "CI-CD.md"
+CHART = REPO / "deploy" / "helm" / "crypto-rates"
 
 Node = dict[str, Any]
 
@@ -128,6 +131,19 @@ def test_an_unknown_make_target_is_named() -> None:
     ]
 
 
+def test_a_step_in_the_helper_is_checked_in_every_stage_that_calls_it(tmp_path: Path) -> None:
+    text = JENKINSFILE.read_text()
+    assert text.count('sh "make deploy ENV=') == 1, "make deploy has one home: deployTo"
+    broken = tmp_path / "Jenkinsfile"
+    broken.write_text(text.replace('sh "make deploy ENV=', 'sh "make deploy-nowhere ENV='))
+    result = run_outline(broken)
+    assert result.returncode == 0, result.stderr
+    assert sh_problems(json.loads(result.stdout)) == [
+        f"sh 'make deploy-nowhere ENV={environment}': the Makefile has no target deploy-nowhere"
+        for environment in ("dev", "staging", "prod")
+    ]
+
+
 def documented_mapping() -> dict[str, list[tuple[str, str]]]:
     """docs/CI-CD.md's table: Jenkins stage -> [(workflow file, job id)]."""
     mapping: dict[str, list[tuple[str, str]]] = {}
@@ -163,6 +179,36 @@ def deploy_environment(stage: Node) -> str | None:
         if m := re.search(r"\bmake deploy\b.*\bENV=(\w+)", step["args"][0]):
             return m.group(1)
     return None
+
+
+def test_each_deploy_stage_deploys_its_environment_through_the_helper() -> None:
+    deploys = {
+        m.group(1): stage
+        for name, stage in stages().items()
+        if (m := re.fullmatch(r"Deploy to (\w+)", name))
+    }
+    assert set(deploys) == {"dev", "staging", "prod"}, set(deploys)
+    for environment, stage in deploys.items():
+        helpers = calls("deployTo", stage["body"])
+        assert [h["args"] for h in helpers] == [[environment]], f"{environment}: {helpers}"
+        bindings = calls("withCredentials", helpers[0]["body"])
+        assert len(bindings) == 1, f"{environment}: deployTo binds no credentials"
+        [binding] = bindings
+        bound = {b["args"][0]["credentialsId"]: b["args"][0] for b in binding["args"][0]}
+        assert bound == {
+            "crypto-rates-registry": {
+                "credentialsId": "crypto-rates-registry",
+                "usernameVariable": "REGISTRY_USER",
+                "passwordVariable": "REGISTRY_PASSWORD",
+            },
+            f"crypto-rates-kubeconfig-{environment}": {
+                "credentialsId": f"crypto-rates-kubeconfig-{environment}",
+                "variable": "KUBECONFIG",
+            },
+        }, f"{environment}: {bound}"
+        commands = [step["args"][0] for step in calls("sh", binding["body"])]
+        assert commands == [f"make deploy ENV={environment}"], f"{environment}: {commands}"
+        assert (CHART / f"values-{environment}.yaml").is_file(), f"no values-{environment}.yaml"
 
 
 def test_staging_and_prod_wait_for_a_named_approver_group_and_dev_does_not() -> None:
