@@ -19,7 +19,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_fastapi_instrumentator import metrics as instrumentator_metrics
+from prometheus_fastapi_instrumentator.metrics import Info
 from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
 from starlette.types import ASGIApp
 
@@ -52,26 +52,53 @@ class RateCollector(Collector):
         yield family
 
 
+class RequestInstrumentation:
+    """The instrumentator's request metrics: one instrumentation function on its `Info`.
+
+    crypto_app_requests_total{handler,method,status} and crypto_app_request_duration_seconds
+    {handler,method}, the old Flask service's names, labels and buckets, recorded as the
+    library's `metrics.requests(...)` and `metrics.latency(...)` would, except that each label
+    combination's children are kept: `.labels()` checks and hashes its values under a lock on
+    every call, and this runs on every request. There are as many children as series.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        # Dashboards and alerts rely on these names, labels and buckets.
+        self._requests = Counter(
+            "crypto_app_requests_total",
+            "HTTP requests by method, route template and status class.",
+            ["handler", "method", "status"],
+            registry=registry,
+        )
+        self._latency = Histogram(
+            "crypto_app_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["handler", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+
+    def __call__(self, info: Info) -> None:
+        key = (info.modified_handler, info.method, info.modified_status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self._requests.labels(*key),
+                self._latency.labels(key[0], key[1]),
+            )
+        requests, latency = children
+        requests.inc()
+        latency.observe(info.modified_duration)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         r = self.registry
-        # The old Flask service's names, labels and buckets: dashboards and alerts rely on them.
-        requests = instrumentator_metrics.requests(
-            metric_name="crypto_app_requests_total",
-            metric_doc="HTTP requests by method, route template and status class.",
-            registry=r,
-        )
-        latency = instrumentator_metrics.latency(
-            metric_name="crypto_app_request_duration_seconds",
-            metric_doc="HTTP request latency by method and route template.",
-            should_include_status=False,
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self._request_instrumentations = [f for f in (requests, latency) if f is not None]
+        self._request_instrumentation = RequestInstrumentation(r)
         self._upstream_calls = Counter(
             "coingecko_api_calls_total",
             "CoinGecko HTTP attempts by outcome.",
@@ -133,7 +160,7 @@ class Metrics:
             should_group_status_codes=True,
             should_group_untemplated=True,
             excluded_handlers=["^/metrics$"],
-            instrumentations=self._request_instrumentations,
+            instrumentations=[self._request_instrumentation],
             registry=self.registry,
         )
 

@@ -2,8 +2,9 @@
 
 import time
 from datetime import UTC, datetime
+from functools import partial
 
-from fastapi import APIRouter
+from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
@@ -16,12 +17,12 @@ from crypto_rates.runtime import Runtime
 NO_STORE = {"cache-control": "no-store"}
 
 
-def health_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(tags=["health"])
+def install_health_routes(app: FastAPI, runtime: Runtime) -> None:
+    get = partial(app.get, tags=["health"])
     interval = runtime.settings.refresh_interval
     stale_after = runtime.settings.effective_stale_after
 
-    @router.get(
+    @get(
         "/health",
         operation_id="health",
         summary="Service health with data age (503 when there is nothing to serve)",
@@ -52,7 +53,7 @@ def health_router(runtime: Runtime) -> APIRouter:
         code = 503 if status == "unhealthy" else 200
         return Response(dumps(body), code, NO_STORE, media_type="application/json")
 
-    @router.get(
+    @get(
         "/health/live",
         operation_id="health-live",
         summary="Liveness: 200 while the process serves",
@@ -61,7 +62,7 @@ def health_router(runtime: Runtime) -> APIRouter:
     async def live() -> Response:
         return Response(b'{"status":"alive"}', 200, NO_STORE, media_type="application/json")
 
-    @router.get(
+    @get(
         "/health/ready",
         operation_id="health-ready",
         summary="Readiness: 200 while a snapshot exists and no shutdown has begun",
@@ -79,12 +80,10 @@ def health_router(runtime: Runtime) -> APIRouter:
             )
         return Response(b'{"status":"ready"}', 200, NO_STORE, media_type="application/json")
 
-    @router.get("/metrics", include_in_schema=False)
+    @get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(
             generate_latest(runtime.metrics.registry),
             headers=NO_STORE,
             media_type=CONTENT_TYPE_LATEST,
         )
-
-    return router

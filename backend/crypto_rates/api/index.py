@@ -1,6 +1,6 @@
 """GET /: a small JSON index pointing at the docs and the data."""
 
-from fastapi import APIRouter
+from fastapi import FastAPI
 from starlette.responses import Response
 
 from crypto_rates import __version__
@@ -9,8 +9,7 @@ from crypto_rates.json_encoding import dumps
 from crypto_rates.runtime import Runtime
 
 
-def index_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(tags=["meta"])
+def install_index(app: FastAPI, runtime: Runtime) -> None:
     body = dumps(
         {
             "name": "crypto-rates",
@@ -20,8 +19,12 @@ def index_router(runtime: Runtime) -> APIRouter:
         }
     )
 
-    @router.get("/", operation_id="index", summary="What this service is", response_model=Index)
+    @app.get(
+        "/",
+        tags=["meta"],
+        operation_id="index",
+        summary="What this service is",
+        response_model=Index,
+    )
     async def index() -> Response:
         return Response(body, media_type="application/json")
-
-    return router

@@ -2,9 +2,10 @@
 
 import math
 import time
+from functools import partial
 from typing import Annotated, Any, get_origin
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
@@ -107,8 +108,9 @@ class PreparedResponse(Response):
         self.raw_headers = raw_headers
 
 
-def rates_router(responder: RateResponder) -> APIRouter:
-    router = APIRouter(
+def install_rate_routes(app: FastAPI, responder: RateResponder) -> None:
+    get = partial(
+        app.get,
         tags=["rates"],
         dependencies=[Depends(refuse_encoded_slash), Depends(refuse_repeated_parameters)],
     )
@@ -143,17 +145,7 @@ def rates_router(responder: RateResponder) -> APIRouter:
             )
         )
 
-    @router.get(
-        "/api/rates",
-        operation_id="rates-legacy",
-        summary="All rates per 1 BTC (the old service's shape)",
-        response_model=LegacyRates,
-        responses={**NOT_MODIFIED, **problem_responses(503)},
-    )
-    async def legacy_rates(request: Request) -> Response:
-        return respond(request, responder.legacy(current()))
-
-    @router.get(
+    @get(
         "/api/v1/rates",
         operation_id="rates-list",
         summary="All rates in a base currency, optionally filtered",
@@ -169,7 +161,17 @@ def rates_router(responder: RateResponder) -> APIRouter:
         search = q.strip().lower() if q else None
         return respond(request, responder.list(snapshot, base, types, search))
 
-    @router.get(
+    @get(
+        "/api/rates",
+        operation_id="rates-legacy",
+        summary="All rates per 1 BTC (the old service's shape)",
+        response_model=LegacyRates,
+        responses={**NOT_MODIFIED, **problem_responses(503)},
+    )
+    async def legacy_rates(request: Request) -> Response:
+        return respond(request, responder.legacy(current()))
+
+    @get(
         "/api/v1/rates/{code}",
         operation_id="rates-get",
         summary="One rate in a base currency",
@@ -182,7 +184,7 @@ def rates_router(responder: RateResponder) -> APIRouter:
         base = known(snapshot, base, "base")
         return respond(request, responder.detail(snapshot, code, base))
 
-    @router.get(
+    @get(
         "/api/v1/rates/{code}/history",
         operation_id="rates-history",
         summary="The recorded series of one rate (up to 24 h at the default interval)",
@@ -195,7 +197,7 @@ def rates_router(responder: RateResponder) -> APIRouter:
         base = known(snapshot, base, "base")
         return respond(request, responder.history(snapshot, code, base))
 
-    @router.get(
+    @get(
         "/api/v1/convert",
         operation_id="convert",
         summary="Convert an amount from one currency to another",
@@ -222,5 +224,3 @@ def rates_router(responder: RateResponder) -> APIRouter:
         source = known(snapshot, from_, "from")
         target = known(snapshot, to, "to")
         return respond(request, responder.conversion(snapshot, source, target, amount))
-
-    return router
