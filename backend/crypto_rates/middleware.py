@@ -5,9 +5,9 @@ Request metrics are the instrumentator's, in the layer around this one (`Metrics
 """
 
 import logging
-import os
 import re
 import time
+from random import getrandbits
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,7 +36,9 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        rid = _incoming_request_id(scope) or os.urandom(8).hex()  # 3x cheaper than uuid4
+        # An id to correlate logs, not a secret: no system call per request (os.urandom's cost
+        # ~1 us); `random` is seeded from the OS at start and again in each forked child.
+        rid = _incoming_request_id(scope) or f"{getrandbits(64):016x}"
         rid_header = (b"x-request-id", rid.encode())
         token = request_id.set(rid)
         status = 500
