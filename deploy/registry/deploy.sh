@@ -4,7 +4,8 @@
 #
 #   1. the docker-registry pull Secret PULL_SECRET, from REGISTRY_USER and REGISTRY_PASSWORD (or
 #      REGISTRY_PASSWORD_FILE), applied through stdin: never in argv, never printed;
-#   2. helm upgrade --install --atomic --wait with values-$ENV.yaml plus the pinned digests (PINNED_VALUES);
+#   2. helm upgrade --install --atomic --wait with values-$ENV.yaml, the pinned digests (PINNED_VALUES) and
+#      your own values files last (DEPLOY_VALUES, space-separated: e.g. your CoinGecko URL or replicas);
 #   3. helm test.
 # DEPLOY_DRY_RUN=DIR writes DIR/pull-secret.yaml (mode 600) and DIR/commands instead of touching a cluster.
 set -euo pipefail
@@ -22,6 +23,7 @@ HELM=${HELM:-helm}
 KUBECTL=${KUBECTL:-kubectl}
 TIMEOUT=${DEPLOY_TIMEOUT:-5m}
 DRY_RUN=${DEPLOY_DRY_RUN:-}
+read -ra own_values <<<"${DEPLOY_VALUES:-}"
 CHART=deploy/helm/crypto-rates
 VALUES=$CHART/values-$ENVIRONMENT.yaml
 
@@ -29,6 +31,9 @@ if [ ! -f "$VALUES" ]; then
     valid=$(for f in "$CHART"/values-*.yaml; do f=${f##*/values-}; printf '%s ' "${f%.yaml}"; done)
     die "ENV=$ENVIRONMENT has no $VALUES: valid are ${valid% }"
 fi
+for file in "${own_values[@]}"; do
+    [ -f "$file" ] || die "DEPLOY_VALUES names $file, which does not exist: list values files, space-separated"
+done
 [ -f "$PINNED" ] || die "PINNED_VALUES=$PINNED does not exist: run make push REGISTRY=host:port first"
 pinned_registry=$(sed -nE 's/^  imageRegistry: "?([^"]*)"?$/\1/p' "$PINNED")
 check_registry_name "$pinned_registry"
@@ -72,7 +77,7 @@ print(json.dumps(namespace), json.dumps(secret), sep="\n---\n")
 # Server-side apply keeps no last-applied-configuration annotation, so the Secret exists in one place.
 apply=("$KUBECTL" apply --server-side --field-manager=crypto-rates-deploy -f -)
 upgrade=("$HELM" upgrade --install "$RELEASE" "$CHART" --namespace "$NAMESPACE" --atomic --wait --timeout "$TIMEOUT"
-    -f "$VALUES" -f "$PINNED" --set "global.imagePullSecrets[0].name=$PULL_SECRET")
+    -f "$VALUES" -f "$PINNED" "${own_values[@]/#/--values=}" --set "global.imagePullSecrets[0].name=$PULL_SECRET")
 helm_test=("$HELM" test "$RELEASE" --namespace "$NAMESPACE" --logs --timeout "$TIMEOUT")
 
 if [ -n "$DRY_RUN" ]; then

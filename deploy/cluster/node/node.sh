@@ -10,14 +10,20 @@
 #   node.sh reach DIR PORT
 #                         127.0.0.1:PORT inside the namespace -> 127.0.0.1:PORT on the machine (e.g. a
 #                         registry on the machine, for containerd's pulls)
+#   node.sh sshd DIR HOST_PORT AUTHORIZED_KEYS
+#                         an sshd for root inside the namespace (keys only, these keys), reached at
+#                         127.0.0.1:HOST_PORT on the machine: how Ansible (make certs) gets onto the node
 #   node.sh import DIR ARCHIVE...   `ctr images import` image archives into the node's containerd
 #   node.sh ctr DIR ARGS...         run ctr against the node's containerd (namespace k8s.io)
 #   node.sh down DIR      stop everything started by `up`, remove the namespace, mounts, cgroups and DIR
 #
 # `up` needs (root): CLUSTER_ENV, the control plane's cluster.env (deploy/cluster/cluster.sh up writes it:
 # kubeconfig, binaries, CA), and NODE_BUILD (coredns, pause.tar: deploy/cluster/node/build.sh prints it).
-# Optional: CERTS_D (containerd's registry hosts dir, default /etc/containerd/certs.d, what `make certs`
-# fills), NODE_NAME (default localhost).
+# Optional: CERTS_D (containerd's registry hosts dir, config_path, default DIR/certs.d: point make certs'
+# registry_ca_containerd_certs_dir at it), NODE_NAME (default localhost).
+#
+# The node shares the machine's file system (only its network is its own), so everything it writes lives
+# under DIR: containerd's root, state and config, certs.d, the kubelet's root.
 #
 # How the namespace talks to the machine (docs/DEPLOYMENT-GUIDE.md, "The test node"): only through unix
 # sockets under DIR, bridged by socat on both sides — no veth to the host, no routes, no host addresses.
@@ -39,7 +45,7 @@ die() { echo "node.sh: $*" >&2; exit 1; }
 log() { printf '[node %s] %s\n' "$(date -u +%T)" "$*" >&2; }
 
 usage() {
-    sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '6,19p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -179,7 +185,7 @@ EOF
 
     log "containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}')"
     sed -e "s|@STATE@|$DIR|g" -e "s|@PAUSE_IMAGE@|$(cat "$NODE_BUILD/pause.image")|g" \
-        -e "s|@CERTS_D@|${CERTS_D:-/etc/containerd/certs.d}|g" "$here/containerd.toml" >"$DIR/containerd/config.toml"
+        -e "s|@CERTS_D@|${CERTS_D:-$DIR/certs.d}|g" "$here/containerd.toml" >"$DIR/containerd/config.toml"
     start containerd nsenter --net="/run/netns/$NS" containerd --config "$DIR/containerd/config.toml"
     wait_for 30 containerd ctr_ version
     ctr_ images import --no-unpack "$NODE_BUILD/pause.tar" >/dev/null
@@ -285,6 +291,23 @@ EOF
     log "node $NODE_NAME Ready (state in $DIR)"
 }
 
+# ---- sshd ---------------------------------------------------------------------------------------------
+# Root login with the given keys only, on 127.0.0.1:22 inside the namespace. StrictModes is off because
+# DIR sits under /tmp (world-writable), which sshd's ownership check of the key file's parents refuses.
+sshd_() {
+    local host_port=$1 keys=$2 ssh=$DIR/ssh
+    [[ -f $keys ]] || die "AUTHORIZED_KEYS=$keys does not exist"
+    command -v /usr/sbin/sshd >/dev/null || die "missing /usr/sbin/sshd: apt-get install openssh-server"
+    mkdir -p "$ssh" /run/sshd
+    install -m 600 "$keys" "$ssh/authorized_keys"
+    [[ -f $ssh/host_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -f "$ssh/host_ed25519"
+    start sshd nsenter --net="/run/netns/$NS" /usr/sbin/sshd -D -e -f /dev/null \
+        -o ListenAddress=127.0.0.1:22 -o HostKey="$ssh/host_ed25519" -o PidFile="$ssh/sshd.pid" \
+        -o AuthorizedKeysFile="$ssh/authorized_keys" -o StrictModes=no -o PermitRootLogin=prohibit-password \
+        -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o "Subsystem=sftp internal-sftp"
+    forward_in "$host_port" 127.0.0.1:22
+}
+
 # ---- down -----------------------------------------------------------------------------------------------
 down() {
     [[ -f $DIR/node.env ]] || { rm -rf "$DIR"; return 0; }
@@ -330,6 +353,11 @@ case $cmd in
         load
         forward_out "$1"
         ;;
+    sshd)
+        [[ $# -eq 2 && $1 =~ ^[0-9]+$ ]] || die "usage: node.sh sshd DIR HOST_PORT AUTHORIZED_KEYS"
+        load
+        sshd_ "$1" "$2"
+        ;;
     import)
         load
         for archive in "$@"; do ctr_ images import "$archive"; done
@@ -338,5 +366,5 @@ case $cmd in
         load
         ctr_ "$@"
         ;;
-    *) die "unknown command '$cmd': use up, forward, reach, import, ctr or down" ;;
+    *) die "unknown command '$cmd': use up, forward, reach, sshd, import, ctr or down" ;;
 esac

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from clusterkit import CLUSTER_DIR, REPO, Cluster
 
 NODE_DIR = CLUSTER_DIR / "node"
@@ -34,10 +38,6 @@ CHART = REPO / "deploy" / "helm" / "crypto-rates"
 NAMESPACE = "crypto-rates"
 RELEASE = "crypto-rates"
 UPSTREAM = "http://fake-coingecko:9900/api/v3"
-BACKEND, FRONTEND = (
-    "docker.io/library/crypto-rates-backend",
-    "docker.io/library/crypto-rates-frontend",
-)
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="the node needs root (network namespace, containerd)"
@@ -90,9 +90,89 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# ---- the delivery flow: registry -> push -> certs -> deploy ------------------------------------
+# Every step is the project's own make target, run as a user would (docs/DEPLOYMENT-GUIDE.md).
+
+ENGINE = "unix:///run/crypto-rates-images/docker.sock"  # deploy/images/provision.sh's dockerd
+PROVISION = REPO / "deploy" / "images" / "provision.sh"
+PULL_SECRET = "crypto-rates-registry"
+TAGS = ("test", "rollout", "outage")  # pushed up front: the install, then two upgrades to new tags
+
+
+def make(*args: str, env: dict[str, str], timeout: float = 900) -> str:
+    return sh("make", "--no-print-directory", "-C", REPO, *args, env=env, timeout=timeout)
+
+
+@dataclass
+class Registry:
+    """The private registry of `make registry` (TLS + htpasswd) on 127.0.0.1."""
+
+    dir: Path
+    addr: str
+    env: dict[str, str]  # REGISTRY_* settings and credentials for make; never printed
+
+    @property
+    def ca(self) -> Path:
+        return self.dir / "state" / "ca.crt"
+
+    def pinned(self, tag: str) -> Path:
+        return self.dir / f"images-{tag}.yaml"
+
+
+@contextmanager
+def private_registry() -> Iterator[Registry]:
+    work = Path(tempfile.mkdtemp(prefix="crypto-rates-node-registry-"))
+    addr = f"127.0.0.1:{free_port()}"
+    env = {
+        **os.environ,
+        "REGISTRY_DIR": str(work / "state"),
+        "REGISTRY_ADDR": addr,
+        "REGISTRY": addr,
+        "REGISTRY_NAMES": "localhost",
+        "REGISTRY_IPS": "127.0.0.1",
+        "REGISTRY_USER": "node-test",
+        "REGISTRY_PASSWORD": secrets.token_urlsafe(18),
+    }
+    registry = Registry(work, addr, env)
+    # The pushing Docker engine trusts the registry through /etc/docker/certs.d/<host:port>/ca.crt.
+    engine_trust = Path("/etc/docker/certs.d") / addr
+    try:
+        make("registry", env=env)
+        engine_trust.mkdir(parents=True, exist_ok=True)
+        shutil.copy(registry.ca, engine_trust / "ca.crt")
+        yield registry
+    finally:
+        shutil.rmtree(engine_trust, ignore_errors=True)
+        subprocess.run(["make", "-C", str(REPO), "registry-stop"], env=env, check=False, timeout=60)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def push_images(registry: Registry, fake_archive: Path) -> None:
+    """`make push` of the :test images of make test-images under each of TAGS, and the fake
+    CoinGecko (a test image, not part of the delivery) saved for `node.sh import`."""
+    sh(PROVISION, "start")
+    try:
+        env = {**registry.env, "DOCKER_HOST": ENGINE}
+        for tag in TAGS:
+            for image in ("crypto-rates-backend", "crypto-rates-frontend"):
+                sh("docker", "tag", f"{image}:test", f"{image}:{tag}", env=env)
+            make("push", env={**env, "IMAGE_TAG": tag, "PINNED_VALUES": str(registry.pinned(tag))})
+        sh("docker", "save", "-o", fake_archive, "crypto-rates-fake-coingecko:test", env=env)
+    finally:
+        sh(PROVISION, "stop")
+
+
 @dataclass
 class Node:
     dir: Path
+    registry: Registry
+    pull_before_certs: str = ""  # what containerd said to an anonymous pull before make certs
+    pull_after_certs: str = ""  # ... and after it
+    certs_output: str = ""  # make certs' output (Ansible's)
+
+    @property
+    def certs_d(self) -> Path:
+        return self.dir / "certs.d"  # node.sh's default config_path
 
     def forward(self, target: str) -> str:
         """A URL on 127.0.0.1 that reaches TARGET (ip:port) inside the node's network namespace."""
@@ -100,67 +180,125 @@ class Node:
         sh(NODE_SH, "forward", self.dir, str(port), target)
         return f"http://127.0.0.1:{port}"
 
-    def ctr(self, *args: str) -> str:
-        return sh(NODE_SH, "ctr", self.dir, *args)
+    def anonymous_pull(self) -> str:
+        """What containerd says to a pull through the node's certs.d, without credentials."""
+        image = f"{self.registry.addr}/crypto-rates-frontend:test"
+        args = ["ctr", str(self.dir), "images", "pull", "--hosts-dir", str(self.certs_d), image]
+        result = subprocess.run([str(NODE_SH), *args], capture_output=True, text=True, timeout=60)
+        return result.stdout + result.stderr
+
+    def make_certs(self) -> str:
+        """`make certs` over real SSH to the node's sshd. The node shares this machine's file
+        system, so the role's paths point into the node's directory, not the machine's stores."""
+        ssh = self.dir / "ansible"
+        ssh.mkdir()
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", ssh / "id_ed25519")
+        port = free_port()
+        sh(NODE_SH, "sshd", self.dir, str(port), ssh / "id_ed25519.pub")
+        scan = ""
+        for _ in range(50):
+            scan = subprocess.run(
+                ["ssh-keyscan", "-p", str(port), "127.0.0.1"], capture_output=True, text=True
+            ).stdout
+            if scan.strip():
+                break
+            time.sleep(0.2)
+        assert scan.strip(), f"the node's sshd does not answer on 127.0.0.1:{port}"
+        (ssh / "known_hosts").write_text(scan)
+        host = {
+            "ansible_host": "127.0.0.1",
+            "ansible_port": port,
+            "ansible_user": "root",
+            "ansible_become": False,
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_ssh_private_key_file": str(ssh / "id_ed25519"),
+            "ansible_ssh_common_args": f"-o UserKnownHostsFile={ssh / 'known_hosts'}"
+            " -o StrictHostKeyChecking=yes",
+        }
+        inventory = {"all": {"children": {"k8s_nodes": {"hosts": {"test-node": host}}}}}
+        (ssh / "inventory.json").write_text(json.dumps(inventory))
+        paths = {
+            "registry_ca_containerd_config": str(self.dir / "containerd" / "config.toml"),
+            "registry_ca_containerd_certs_dir": str(self.certs_d),
+            "registry_ca_trust_dir": str(self.dir / "ca-certificates"),
+            "registry_ca_docker_certs_dir": str(self.dir / "docker-certs.d"),
+        }
+        (ssh / "paths.json").write_text(json.dumps(paths))
+        (self.dir / "ca-certificates").mkdir()
+        env = {
+            **self.registry.env,
+            "INVENTORY": str(ssh / "inventory.json"),
+            "REGISTRY_CA": str(self.registry.ca),
+            "ANSIBLE_ARGS": f"-e @{ssh / 'paths.json'}",
+            "ANSIBLE_FORCE_COLOR": "0",
+        }
+        return make("certs", env=env)
 
 
 @pytest.fixture(scope="module")
 def node(cluster: Cluster) -> Iterator[Node]:
     with phase("build pause image and CoreDNS (cached after the first run)"):
         build = sh(NODE_DIR / "build.sh").splitlines()[-1]
-    # NODE_IMAGES: a directory of archives node/images.sh wrote before (skips the export).
-    images = Path(
-        os.environ.get("NODE_IMAGES") or tempfile.mkdtemp(prefix="crypto-rates-node-images-")
-    )
     workdir = Path(tempfile.mkdtemp(prefix="crypto-rates-node-"))
+    fake_archive = Path(tempfile.mkdtemp(prefix="crypto-rates-node-fake-")) / "fake.tar"
     env = {
         **os.environ,
         "CLUSTER_ENV": f"{cluster.env['CLUSTER_DIR']}/cluster.env",
         "NODE_BUILD": build,
     }
-    try:
-        if "NODE_IMAGES" not in os.environ:
-            with phase("save the three :test images of make test-images"):
-                sh(NODE_DIR / "images.sh", images)
-        with phase("node up (namespace, containerd, kubelet, kube-proxy, CoreDNS) until Ready"):
-            sh(NODE_SH, "up", workdir, env=env)
-        with phase("import the images into the node's containerd"):
-            sh(NODE_SH, "import", workdir, *sorted(images.glob("*.tar")))
-        yield Node(workdir)
-    finally:
-        subprocess.run([str(NODE_SH), "down", str(workdir)], check=False, timeout=180)
-        if "NODE_IMAGES" not in os.environ:
-            subprocess.run(["rm", "-rf", str(images)], check=False)
+    with private_registry() as registry:
+        try:
+            with phase(f"make push: both images as {', '.join(TAGS)} to {registry.addr}"):
+                push_images(registry, fake_archive)
+            with phase("node up (namespace, containerd, kubelet, kube-proxy, CoreDNS) until Ready"):
+                sh(NODE_SH, "up", workdir, env=env)
+            node = Node(workdir, registry)
+            port = registry.addr.rsplit(":", 1)[1]
+            sh(NODE_SH, "reach", workdir, port)  # the registry at the same address inside the node
+            sh(NODE_SH, "import", workdir, fake_archive)
+            node.pull_before_certs = node.anonymous_pull()
+            with phase("make certs (Ansible over SSH to the node)"):
+                node.certs_output = node.make_certs()
+            node.pull_after_certs = node.anonymous_pull()
+            yield node
+        finally:
+            subprocess.run([str(NODE_SH), "down", str(workdir)], check=False, timeout=180)
+            shutil.rmtree(fake_archive.parent, ignore_errors=True)
 
 
-def images(tag: str) -> list[str]:
-    return ["--set", f"backend.image.tag={tag}", "--set", f"frontend.image.tag={tag}"]
+def own_values(node: Node) -> Path:
+    """The test's values, after values-dev.yaml and the pinned digests: the fake upstream, two
+    backend replicas (so one can go away) and the shortest refresh interval the backend accepts
+    (after a failed refresh it waits a whole interval, so a pod started during an outage recovers
+    within 60 s, not 300 s)."""
+    values = {
+        "backend": {
+            "replicaCount": 2,
+            "config": {"baseUrl": UPSTREAM, "refreshInterval": 60},
+        }
+    }
+    path = node.dir / "test-values.json"
+    path.write_text(json.dumps(values))
+    return path
 
 
-def install_args(namespace: str, *extra: str, timeout: str = "240s") -> list[str]:
-    # values-dev.yaml, the fake upstream, two backend replicas (so one can go away), the node's
-    # images. The shortest refresh interval the backend accepts: after a failed refresh it waits a
-    # whole interval, so a pod started during an outage recovers within 60 s, not 300 s.
-    return [
-        "install",
-        RELEASE,
-        str(CHART),
-        "-n",
-        namespace,
-        "-f",
-        str(CHART / "values-dev.yaml"),
-        "--set",
-        f"backend.config.baseUrl={UPSTREAM}",
-        "--set",
-        "backend.replicaCount=2",
-        "--set",
-        "backend.config.refreshInterval=60",
-        *images("test"),
-        *extra,
-        "--wait",
-        "--timeout",
-        timeout,
-    ]
+def deploy_env(cluster: Cluster, node: Node, namespace: str) -> dict[str, str]:
+    """The environment of `make deploy` against the test cluster."""
+    return {
+        **node.registry.env,
+        "KUBECONFIG": cluster.env["KUBECONFIG"],
+        "HELM": str(cluster.bin / "helm"),
+        "KUBECTL": str(cluster.bin / "kubectl"),
+        "HELM_CACHE_HOME": cluster.env["CLUSTER_DIR"] + "/helm/cache",
+        "HELM_CONFIG_HOME": cluster.env["CLUSTER_DIR"] + "/helm/config",
+        "HELM_DATA_HOME": cluster.env["CLUSTER_DIR"] + "/helm/data",
+        "ENV": "dev",
+        "NAMESPACE": namespace,
+        "RELEASE": RELEASE,
+        "PINNED_VALUES": str(node.registry.pinned("test")),
+        "DEPLOY_VALUES": str(own_values(node)),
+        "DEPLOY_TIMEOUT": "240s",
+    }
 
 
 def not_ready_pods(cluster: Cluster, namespace: str) -> list[str]:
@@ -179,14 +317,32 @@ def not_ready_pods(cluster: Cluster, namespace: str) -> list[str]:
     return lines
 
 
-def helm_install(cluster: Cluster, namespace: str, *extra: str, timeout: str = "240s") -> None:
-    """helm install --wait; on failure the error also names each pod that is not Ready and why."""
-    result = cluster.helm(*install_args(namespace, *extra, timeout=timeout), check=False)
+def helm_install(
+    cluster: Cluster, node: Node, namespace: str, *extra: str, timeout: str = "240s"
+) -> None:
+    """helm install --wait with make deploy's values and pull Secret (copied into NAMESPACE); on
+    failure the error also names each pod that is not Ready and why."""
+    secret = cluster.get("secret", PULL_SECRET, "-n", NAMESPACE)
+    secret["metadata"] = {"name": PULL_SECRET, "namespace": namespace}
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+    env = deploy_env(cluster, node, namespace)
+    args = ["install", RELEASE, str(CHART), "-n", namespace, "-f", str(CHART / "values-dev.yaml")]
+    args += ["-f", env["PINNED_VALUES"], "-f", env["DEPLOY_VALUES"]]
+    args += ["--set", f"global.imagePullSecrets[0].name={PULL_SECRET}", *extra]
+    result = cluster.helm(*args, "--wait", "--timeout", timeout, check=False)
     if result.returncode != 0:
         raise AssertionError(
             f"helm install failed: {result.stderr.strip()}\n"
             + "\n".join(not_ready_pods(cluster, namespace))
         )
+
+
+def tag(*parts: str, value: str) -> list[str]:
+    """helm --set arguments moving PARTS (backend, frontend) from the pinned digest to a tag."""
+    args = []
+    for part in parts:
+        args += ["--set", f"{part}.image.digest=", "--set", f"{part}.image.tag={value}"]
+    return args
 
 
 def helm_upgrade(cluster: Cluster, *extra: str) -> None:
@@ -209,20 +365,23 @@ def create_namespace(cluster: Cluster, namespace: str) -> None:
 class Release:
     url: str  # the frontend Service, through the node: http://127.0.0.1:PORT
     upstream: str  # the fake CoinGecko Service's control endpoint
+    deploy_output: str  # what make deploy printed (helm upgrade --install, helm test)
 
 
 @pytest.fixture(scope="module")
 def release(cluster: Cluster, node: Node) -> Release:
     with phase("fake CoinGecko pod Ready"):
         create_namespace(cluster, NAMESPACE)
-    with phase("helm install --wait (values-dev.yaml)"):
-        helm_install(cluster, NAMESPACE)
+    with phase(
+        "make deploy ENV=dev (pull Secret, helm upgrade --install --atomic --wait, helm test)"
+    ):
+        output = make("deploy", env=deploy_env(cluster, node, NAMESPACE))
 
     def service_url(name: str) -> str:
         spec = cluster.get("service", name, "-n", NAMESPACE)["spec"]
         return node.forward(f"{spec['clusterIP']}:{spec['ports'][0]['port']}")
 
-    return Release(service_url(f"{RELEASE}-frontend"), service_url("fake-coingecko"))
+    return Release(service_url(f"{RELEASE}-frontend"), service_url("fake-coingecko"), output)
 
 
 def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
@@ -316,11 +475,77 @@ def test_pod_addresses_stay_inside_the_node_namespace(cluster: Cluster, release:
         )
 
 
-def test_helm_test_passes(cluster: Cluster, release: Release) -> None:
-    with phase("helm test"):
-        # The chart deletes its test pod once it succeeded (hook-succeeded): no logs to show.
-        out = cluster.helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "180s").stdout
-    suite = out.split("TEST SUITE:", 1)[1].split("NOTES:", 1)[0]
+def test_make_certs_made_the_node_trust_the_registry(node: Node) -> None:
+    """Before make certs containerd refuses the registry's certificate; after it, TLS holds and the
+    registry asks for credentials (the anonymous pull gets 401). Ansible changed only certs.d and
+    left containerd's config (config_path in place) alone."""
+    assert "x509: certificate signed by unknown authority" in node.pull_before_certs, (
+        node.pull_before_certs
+    )
+    assert "401 Unauthorized" in node.pull_after_certs and "x509" not in node.pull_after_certs, (
+        node.pull_after_certs
+    )
+    certs = node.certs_d / node.registry.addr
+    assert (certs / "ca.crt").read_text() == node.registry.ca.read_text()
+    assert f'ca = "{certs}/ca.crt"' in (certs / "hosts.toml").read_text()
+    recap = re.search(r"^test-node\s+:\s+(.*)$", node.certs_output, re.M)
+    assert recap, node.certs_output
+    counts = dict(pair.split("=") for pair in recap.group(1).split())
+    assert counts["failed"] == "0" and counts["unreachable"] == "0", recap.group(0)
+    assert int(counts["changed"]) >= 3, recap.group(0)  # trust store, ca.crt, hosts.toml
+    assert "restart containerd" not in node.certs_output, node.certs_output
+
+
+def test_pods_run_the_pinned_digests_from_the_private_registry(
+    cluster: Cluster, node: Node, release: Release
+) -> None:
+    pinned = yaml.safe_load(node.registry.pinned("test").read_text())
+    assert pinned["global"]["imageRegistry"] == node.registry.addr, pinned
+    for part in ("backend", "frontend"):
+        digest = pinned[part]["image"]["digest"]
+        expected = f"{node.registry.addr}/crypto-rates-{part}@{digest}"
+        for pod in pods(cluster, part):
+            assert pod["spec"]["containers"][0]["image"] == expected
+            assert pod["spec"]["imagePullSecrets"] == [{"name": PULL_SECRET}]
+            image_id = pod["status"]["containerStatuses"][0]["imageID"]
+            assert image_id.endswith(digest), image_id
+
+
+def test_a_pod_without_the_pull_secret_is_refused_by_the_registry(
+    cluster: Cluster, node: Node, release: Release
+) -> None:
+    namespace = "crypto-rates-no-secret"
+    cluster.kubectl("create", "namespace", namespace)
+    image = f"{node.registry.addr}/crypto-rates-frontend:test"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "no-secret", "namespace": namespace},
+        "spec": {
+            "containers": [{"name": "c", "image": image, "imagePullPolicy": "Always"}],
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10002},
+        },
+    }
+    try:
+        cluster.kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+        deadline, waiting = time.monotonic() + 90, {}
+        while time.monotonic() < deadline:
+            status = cluster.get("pod", "no-secret", "-n", namespace)["status"]
+            waiting = status.get("containerStatuses", [{}])[0].get("state", {}).get("waiting", {})
+            if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff"):
+                break
+            time.sleep(2)
+        assert waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff"), waiting
+        events = cluster.get("events", "-n", namespace)["items"]
+        messages = " ".join(e["message"] for e in events)
+        assert "401 Unauthorized" in messages, messages
+    finally:
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+def test_make_deploy_ran_helm_test_and_it_passed(release: Release) -> None:
+    out = release.deploy_output
+    suite = out.split("TEST SUITE:", 1)[-1]
     assert f"{RELEASE}-test" in suite and "Phase:          Succeeded" in suite, out
 
 
@@ -345,14 +570,12 @@ def test_pods_run_as_their_user_with_a_read_only_root(
     assert "Read-only file system" in out, out
 
 
-def test_rolling_upgrade_to_a_new_tag_loses_no_request(
-    cluster: Cluster, node: Node, release: Release
-) -> None:
-    for image in (BACKEND, FRONTEND):
-        node.ctr("images", "tag", "--force", f"{image}:test", f"{image}:rollout")
+def test_rolling_upgrade_to_a_new_tag_loses_no_request(cluster: Cluster, release: Release) -> None:
     with phase("rolling upgrade under load"), Load(release.url + "/api/v1/rates") as load:
         time.sleep(1)
-        helm_upgrade(cluster, *images("rollout"), "--wait", "--timeout", "240s")
+        helm_upgrade(
+            cluster, *tag("backend", "frontend", value="rollout"), "--wait", "--timeout", "240s"
+        )
         time.sleep(2)
     report = load.report("rolling upgrade")
     assert not load.failures and load.ok > 0, report
@@ -393,18 +616,17 @@ def set_upstream(release: Release, mode: str) -> None:
         assert response.status == 200
 
 
-def test_upstream_outage_during_a_rollout(cluster: Cluster, node: Node, release: Release) -> None:
+def test_upstream_outage_during_a_rollout(cluster: Cluster, release: Release) -> None:
     """The backend's snapshot lives in an emptyDir, so a new pod cannot become Ready while CoinGecko
     is down; the rollout (maxUnavailable 0) must wait and the old replicas keep serving. The test
     says which happened."""
-    node.ctr("images", "tag", "--force", f"{BACKEND}:test", f"{BACKEND}:outage")
     set_upstream(release, "500")
     try:
         with (
             phase("rollout during an upstream outage, under load"),
             Load(release.url + "/api/v1/rates") as load,
         ):
-            helm_upgrade(cluster, "--set", "backend.image.tag=outage")
+            helm_upgrade(cluster, *tag("backend", value="outage"))
             deadline = time.monotonic() + 45
             new_ready = False
             while time.monotonic() < deadline and not new_ready:
@@ -447,7 +669,7 @@ def test_upstream_outage_during_a_rollout(cluster: Cluster, node: Node, release:
 
 
 def test_broken_readiness_probe_fails_the_install_naming_the_pod(
-    cluster: Cluster, release: Release
+    cluster: Cluster, node: Node, release: Release
 ) -> None:
     namespace = "crypto-rates-broken"
     with phase("fake CoinGecko for the broken release"):
@@ -461,6 +683,7 @@ def test_broken_readiness_probe_fails_the_install_naming_the_pod(
         ):
             helm_install(
                 cluster,
+                node,
                 namespace,
                 "--set",
                 "backend.probes.readiness.path=/broken-readiness",
