@@ -6,7 +6,8 @@
 #      REGISTRY_PASSWORD_FILE), applied through stdin: never in argv, never printed;
 #   2. helm upgrade --install --atomic --wait with values-$ENV.yaml, the pinned digests (PINNED_VALUES) and
 #      your own values files last (DEPLOY_VALUES, space-separated: e.g. your CoinGecko URL or replicas);
-#   3. helm test.
+#   3. helm test; when it fails, the test pod's logs. (Not `helm test --logs`: the chart deletes its
+#      test pod once it passed, and --logs then fails with "pods ... not found", helm issue 9098.)
 # DEPLOY_DRY_RUN=DIR writes DIR/pull-secret.yaml (mode 600) and DIR/commands instead of touching a cluster.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -78,7 +79,7 @@ print(json.dumps(namespace), json.dumps(secret), sep="\n---\n")
 apply=("$KUBECTL" apply --server-side --field-manager=crypto-rates-deploy -f -)
 upgrade=("$HELM" upgrade --install "$RELEASE" "$CHART" --namespace "$NAMESPACE" --atomic --wait --timeout "$TIMEOUT"
     -f "$VALUES" -f "$PINNED" "${own_values[@]/#/--values=}" --set "global.imagePullSecrets[0].name=$PULL_SECRET")
-helm_test=("$HELM" test "$RELEASE" --namespace "$NAMESPACE" --logs --timeout "$TIMEOUT")
+helm_test=("$HELM" test "$RELEASE" --namespace "$NAMESPACE" --timeout "$TIMEOUT")
 
 if [ -n "$DRY_RUN" ]; then
     mkdir -p "$DRY_RUN"
@@ -94,4 +95,8 @@ render_secret | "${apply[@]}" >/dev/null
 echo "+ ${upgrade[*]}"
 "${upgrade[@]}"
 echo "+ ${helm_test[*]}"
-"${helm_test[@]}"
+if ! "${helm_test[@]}"; then
+    echo "helm test failed; the logs of its pod $RELEASE-test:" >&2
+    "$KUBECTL" logs --namespace "$NAMESPACE" "$RELEASE-test" >&2 || true
+    exit 1
+fi

@@ -708,7 +708,7 @@ def test_make_deploy_renders_the_pull_secret_and_the_helm_commands(
     )
     assert upgrade.strip() == expected
     assert (
-        helm_test.strip() == "helm test crypto-rates --namespace crypto-rates --logs --timeout 5m"
+        helm_test.strip() == "helm test crypto-rates --namespace crypto-rates --timeout 5m"
     )
 
 
