@@ -324,7 +324,7 @@ def helm_install(
     failure the error also names each pod that is not Ready and why."""
     secret = cluster.get("secret", PULL_SECRET, "-n", NAMESPACE)
     secret["metadata"] = {"name": PULL_SECRET, "namespace": namespace}
-    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+    cluster.kubectl("create", "-f", "-", stdin=json.dumps(secret))
     env = deploy_env(cluster, node, namespace)
     args = ["install", RELEASE, str(CHART), "-n", namespace, "-f", str(CHART / "values-dev.yaml")]
     args += ["-f", env["PINNED_VALUES"], "-f", env["DEPLOY_VALUES"]]
