@@ -180,10 +180,11 @@ class Node:
         sh(NODE_SH, "forward", self.dir, str(port), target)
         return f"http://127.0.0.1:{port}"
 
-    def anonymous_pull(self) -> str:
+    def anonymous_pull(self, hosts_dir: Path | None = None) -> str:
         """What containerd says to a pull through the node's certs.d, without credentials."""
         image = f"{self.registry.addr}/crypto-rates-frontend:test"
-        args = ["ctr", str(self.dir), "images", "pull", "--hosts-dir", str(self.certs_d), image]
+        hosts = str(hosts_dir or self.certs_d)
+        args = ["ctr", str(self.dir), "images", "pull", "--hosts-dir", hosts, image]
         result = subprocess.run([str(NODE_SH), *args], capture_output=True, text=True, timeout=60)
         return result.stdout + result.stderr
 
@@ -475,19 +476,26 @@ def test_pod_addresses_stay_inside_the_node_namespace(cluster: Cluster, release:
         )
 
 
-def test_make_certs_made_the_node_trust_the_registry(node: Node) -> None:
-    """Before make certs containerd refuses the registry's certificate; after it, TLS holds and the
-    registry asks for credentials (the anonymous pull gets 401). Ansible changed only certs.d and
-    left containerd's config (config_path in place) alone."""
-    assert "x509: certificate signed by unknown authority" in node.pull_before_certs, (
-        node.pull_before_certs
-    )
+def test_make_certs_made_the_node_trust_the_registry(node: Node, tmp_path: Path) -> None:
+    """Before make certs containerd has no entry for the registry and speaks plain HTTP to a
+    loopback registry, which the TLS-only registry refuses (400). After it, TLS holds and the
+    registry asks for credentials (an anonymous pull gets 401); the same hosts.toml without its CA
+    fails TLS. Ansible changed only certs.d and left containerd's config (config_path in place)
+    alone."""
+    assert "400 Bad Request" in node.pull_before_certs, node.pull_before_certs
     assert "401 Unauthorized" in node.pull_after_certs and "x509" not in node.pull_after_certs, (
         node.pull_after_certs
     )
     certs = node.certs_d / node.registry.addr
     assert (certs / "ca.crt").read_text() == node.registry.ca.read_text()
-    assert f'ca = "{certs}/ca.crt"' in (certs / "hosts.toml").read_text()
+    hosts = (certs / "hosts.toml").read_text()
+    assert f'ca = "{certs}/ca.crt"' in hosts, hosts
+    without_ca = tmp_path / node.registry.addr
+    without_ca.mkdir()
+    (without_ca / "hosts.toml").write_text(hosts.replace(f'ca = "{certs}/ca.crt"', ""))
+    assert "ca = " not in (without_ca / "hosts.toml").read_text()
+    untrusted = node.anonymous_pull(tmp_path)
+    assert "x509: certificate signed by unknown authority" in untrusted, untrusted
     recap = re.search(r"^test-node\s+:\s+(.*)$", node.certs_output, re.M)
     assert recap, node.certs_output
     counts = dict(pair.split("=") for pair in recap.group(1).split())
