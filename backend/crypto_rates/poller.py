@@ -17,6 +17,10 @@ from crypto_rates.upstream import CoinGeckoClient, UpstreamError
 
 log = logging.getLogger(__name__)
 
+# After a failed cycle the next one comes this soon, doubling per consecutive failure up to the
+# refresh interval: data returns soon after the upstream does, and an outage costs few calls.
+FAILURE_BACKOFF_START = 15.0
+
 
 @dataclass(frozen=True, slots=True)
 class RefreshOutcome:
@@ -43,6 +47,7 @@ class Poller:
         self._task: asyncio.Task[None] | None = None
         self.last_outcome: RefreshOutcome | None = None
         self.next_refresh_at: float | None = None  # unix time of the next attempt
+        self._failures = 0  # consecutive failed cycles
 
     async def refresh_once(self) -> RefreshOutcome:
         """One refresh cycle (with bounded retries); never raises on upstream trouble."""
@@ -62,6 +67,7 @@ class Poller:
             outcome = RefreshOutcome(ok=True, snapshot=snapshot)
             log.info("refreshed", extra={"currencies": len(rates), "version": snapshot.version})
         self._metrics.refresh(outcome.ok)
+        self._failures = 0 if outcome.ok else self._failures + 1
         self.last_outcome = outcome
         return outcome
 
@@ -76,8 +82,12 @@ class Poller:
             log.error("could not persist the snapshot", extra={"error": str(exc)})
 
     def delay_after(self, outcome: RefreshOutcome) -> float:
-        # Never call again before upstream's Retry-After has elapsed.
-        return max(self._interval, outcome.retry_after or 0.0)
+        """The wait before the next cycle: the interval after a success, the failure backoff after
+        a failure, and never less than upstream's Retry-After."""
+        delay = self._interval
+        if not outcome.ok:
+            delay = min(delay, FAILURE_BACKOFF_START * 2 ** (self._failures - 1))
+        return max(delay, outcome.retry_after or 0.0)
 
     async def run(self, initial_delay: float = 0.0) -> None:
         await asyncio.sleep(initial_delay)

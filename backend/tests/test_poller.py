@@ -11,7 +11,7 @@ import respx
 from crypto_rates.config import Settings
 from crypto_rates.metrics import Metrics
 from crypto_rates.persistence import load
-from crypto_rates.poller import Poller, RefreshOutcome
+from crypto_rates.poller import FAILURE_BACKOFF_START, Poller, RefreshOutcome
 from crypto_rates.store import SnapshotStore
 from crypto_rates.upstream import CoinGeckoClient
 
@@ -110,6 +110,23 @@ async def test_retry_after_from_upstream_delays_the_next_cycle(harness: Harness)
     assert outcome.retry_after == 900
     assert harness.poller.delay_after(outcome) == 900
     assert harness.poller.delay_after(RefreshOutcome(ok=True)) == harness.settings.refresh_interval
+
+
+@respx.mock
+async def test_after_a_failure_the_next_cycle_comes_sooner_doubling_up_to_the_interval(
+    harness: Harness, fixture_body: bytes
+) -> None:
+    route = respx.get(RATES_URL)
+    route.respond(500)
+    delays = [harness.poller.delay_after(await harness.poller.refresh_once()) for _ in range(6)]
+    interval = harness.settings.refresh_interval
+    assert interval > 2 * FAILURE_BACKOFF_START  # so the doubling shows
+    assert delays == [min(interval, FAILURE_BACKOFF_START * 2**i) for i in range(6)]
+    assert delays[-1] == interval
+    route.respond(200, content=fixture_body)
+    assert harness.poller.delay_after(await harness.poller.refresh_once()) == interval
+    route.respond(500)  # a success starts the backoff over
+    assert harness.poller.delay_after(await harness.poller.refresh_once()) == FAILURE_BACKOFF_START
 
 
 async def test_an_unexpected_error_is_an_outcome_not_a_crash(
