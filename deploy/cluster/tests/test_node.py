@@ -270,8 +270,7 @@ def node(cluster: Cluster) -> Iterator[Node]:
 def own_values(node: Node) -> Path:
     """The test's values, after values-dev.yaml and the pinned digests: the fake upstream, two
     backend replicas (so one can go away) and the shortest refresh interval the backend accepts
-    (after a failed refresh it waits a whole interval, so a pod started during an outage recovers
-    within 60 s, not 300 s)."""
+    (its retries after a failed refresh back off up to the interval: 15, 30, 60 s)."""
     values = {
         "backend": {
             "replicaCount": 2,
