@@ -137,6 +137,7 @@ down: ## stop the compose stack (its volumes stay)
 test-deploy: deps-test-deploy test-helm test-terraform test-workflows test-image-files lint-registry test-cluster-static ## chart, terraform, workflow, image-file and registry-script checks
 
 test-helm: deps-test-helm venv .venv-checkov/bin/checkov ## chart: render, lint, schemas, kubernetes-validate, checkov, promtool
+	$(BIN)/shellcheck deploy/helm/*.sh
 	$(PY) -m pytest deploy/tests/test_helm.py -p no:cacheprovider
 
 test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/security tests, checkov

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -415,3 +417,34 @@ def test_pod_security_refuses_root_pods(cluster: Cluster, tmp_path: Path) -> Non
     cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=manifest)
     with pytest.raises(AssertionError, match=r"pods refused: .*violates PodSecurity"):
         pods_created(cluster, namespace, deployment)
+
+
+def test_release_package_defaults_every_image_to_the_app_version(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """release.yml's package step (deploy/helm/package.sh) with the built helm: the packaged
+    chart, installed without overrides, runs the images of its own commit (each image's default
+    tag is its subchart's appVersion, which `helm package --app-version` alone leaves alone)."""
+    app_version = "sha-" + "0123456789abcdef" * 2 + "01234567"
+    result = subprocess.run(
+        [str(REPO / "deploy/helm/package.sh"), "0.1.0-main.7.g0123456", app_version, str(tmp_path)],
+        env={**os.environ, "HELM": str(cluster.bin / "helm")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    package = tmp_path / "crypto-rates-0.1.0-main.7.g0123456.tgz"
+    rendered = cluster.helm("template", "crypto-rates", str(package)).stdout
+    images = {
+        container["image"]
+        for doc in yaml.safe_load_all(rendered)
+        if doc and doc["kind"] == "Deployment"
+        for container in doc["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {
+        f"crypto-rates-backend:{app_version}",
+        f"crypto-rates-frontend:{app_version}",
+    }, images
+    chart = cluster.helm("show", "chart", str(package)).stdout
+    assert f"appVersion: {app_version}" in chart, chart
