@@ -1,8 +1,8 @@
 """The floor: a bare ASGI app (no framework) answering every GET with the same pre-serialised bytes.
 
 Served by uvicorn exactly like our service (1 worker, httptools, uvloop, no access log, no Server
-header), it measures what this stack can do on this machine at all; our service is reported as a
-fraction of it.
+header, no X-Forwarded-* rewriting), it measures what this stack can do on this machine at all; our
+service is reported as a fraction of it.
 
     python -m benchmarks.floor_app --port 8101 --body body.json
 """
@@ -64,6 +64,7 @@ def main() -> None:
         http="httptools",
         access_log=False,
         server_header=False,
+        proxy_headers=False,
         log_level="warning",
     )
 

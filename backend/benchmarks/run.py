@@ -29,7 +29,7 @@ from testkit.fake_coingecko import FakeCoinGecko
 from testkit.processes import ServerProcess, free_port, http_get
 
 from . import deployed, instrumentation
-from .memory import PeakRssSampler
+from .procfs import PeakRssSampler, stolen_seconds, tree_cpu_seconds
 from .wrk import WrkResult, run_wrk
 
 BACKEND_DIR = Path(__file__).resolve().parents[1]
@@ -49,6 +49,8 @@ class Case:
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     rounds: list[WrkResult] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)  # the server's CPU time per request
+    stolen: list[float] = field(default_factory=list)  # stolen CPU-seconds per second
 
     def median(self, attribute: str) -> float:
         return statistics.median(float(getattr(r, attribute)) for r in self.rounds)
@@ -137,15 +139,22 @@ def measure(cases: list[Case], servers: dict[str, ServerProcess], args: argparse
         run_wrk(url, duration_s=args.warmup, connections=args.connections, headers=case.headers)
     for round_no in range(1, args.rounds + 1):
         for case in cases:
-            url = base_url(servers[case.server]) + case.path
+            server = servers[case.server]
+            cpu, stolen = tree_cpu_seconds(server.pid), stolen_seconds()
             result = run_wrk(
-                url, duration_s=args.duration, connections=args.connections, headers=case.headers
+                base_url(server) + case.path,
+                duration_s=args.duration,
+                connections=args.connections,
+                headers=case.headers,
             )
             case.rounds.append(result)
+            case.cpu_us.append((tree_cpu_seconds(server.pid) - cpu) / result.requests * 1e6)
+            case.stolen.append((stolen_seconds() - stolen) / result.duration_s)
             print(
                 f"  round {round_no}/{args.rounds} {case.name:<34} "
                 f"{result.requests_per_s:>9.0f} req/s  p99 {result.p99_s * 1000:6.2f} ms  "
-                f"errors {result.errors}",
+                f"errors {result.errors}  CPU {case.cpu_us[-1]:6.1f} us/req  "
+                f"stolen {case.stolen[-1]:.2f}",
                 flush=True,
             )
 
@@ -208,8 +217,9 @@ def report(
     floor_rps = by_name["floor (bare ASGI)"].median("requests_per_s")
     old_rps = by_name["old design GET /api/rates"].median("requests_per_s")
     lines = [
-        "| case | req/s (median) | vs floor | vs old | p50 ms | p99 ms | errors | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| case | req/s (median) | vs floor | vs old | p50 ms | p99 ms | errors | peak RSS MB "
+        "| CPU µs/req | stolen CPU s/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for case in cases:
         rps = case.median("requests_per_s")
@@ -217,7 +227,8 @@ def report(
         lines.append(
             f"| {case.name} | {rps:.0f} | {rps / floor_rps:.2f} | {rps / old_rps:.1f} | "
             f"{_ms(case.median('p50_s'))} | {_ms(case.median('p99_s'))} | {errors} | "
-            f"{peaks[case.server] / MB:.1f} |"
+            f"{peaks[case.server] / MB:.1f} | {statistics.median(case.cpu_us):.0f} | "
+            f"{statistics.median(case.stolen):.2f} |"
         )
     lines += [
         "",
@@ -356,7 +367,13 @@ def main(argv: list[str] | None = None) -> int:
         "machine": description,
         "settings": {k: str(v) for k, v in vars(args).items()},
         "cases": [
-            {"name": c.name, "server": c.server, "rounds": [asdict(r) for r in c.rounds]}
+            {
+                "name": c.name,
+                "server": c.server,
+                "rounds": [asdict(r) for r in c.rounds],
+                "cpu_us_per_request": c.cpu_us,
+                "stolen_cpu_s_per_s": c.stolen,
+            }
             for c in cases
         ],
         "peak_rss_bytes": peaks,

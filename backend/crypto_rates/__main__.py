@@ -79,6 +79,9 @@ def main() -> int:
         access_log=False,  # our middleware logs requests (at debug) with the request id
         log_config=None,
         server_header=False,
+        # The service uses neither the client's address nor the scheme, so uvicorn's rewriting of
+        # them from X-Forwarded-* (a layer on every request) is off.
+        proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     log.info(

@@ -36,10 +36,11 @@ NO_TELEMETRY: TelemetryConfig = {
 
 
 class CryptoRatesApp(FastAPI):
-    """FastAPI behind a front door of pure ASGI layers (request observability, CORS, fast path).
+    """FastAPI behind a front door of pure ASGI layers: request metrics, CORS, the fast path, the
+    request middleware (request ids, access log, HEAD, last-resort errors).
 
     They run before FastAPI's own stack, so the two hottest requests never enter it, and the
-    request metrics (outermost) and the request middleware see every response, errors included.
+    request metrics (outermost) see every response, errors included.
     """
 
     front: ASGIApp | None = None
@@ -76,7 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url=None,  # install_docs serves Swagger UI without a CDN
+        # install_docs serves Swagger UI without a CDN, and /openapi.json after the API's routes
+        # (FastAPI would add it first; see the routes' order below).
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
         # No 307 to the other spelling of a path (its Location echoed any Host header): the old
         # service answered 404 too, and the instrumentator would label such a redirect with the
@@ -96,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_health_routes(app, runtime)
     install_index(app, runtime)
     install_docs(app)
-    front: ASGIApp = FastPath(app.framework, responder=responder)
+    front: ASGIApp = FastPath(ObservabilityMiddleware(app.framework), responder=responder)
     if runtime.settings.cors_origins:
         front = CORSMiddleware(
             front,
@@ -104,5 +108,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET"],
             expose_headers=["ETag", "X-Request-ID"],
         )
-    app.front = runtime.metrics.instrument(ObservabilityMiddleware(front))
+    app.front = runtime.metrics.instrument(front)
     return app

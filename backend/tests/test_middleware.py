@@ -31,6 +31,15 @@ async def test_an_unsafe_incoming_request_id_is_replaced(
     assert len(response.headers["x-request-id"]) == 16
 
 
+async def test_at_debug_level_the_fast_paths_requests_are_logged_too(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="crypto_rates.access"):
+        await client.get("/api/v1/rates", headers={"X-Request-ID": "hot-1"})
+    (record,) = [r for r in caplog.records if r.name == "crypto_rates.access"]
+    assert (record.path, record.status) == ("/api/v1/rates", 200)  # type: ignore[attr-defined]
+
+
 async def test_request_logs_are_debug_level_with_the_request_id(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -66,6 +75,25 @@ async def test_an_unexpected_error_is_a_500_problem_without_internals(
     assert response.json()["detail"] == "internal error; it has been logged"
     assert "secret internal detail" in caplog.text  # but the operator sees it
     labels = {"method": "GET", "handler": "/boom", "status": "5xx"}
+    assert runtime(app).metrics.registry.get_sample_value("crypto_app_requests_total", labels) == 1
+
+
+async def test_a_fast_path_rendering_error_is_the_routes_500_problem(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret rendering detail")
+
+    monkeypatch.setattr("crypto_rates.api.responder.list_body", broken)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        with caplog.at_level(logging.ERROR):
+            response = await http.get("/api/v1/rates", headers={"X-Request-ID": "trace-hot"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-request-id"] == "trace-hot"
+    assert "secret rendering detail" in caplog.text
+    labels = {"method": "GET", "handler": "/api/v1/rates", "status": "5xx"}
     assert runtime(app).metrics.registry.get_sample_value("crypto_app_requests_total", labels) == 1
 
 
@@ -105,7 +133,7 @@ async def test_cors_headers_follow_cors_origins(make_settings: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/health", "/health/live", "/api/rates", "/api/v1/rates?base=usd"]
+    "path", ["/health", "/health/live", "/api/rates", "/api/v1/rates", "/api/v1/rates?base=usd"]
 )
 async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient, path: str) -> None:
     get = await client.get(path)

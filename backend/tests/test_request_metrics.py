@@ -52,4 +52,5 @@ def test_the_hottest_route_is_matched_first_among_the_apps_own_routes(app: FastA
     order, flattening included routers on every request: routes are the app's own, hot first."""
     paths = [getattr(route, "path", None) for route in app.routes]
     assert None not in paths  # an included router has no path of its own
-    assert paths[:3] == ["/openapi.json", "/api/v1/rates", "/api/rates"]
+    assert paths[:2] == ["/api/v1/rates", "/api/rates"]
+    assert "/openapi.json" in paths

@@ -11,9 +11,10 @@ import httpx
 import pytest
 from flask.testing import FlaskClient
 from testkit.fake_coingecko import FakeCoinGecko
+from testkit.processes import wait_until
 
 from benchmarks import floor_app, old_design
-from benchmarks.memory import tree_pids, tree_rss_bytes
+from benchmarks.procfs import tree_cpu_seconds, tree_pids, tree_rss_bytes
 from benchmarks.wrk import WrkError, parse_wrk_output, run_wrk
 
 OldClient = tuple[FakeCoinGecko, FlaskClient]
@@ -84,6 +85,18 @@ def test_tree_rss_counts_children() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_tree_cpu_time_counts_a_busy_child() -> None:
+    spin = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
+    idle = "import time; time.sleep(30)"
+    busy = subprocess.Popen([sys.executable, "-c", spin + "\n" + idle])
+    try:
+        wait_until("0.3 s of CPU", lambda: tree_cpu_seconds(busy.pid) >= 0.3, timeout_s=10)
+        assert tree_cpu_seconds(os.getpid()) >= tree_cpu_seconds(busy.pid) >= 0.3
+    finally:
+        busy.kill()
+        busy.wait()
 
 
 async def test_floor_app_answers_the_given_bytes_on_any_path() -> None:

@@ -1,4 +1,4 @@
-"""GET /docs: Swagger UI served from this process, not a CDN.
+"""GET /openapi.json, and GET /docs: Swagger UI served from this process, not a CDN.
 
 Clusters without internet access, strict Content-Security-Policies and offline laptops all get a
 working API explorer: the UI's files come from the `swagger-ui-bundle` package and the page has no
@@ -9,7 +9,7 @@ FastAPI emits) as bundled by the `fastapi-offline` package; we use only its stat
 from importlib.resources import files
 
 from fastapi import FastAPI
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
 DOCS_HTML = """<!doctype html>
@@ -40,7 +40,12 @@ INIT_JS = """window.ui = SwaggerUIBundle({
 
 
 def install_docs(app: FastAPI) -> None:
-    """Serve Swagger UI at /docs (create the app with docs_url=None)."""
+    """Serve the OpenAPI document and Swagger UI (create the app with openapi_url=None)."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
     swagger_ui = str(files("fastapi_offline") / "static")
     app.mount("/docs/assets", StaticFiles(directory=swagger_ui), name="swagger-ui")
 

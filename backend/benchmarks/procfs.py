@@ -1,4 +1,5 @@
-"""Memory of the benchmarked servers: the resident set of a process tree, sampled for its peak."""
+"""What /proc says about the benchmarked servers: a process tree's resident set (sampled for its
+peak) and CPU time, and the CPU time the hypervisor stole from this machine meanwhile."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 from pathlib import Path
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
@@ -42,6 +44,28 @@ def rss_bytes(pid: int) -> int:
 def tree_rss_bytes(root: int) -> int:
     """Resident memory of a process and all its descendants (e.g. gunicorn master + workers)."""
     return sum(rss_bytes(pid) for pid in tree_pids(root))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system time the process has used (its own, not its children's)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time of a process and its live descendants: per request, what a design costs the
+    machine, whatever the hypervisor lets it have."""
+    return sum(cpu_seconds(pid) for pid in tree_pids(root))
+
+
+def stolen_seconds() -> float:
+    """CPU time the hypervisor gave to others while this machine's vCPUs wanted to run (`steal`
+    in /proc/stat, all vCPUs)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / CLOCK_TICKS if len(fields) > 8 else 0.0
 
 
 class PeakRssSampler:
