@@ -1,6 +1,7 @@
 """Request ids, request logs and the last-resort error answer."""
 
 import logging
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -53,20 +54,37 @@ async def test_request_logs_are_debug_level_with_the_request_id(
     assert (record.method, record.path, record.status) == ("GET", "/api/v1/rates", 200)  # type: ignore[attr-defined]
 
 
-def _add_failing_route(app: FastAPI) -> None:
+def _secret_failure(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("secret internal detail")
+
+
+def _add_failing_route(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
     @app.get("/boom")
     async def boom() -> None:
-        raise RuntimeError("secret internal detail")
+        _secret_failure()
 
 
+def _break_the_rate_bodies(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fast path steps aside; the route renders the same way and fails the same way.
+    monkeypatch.setattr("crypto_rates.api.responder.list_body", _secret_failure)
+
+
+@pytest.mark.parametrize(
+    ("path", "break_it"),
+    [("/boom", _add_failing_route), ("/api/v1/rates", _break_the_rate_bodies)],
+)
 async def test_an_unexpected_error_is_a_500_problem_without_internals(
-    app: FastAPI, caplog: pytest.LogCaptureFixture
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    break_it: Callable[[FastAPI, pytest.MonkeyPatch], None],
 ) -> None:
-    _add_failing_route(app)
+    break_it(app, monkeypatch)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         with caplog.at_level(logging.ERROR):
-            response = await http.get("/boom", headers={"X-Request-ID": "trace-me"})
+            response = await http.get(path, headers={"X-Request-ID": "trace-me"})
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["cache-control"] == "no-store"
@@ -74,26 +92,7 @@ async def test_an_unexpected_error_is_a_500_problem_without_internals(
     assert "secret internal detail" not in response.text and "Traceback" not in response.text
     assert response.json()["detail"] == "internal error; it has been logged"
     assert "secret internal detail" in caplog.text  # but the operator sees it
-    labels = {"method": "GET", "handler": "/boom", "status": "5xx"}
-    assert runtime(app).metrics.registry.get_sample_value("crypto_app_requests_total", labels) == 1
-
-
-async def test_a_fast_path_rendering_error_is_the_routes_500_problem(
-    app: FastAPI, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("secret rendering detail")
-
-    monkeypatch.setattr("crypto_rates.api.responder.list_body", broken)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-        with caplog.at_level(logging.ERROR):
-            response = await http.get("/api/v1/rates", headers={"X-Request-ID": "trace-hot"})
-    assert response.status_code == 500
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.headers["x-request-id"] == "trace-hot"
-    assert "secret rendering detail" in caplog.text
-    labels = {"method": "GET", "handler": "/api/v1/rates", "status": "5xx"}
+    labels = {"method": "GET", "handler": path, "status": "5xx"}
     assert runtime(app).metrics.registry.get_sample_value("crypto_app_requests_total", labels) == 1
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import helm_python as helm
 import pytest
 import yaml
+from testkit.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "crypto-rates"
@@ -50,12 +51,6 @@ pytestmark = pytest.mark.skipif(
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -707,9 +702,7 @@ def test_make_deploy_renders_the_pull_secret_and_the_helm_commands(
         r" --set global.imagePullSecrets\[0\].name=crypto-rates-registry"
     )
     assert upgrade.strip() == expected
-    assert (
-        helm_test.strip() == "helm test crypto-rates --namespace crypto-rates --timeout 5m"
-    )
+    assert helm_test.strip() == "helm test crypto-rates --namespace crypto-rates --timeout 5m"
 
 
 def test_make_deploy_without_cluster_or_helm_says_so_in_one_line(

@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -31,6 +30,7 @@ from pathlib import Path
 import pytest
 import yaml
 from clusterkit import CLUSTER_DIR, REPO, Cluster
+from testkit.processes import free_port
 
 NODE_DIR = CLUSTER_DIR / "node"
 NODE_SH = NODE_DIR / "node.sh"
@@ -82,12 +82,6 @@ def sh(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 90
             f"{result.stderr}{result.stdout}"
         )
     return result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---- the delivery flow: registry -> push -> certs -> deploy ------------------------------------
