@@ -122,7 +122,9 @@ class Poller:
         remaining calls would run out (the budget's spacing)."""
         delay = self._interval
         if not outcome.ok:
-            delay = min(delay, FAILURE_BACKOFF_START * 2 ** (self._failures - 1))
+            # The exponent is capped: 2**1024 is no float (after days of failures at 300 s).
+            doublings = min(self._failures - 1, 30)
+            delay = min(delay, FAILURE_BACKOFF_START * 2**doublings)
         delay = max(delay, outcome.retry_after or 0.0)
         spacing = self.budget.spacing(self._clock())
         if spacing > self._interval:

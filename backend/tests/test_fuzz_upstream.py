@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from crypto_rates.budget import CallBudget
 from crypto_rates.coingecko_payload import (
     MAX_VALUE,
     MIN_VALUE,
@@ -19,11 +20,10 @@ from crypto_rates.coingecko_payload import (
     parse_exchange_rates,
 )
 from crypto_rates.config import Settings
-from crypto_rates.metrics import Metrics
-from crypto_rates.persistence import load_sample
-from crypto_rates.budget import CallBudget
 from crypto_rates.database import Database
 from crypto_rates.database_url import sqlite_memory
+from crypto_rates.metrics import Metrics
+from crypto_rates.persistence import load_sample
 from crypto_rates.poller import Poller
 from crypto_rates.rate import CODE_PATTERN, RATE_TYPES, Rate
 from crypto_rates.store import SnapshotStore
@@ -174,7 +174,9 @@ async def _refresh_with(body: bytes) -> tuple[bool, bool, float | None]:
     async with httpx.AsyncClient(transport=transport) as http:
         client = CoinGeckoClient(upstream, metrics, http=http)
         database = Database(sqlite_memory())
-        poller = Poller(client, store, metrics, upstream.refresh_interval, database, CallBudget(None))
+        poller = Poller(
+            client, store, metrics, upstream.refresh_interval, database, CallBudget(None)
+        )
         outcome = await poller.refresh_once()
     counted = metrics.registry.get_sample_value(
         "coingecko_api_calls_total", {"status": "invalid_response"}
