@@ -108,7 +108,12 @@ class PostgresServer:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGINT)
+        # To the postmaster itself: runuser (as root) does not pass SIGINT on.
+        try:
+            postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            postmaster = process.pid
+        os.kill(postmaster, signal.SIGINT)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
