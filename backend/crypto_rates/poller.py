@@ -78,6 +78,7 @@ class Poller:
         self._unsaved: list[Snapshot] = []  # fetched, not yet in the database
         self._uncounted_calls = 0  # made, not yet counted in the database
         self._calls_seen = metrics.upstream_attempts
+        self._stretched = False
 
     # -- upstream ----------------------------------------------------------------------------
 
@@ -133,9 +134,22 @@ class Poller:
 
     def _publish_budget(self) -> None:
         now = self._clock()
-        self._metrics.budget(
-            self.budget.used_in(now), self.budget.allowance, self.interval_in_force()
-        )
+        interval = self.interval_in_force()
+        self._metrics.budget(self.budget.used_in(now), self.budget.allowance, interval)
+        stretched = interval > self._interval
+        if stretched != self._stretched:
+            self._stretched = stretched
+            extra = {
+                "interval": round(interval, 1),
+                "calls_this_month": self.budget.used_in(now),
+                "monthly_calls": self.budget.allowance,
+            }
+            if stretched:
+                log.warning(
+                    "refresh interval stretched to last the monthly call budget", extra=extra
+                )
+            else:
+                log.info("refresh interval back to REFRESH_INTERVAL", extra=extra)
 
     # -- the database ------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The monthly call budget, with a fake clock: whole simulated months through the real poller."""
 
 import json
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -96,8 +97,13 @@ def test_an_outage_with_retries_stays_under_budget(fixture_body: bytes) -> None:
     assert max(delays) > INTERVAL  # it had to stretch
 
 
-def test_a_budget_almost_spent_stretches_the_interval(fixture_body: bytes) -> None:
-    calls, delays, _ = simulate_month(fixture_body, used_before=8_000)
+def test_a_budget_almost_spent_stretches_the_interval(
+    fixture_body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        calls, delays, poller = simulate_month(fixture_body, used_before=8_000)
+    assert "refresh interval stretched to last the monthly call budget" in caplog.text
+    assert poller.last_outcome is not None
     assert calls <= DEMO
     usable = DEMO * (1 - RETRY_RESERVE) - 8_001  # after its first call
     assert delays[0] == pytest.approx(31 * 86400 / usable)  # ~2,681 s instead of 300
