@@ -283,7 +283,10 @@ class Poller:
 
     async def run(self) -> None:
         while True:
-            await self.step()
+            try:
+                await self.step()
+            except Exception:  # the loop must survive anything, e.g. a bug in a database path
+                log.exception("poller step failed unexpectedly; trying again")
             await self._sleep(self._tick_delay())
 
     def start(self) -> None:

@@ -15,6 +15,7 @@ from crypto_rates.metrics import Metrics
 from crypto_rates.poller import FAILURE_BACKOFF_START, Poller, RefreshOutcome
 from crypto_rates.store import SnapshotStore
 from crypto_rates.upstream import CoinGeckoClient
+from sqlalchemy import text
 
 from .conftest import RATES_URL
 
@@ -223,3 +224,17 @@ async def test_the_loop_survives_failures(
     await harness.poller.stop()
     assert harness.store.current is not None
     assert harness.sample("crypto_rates_refreshes_total", {"outcome": "failure"}) == 2
+
+
+async def test_a_schema_from_a_newer_version_is_not_fatal(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    await harness.database.migrate()
+    async with harness.database.engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with caplog.at_level(logging.ERROR):
+        await harness.poller.sync()
+    assert harness.poller.database_up is False and harness.poller.role == "standalone"
+    errors = [getattr(r, "error", "") for r in caplog.records]
+    assert any("SchemaError" in e and "9999" in e for e in errors), errors
+    await harness.poller.stop()
