@@ -165,6 +165,7 @@ async def test_an_unreachable_database_means_polling_alone_and_writing_later(
     (tmp_path / "data.db").mkdir()  # a directory where the file should be: unusable
     respx.get(RATES_URL).respond(200, content=fixture_body)
     with caplog.at_level(logging.INFO):
+        await harness.poller.sync()
         await harness.poller.step()
     assert harness.poller.database_up is False and harness.poller.role == "standalone"
     outcome = harness.poller.last_outcome
