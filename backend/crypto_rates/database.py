@@ -20,11 +20,13 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Float,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    delete,
     func,
     select,
     text,
@@ -37,6 +39,7 @@ from sqlalchemy.pool import StaticPool
 
 from crypto_rates.coingecko_payload import InvalidResponse, rates_from_payload, rates_payload
 from crypto_rates.database_url import DatabaseUrl
+from crypto_rates.history import DAY, HOUR, RAW_RETENTION, RETENTION, ArchivedPoint, downsample
 from crypto_rates.rate import Source
 from crypto_rates.snapshot import Snapshot, build_snapshot
 from crypto_rates.store import HistoryPoint
@@ -70,6 +73,14 @@ snapshots = Table(
     Column("source", String(16), nullable=False),
     Column("rates", Text, nullable=False),
 )
+history = Table(
+    "history",
+    metadata,
+    Column("code", String(16), primary_key=True),
+    Column("resolution", Integer, primary_key=True),
+    Column("t", DateTime(timezone=True), primary_key=True),
+    Column("value", Float, nullable=False),
+)
 upstream_calls = Table(
     "upstream_calls",
     metadata,
@@ -88,6 +99,10 @@ def describe_error(exc: BaseException) -> str:
 def _utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; every value written is UTC.
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _at(unix: float) -> datetime:
+    return datetime.fromtimestamp(unix, UTC)
 
 
 def _migrate(connection: Connection, revision: str) -> None:
@@ -227,6 +242,80 @@ class Database:
         ]
         await self.save_rows(rows)
         await self.save(snapshot)
+
+    # -- the archive: hourly and daily points ------------------------------------------------
+
+    async def save_archived(self, points: list[ArchivedPoint]) -> None:
+        """Store archive points; one already stored for that code, resolution and time wins."""
+        if not points:
+            return
+        insert_ = pg_insert if self.shared else sqlite_insert
+        statement = insert_(history).on_conflict_do_nothing(
+            index_elements=["code", "resolution", "t"]
+        )
+        rows = [
+            {"code": p.code, "resolution": p.resolution, "t": _at(p.t), "value": p.value}
+            for p in points
+        ]
+        async with self.engine.begin() as conn:
+            for start in range(0, len(rows), 5000):  # bounded statements on both engines
+                await conn.execute(statement, rows[start : start + 5000])
+
+    async def compact(self, since: float | None, now: float) -> list[ArchivedPoint]:
+        """Downsample the refreshes since `since` (all when None) into hourly points, and the
+        hourly points of those days into daily ones; complete hours and days only. Returns the
+        points computed (the archive merges them the way the database does)."""
+        hour_start, day_start = _at(now // HOUR * HOUR), _at(now // DAY * DAY)
+        recent = [
+            (s.fetched_ts, {c: r.value for c, r in s.rates.items()})
+            for s in await self._snapshot_rows(since=None if since is None else _at(since))
+            if s.source == Source.COINGECKO and s.fetched_at < hour_start
+        ]
+        hourly = downsample(recent, HOUR)
+        await self.save_archived(hourly)
+        first_day = min((t for t, _ in recent), default=now) // DAY * DAY
+        query = (
+            select(history.c.code, history.c.t, history.c.value)
+            .where(history.c.resolution == HOUR)
+            .where(history.c.t >= _at(first_day), history.c.t < day_start)
+            .order_by(history.c.t)
+        )
+        async with self.engine.connect() as conn:
+            rows = cast(list[tuple[str, datetime, float]], (await conn.execute(query)).all())
+        by_time: dict[float, dict[str, float]] = {}
+        for code, t, value in rows:
+            by_time.setdefault(_utc(t).timestamp(), {})[code] = value
+        daily = downsample(sorted(by_time.items()), DAY)
+        await self.save_archived(daily)
+        return hourly + daily
+
+    async def prune(self, now: float) -> None:
+        """Drop refreshes older than 48 h (never the newest) and archive points past retention."""
+        async with self.engine.begin() as conn:
+            newest = await conn.scalar(select(func.max(snapshots.c.fetched_at)))
+            if newest is not None:
+                cutoff = min(_utc(newest), _at(now - RAW_RETENTION))
+                await conn.execute(delete(snapshots).where(snapshots.c.fetched_at < cutoff))
+            for resolution, kept in RETENTION.items():
+                await conn.execute(
+                    delete(history)
+                    .where(history.c.resolution == resolution)
+                    .where(history.c.t < _at(now - kept))
+                )
+
+    async def archived(self) -> list[ArchivedPoint]:
+        """Every archive point, one code at a time (the event loop gets a turn between)."""
+        async with self.engine.connect() as conn:
+            codes: list[str] = list((await conn.scalars(select(history.c.code).distinct())).all())
+        points: list[ArchivedPoint] = []
+        for code in codes:
+            query = select(history.c.resolution, history.c.t, history.c.value).where(
+                history.c.code == code
+            )
+            async with self.engine.connect() as conn:
+                found = cast(list[tuple[int, datetime, float]], (await conn.execute(query)).all())
+            points += [ArchivedPoint(code, r, int(_utc(t).timestamp()), v) for r, t, v in found]
+        return points
 
     # -- the monthly call count --------------------------------------------------------------
 
