@@ -7,6 +7,8 @@ session-level advisory lock, held on a connection of its own, makes one replica 
 
 import json
 import logging
+from array import array
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -39,7 +41,16 @@ from sqlalchemy.pool import StaticPool
 
 from crypto_rates.coingecko_payload import InvalidResponse, rates_from_payload, rates_payload
 from crypto_rates.database_url import DatabaseUrl
-from crypto_rates.history import DAY, HOUR, RAW_RETENTION, RETENTION, ArchivedPoint, downsample
+from crypto_rates.history import (
+    DAY,
+    HOUR,
+    RAW_RETENTION,
+    RETENTION,
+    Archive,
+    ArchivedPoint,
+    Series,
+    downsample,
+)
 from crypto_rates.rate import Source
 from crypto_rates.snapshot import Snapshot, build_snapshot
 from crypto_rates.store import HistoryPoint
@@ -80,6 +91,13 @@ history = Table(
     Column("resolution", Integer, primary_key=True),
     Column("t", DateTime(timezone=True), primary_key=True),
     Column("value", Float, nullable=False),
+)
+backfill = Table(
+    "backfill",
+    metadata,
+    Column("unit", String(16), primary_key=True),
+    Column("days", Integer, primary_key=True),
+    Column("done_at", DateTime(timezone=True), nullable=False),
 )
 upstream_calls = Table(
     "upstream_calls",
@@ -303,19 +321,48 @@ class Database:
                     .where(history.c.t < _at(now - kept))
                 )
 
-    async def archived(self) -> list[ArchivedPoint]:
-        """Every archive point, one code at a time (the event loop gets a turn between)."""
+    async def load_archive(self) -> Archive:
+        """The archive, read one code at a time straight into arrays: memory peaks at one
+        code's rows, and the event loop gets a turn between codes."""
         async with self.engine.connect() as conn:
             codes: list[str] = list((await conn.scalars(select(history.c.code).distinct())).all())
-        points: list[ArchivedPoint] = []
+        tiers: dict[int, dict[str, Series]] = {HOUR: {}, DAY: {}}
         for code in codes:
-            query = select(history.c.resolution, history.c.t, history.c.value).where(
-                history.c.code == code
+            query = (
+                select(history.c.resolution, history.c.t, history.c.value)
+                .where(history.c.code == code)
+                .order_by(history.c.resolution, history.c.t)
             )
             async with self.engine.connect() as conn:
-                found = cast(list[tuple[int, datetime, float]], (await conn.execute(query)).all())
-            points += [ArchivedPoint(code, r, int(_utc(t).timestamp()), v) for r, t, v in found]
-        return points
+                result = await conn.execute(query)
+                for tier in tiers.values():
+                    tier[code] = Series(array("q"), array("d"))
+                rows = cast(Iterable[tuple[int, datetime, float]], result)
+                for resolution, t, value in rows:
+                    series = tiers[resolution][code]
+                    series.times.append(int(_utc(t).timestamp()))
+                    series.values.append(value)
+        return Archive(tiers)
+
+    # -- backfill progress --------------------------------------------------------------------
+
+    async def backfilled(self) -> set[tuple[str, int]]:
+        """The (unit, days) market_chart ranges already stored."""
+        async with self.engine.connect() as conn:
+            rows = cast(
+                list[tuple[str, int]],
+                (await conn.execute(select(backfill.c.unit, backfill.c.days))).all(),
+            )
+        return set(rows)
+
+    async def mark_backfilled(self, unit: str, days: int, points: list[ArchivedPoint]) -> None:
+        """Store a unit's backfilled points, then mark its range done (a crash between the two
+        means fetching it again: storing is idempotent)."""
+        await self.save_archived(points)
+        insert_ = pg_insert if self.shared else sqlite_insert
+        statement = insert_(backfill).values(unit=unit, days=days, done_at=datetime.now(UTC))
+        async with self.engine.begin() as conn:
+            await conn.execute(statement.on_conflict_do_nothing(index_elements=["unit", "days"]))
 
     # -- the monthly call count --------------------------------------------------------------
 

@@ -113,12 +113,19 @@ class Archive:
     def cross(
         self, resolution: int, code: str, base: str, start: float, end: float
     ) -> dict[int, float]:
-        """Units of `code` per 1 `base` at each stored time of `resolution` in [start, end]."""
-        tier = self.tiers[resolution]
-        if code not in tier or base not in tier:
-            return {}
-        codes, bases = tier[code].between(start, end), tier[base].between(start, end)
+        """Units of `code` per 1 `base` at each stored time of `resolution` in [start, end]
+        (BTC is 1 per 1 BTC at any time: backfilled units come without BTC points)."""
+        codes = self._values(resolution, code, start, end)
+        bases = self._values(resolution, base, start, end)
+        if code == "btc" and not codes:
+            codes = dict.fromkeys(bases, 1.0)
+        if base == "btc" and not bases:
+            bases = dict.fromkeys(codes, 1.0)
         return {t: v for t, v in ((t, _cross(v, bases.get(t))) for t, v in codes.items()) if v}
+
+    def _values(self, resolution: int, code: str, start: float, end: float) -> dict[int, float]:
+        series = self.tiers[resolution].get(code)
+        return series.between(start, end) if series is not None else {}
 
 
 def _cross(value: float, base_value: float | None) -> float | None:

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Literal
 
 from crypto_rates import persistence
+from crypto_rates.backfill import Backfill
 from crypto_rates.budget import CallBudget, month_of
 from crypto_rates.database import UNAVAILABLE, Database, describe_error
-from crypto_rates.history import HOUR, Archive
+from crypto_rates.history import HOUR
 from crypto_rates.metrics import Metrics
 from crypto_rates.rate import Source
 from crypto_rates.snapshot import Snapshot, build_snapshot
@@ -62,6 +63,7 @@ class Poller:
         database: Database,
         budget: CallBudget,
         snapshot_path: Path | None = None,  # an old JSON snapshot file, imported once
+        backfill_rate: int | None = None,  # backfill calls per minute; None: no backfill
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -86,6 +88,14 @@ class Poller:
         self._stretched = False
         self._archive_due: float | None = None  # None: at the next sync
         self._compacted_since: float | None = None  # None: compact every stored refresh
+        self.backfill = (
+            None
+            if backfill_rate is None
+            else Backfill(
+                client, database, store, budget, refresh_interval, backfill_rate, self._count_calls
+            )
+        )
+        self._backfill_task: asyncio.Task[None] | None = None
 
     # -- upstream ----------------------------------------------------------------------------
 
@@ -167,6 +177,21 @@ class Poller:
             await self._exchange()
         if self.database_up:
             await self._maintain_archive()
+        self._steer_backfill()
+
+    def _steer_backfill(self) -> None:
+        """The backfill runs beside the loop while this replica is the poller (never in it: a
+        live refresh never waits for it), and stops when it no longer is."""
+        task = self._backfill_task
+        running = task is not None and not task.done()
+        if self.backfill is None or self.backfill.finished:
+            return
+        if self.role == "poller" and self.database_up and not running:
+            self._backfill_task = asyncio.create_task(
+                self.backfill.run_until_done(), name="crypto-rates-backfill"
+            )
+        elif self.role != "poller" and running and task is not None:
+            task.cancel()
 
     async def _exchange(self) -> None:
         try:
@@ -204,7 +229,7 @@ class Poller:
                     await self._database.compact(self._compacted_since, now)
                     self._compacted_since = now // HOUR * HOUR - HOUR  # redo the last hour
                     await self._database.prune(now)
-                archive = Archive().merged(await self._database.archived(), now)
+                archive = (await self._database.load_archive()).merged([], now)
         except UNAVAILABLE as exc:
             log.warning("archive upkeep failed; trying again", extra={"error": describe_error(exc)})
             self._archive_due = now + ARCHIVE_RETRY
@@ -338,11 +363,12 @@ class Poller:
         self._task = asyncio.create_task(self.run(), name="crypto-rates-poller")
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._task, self._backfill_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._backfill_task = None
         if self.database_up and (self._unsaved or self._uncounted_calls):
             with contextlib.suppress(*UNAVAILABLE):
                 async with asyncio.timeout(DATABASE_TIMEOUT):

@@ -56,6 +56,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "CRYPTO_RATES_ALLOW_FAST_REFRESH",
         "DATABASE_URL",
         "COINGECKO_MONTHLY_CALLS",
+        "BACKFILL",
+        "BACKFILL_CALLS_PER_MINUTE",
     ]:
         monkeypatch.delenv(name, raising=False)
 

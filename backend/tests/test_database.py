@@ -8,13 +8,22 @@ from crypto_rates.coingecko_payload import parse_exchange_rates
 from crypto_rates.config import SettingsError, load_settings
 from crypto_rates.database import Database, describe_error, snapshots, upstream_calls
 from crypto_rates.database_url import parse_database_url
-from crypto_rates.history import DAY, HOUR
+from crypto_rates.history import DAY, HOUR, Archive, ArchivedPoint
 from crypto_rates.rate import Source
 from crypto_rates.snapshot import Snapshot, build_snapshot
 from sqlalchemy import insert
 from testkit.postgres import PASSWORD, PostgresServer
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def points_of(archive: Archive) -> list[ArchivedPoint]:
+    return [
+        ArchivedPoint(code, resolution, t, v)
+        for resolution, tier in archive.tiers.items()
+        for code, series in tier.items()
+        for t, v in zip(series.times, series.values, strict=True)
+    ]
 
 
 def snapshot_at(fixture_body: bytes, at: datetime, factor: float = 1.0) -> Snapshot:
@@ -208,12 +217,12 @@ async def test_an_upgrade_to_the_history_schema_downsamples_old_refreshes_before
         assert [t for t, _ in daily] == [
             datetime(2026, 12, d, tzinfo=UTC).timestamp() for d in (1, 2, 3, 4)
         ][: len(daily)] and len(daily) == 4
-        stored = await db.archived()
+        stored = points_of(await db.load_archive())
         assert sorted(stored) == sorted(points)  # what was computed is what is stored
         kept = await db.history(T0)
         assert kept[0].t == T0 + timedelta(days=2, minutes=20)  # raw refreshes: the last 48 h
         await db.prune(now + 100 * 86400)
-        assert {p.resolution for p in await db.archived()} == {DAY}  # hourly: 90 days
+        assert {p.resolution for p in points_of(await db.load_archive())} == {DAY}  # hourly: 90 d
         assert (await db.latest()) is not None  # the newest refresh is never pruned
     finally:
         await db.close()
