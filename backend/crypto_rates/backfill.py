@@ -99,7 +99,7 @@ class Backfill:
         supported = await self._call(self._client.fetch_supported_units)
         while (snapshot := self._store.current) is None:  # our units: what we serve
             await self._sleep(1.0)
-        units = [u for u in snapshot.rates if u in supported]
+        units = [u for u in snapshot.rates if u in supported and u != "btc"]  # btc: always 1
         log.info("backfill started", extra={"units": len(units), "stored": len(done)})
         for days, resolution in PASSES:
             for unit in units:

@@ -157,7 +157,7 @@ def select(
 ) -> SeriesOut:
     """The points of `code` in `base` within `window`: every refresh where the recent history
     covers it, hourly points before that, daily before those; thinned to the finest step that
-    keeps at most MAX_POINTS (never finer than the coarsest data it holds)."""
+    keeps at most MAX_POINTS over the data held (never finer than the coarsest data used)."""
     start, end = window
     raw = [
         (p.t.timestamp(), v)
@@ -178,7 +178,8 @@ def select(
             native = resolution
     if not points:
         return SeriesOut(native, [])
-    span = max(end - start, 0)
+    # The span of the data held, not of the window: a young service shows every refresh.
+    span = max(end - max(start, points[0][0]), 0)
     step = next(
         (s for s in (native, *(s for s in STEPS if s > native)) if span / s + 1 <= MAX_POINTS),
         STEPS[-1],

@@ -158,3 +158,9 @@ def test_invalid_or_reversed_windows_say_what_is_valid(
     with pytest.raises(ApiProblem) as raised:
         requested_window(range_, from_, to, NOW, None)  # type: ignore[arg-type]
     assert raised.value.status == 422 and message in raised.value.detail
+
+
+def test_a_young_service_shows_every_refresh_of_the_little_it_holds() -> None:
+    recent = recent_points(NOW - 2, NOW, 1)
+    series = select(recent, Archive(), "usd", "btc", Window(NOW - DAY, NOW), 1)
+    assert series.resolution_seconds == 1 and len(series.points) == 3

@@ -47,6 +47,7 @@ class Backend:
             "API_TIMEOUT": "2",
             "LOG_FORMAT": "text",
             "LOG_LEVEL": "info",
+            "BACKFILL": "false",  # the history backfill's own tests are in backend/tests
             **env,
         }
         self.run_dir = run_dir
