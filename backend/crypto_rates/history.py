@@ -25,7 +25,11 @@ RAW_RETENTION = 48 * HOUR
 RETENTION = {HOUR: 90 * DAY, DAY: 5 * 366 * DAY}  # resolution -> how long its points are kept
 MAX_POINTS = 500
 # The steps a series is thinned to (the finest that keeps it within MAX_POINTS is chosen).
-STEPS = (300, 600, 900, 1800, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY)
+# Fine steps too: with a short REFRESH_INTERVAL a growing series thins gradually, not 1 s to 300 s.
+STEPS = (
+    *(1, 2, 5, 10, 15, 30, 60, 120),
+    *(300, 600, 900, 1800, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY),
+)
 
 
 class ArchivedPoint(NamedTuple):

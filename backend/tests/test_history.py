@@ -164,3 +164,9 @@ def test_a_young_service_shows_every_refresh_of_the_little_it_holds() -> None:
     recent = recent_points(NOW - 2, NOW, 1)
     series = select(recent, Archive(), "usd", "btc", Window(NOW - DAY, NOW), 1)
     assert series.resolution_seconds == 1 and len(series.points) == 3
+
+
+def test_a_short_interval_thins_gradually_as_the_series_grows() -> None:
+    recent = recent_points(NOW - 600, NOW, 1)  # ten minutes at a 1 s interval
+    series = select(recent, Archive(), "usd", "btc", Window(NOW - DAY, NOW), 1)
+    assert series.resolution_seconds == 2 and 300 <= len(series.points) <= MAX_POINTS
