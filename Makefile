@@ -30,8 +30,9 @@ venv: $(VENV)/.installed ## create .venv with the package and its dev tools
 
 # System tools: `deps-<target>` (a prerequisite of every target that needs one) uses what is there and
 # installs what is missing (as root on Debian) or stops with the install command. The list of tools per
-# target is scripts/system-tools.txt. /usr/sbin (nginx, dockerd, sshd) is not on every user's PATH.
-DEPS := PATH="$$PATH:/usr/sbin:/sbin" scripts/deps.sh
+# target is scripts/system-tools.txt. /usr/sbin (nginx, dockerd, sshd) is not on every user's PATH, nor is
+# /usr/local/go/bin (where Go's own release tarball installs).
+DEPS := PATH="$$PATH:/usr/sbin:/sbin:/usr/local/go/bin" scripts/deps.sh
 deps-%:
 	@$(DEPS) $*
 
@@ -218,21 +219,24 @@ test-registry: deps-test-registry venv lint-registry ## registry, push, certs ov
 .PHONY: cluster-build cluster-up cluster-down test-cluster test-cluster-static
 CLUSTER_DIR ?= .data/cluster
 
-cluster-build: ## build kube-apiserver & co., kubectl, kubelet, etcd, helm from Go modules (cached in .cache/cluster)
+cluster-build: deps-cluster-build ## build kube-apiserver & co., kubectl, kubelet, etcd, helm from Go modules (cached in .cache/cluster)
 	deploy/cluster/build.sh >/dev/null
 
-cluster-up: deps-test-cluster cluster-build ## control plane on 127.0.0.1, state in CLUSTER_DIR (default .data/cluster)
-	deploy/cluster/cluster.sh up $(CLUSTER_DIR)
+CLUSTER_PY = PYTHONPATH=backend:deploy/cluster/tests $(PY) -m localcluster
+
+cluster-up: deps-test-cluster venv cluster-build ## control plane on 127.0.0.1, state in CLUSTER_DIR (default .data/cluster)
+	$(CLUSTER_PY) up $(CLUSTER_DIR)
 	@echo "export KUBECONFIG=$(abspath $(CLUSTER_DIR))/admin.kubeconfig PATH=$$(deploy/cluster/build.sh 2>/dev/null):\$$PATH"
 
-cluster-down: ## stop the control plane of cluster-up and delete CLUSTER_DIR
-	deploy/cluster/cluster.sh down $(CLUSTER_DIR)
+cluster-down: venv ## stop the control plane of cluster-up and delete CLUSTER_DIR
+	$(CLUSTER_PY) down $(CLUSTER_DIR)
 
 test-cluster: deps-test-cluster venv cluster-build ## root: the chart installed, upgraded, rolled back, uninstalled on a real API server
 	PATH="$$PATH:/usr/local/go/bin" $(PY) -m pytest deploy/cluster/tests -p no:cacheprovider
 
-test-cluster-static: venv ## no cluster: one Kubernetes minor everywhere; shellcheck and ruff of deploy/cluster
-	$(BIN)/shellcheck -x deploy/cluster/*.sh
-	$(BIN)/ruff check deploy/cluster/tests deploy/tests/test_cluster_versions.py
-	$(BIN)/ruff format --check deploy/cluster/tests deploy/tests/test_cluster_versions.py
+test-cluster-static: venv ## no cluster: one Kubernetes minor everywhere; shellcheck, ruff and mypy of deploy/cluster
+	$(BIN)/shellcheck -x deploy/cluster/*.sh deploy/cluster/node/*.sh
+	$(BIN)/ruff check deploy/cluster deploy/tests/test_cluster_versions.py
+	$(BIN)/ruff format --check deploy/cluster deploy/tests/test_cluster_versions.py
+	cd deploy/cluster/tests && MYPYPATH=$(CURDIR)/backend $(CURDIR)/$(BIN)/mypy --strict --cache-dir $(CURDIR)/.mypy_cache localcluster.py
 	$(PY) -m pytest deploy/tests/test_cluster_versions.py -p no:cacheprovider

@@ -1,5 +1,5 @@
-"""Helpers for tests against the local cluster (deploy/cluster/cluster.sh): its settings, kubectl
-and helm runners, Go module sources. The fixtures are in conftest.py."""
+"""Helpers for tests against the local cluster (localcluster.py): its settings, kubectl and helm
+runners, Go module sources. The fixtures are in conftest.py."""
 
 from __future__ import annotations
 
@@ -10,15 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from localcluster import ControlPlane, read_env
+
 REPO = Path(__file__).resolve().parents[3]
 CLUSTER_DIR = REPO / "deploy" / "cluster"
-CLUSTER_SH = CLUSTER_DIR / "cluster.sh"
-
-
-def read_env(path: Path) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs if not k.lstrip().startswith("#")}
-
 
 VERSIONS = read_env(CLUSTER_DIR / "versions.env")
 
@@ -28,6 +23,10 @@ class Cluster:
     env: dict[
         str, str
     ]  # cluster.env: KUBECONFIG, CLUSTER_BIN, API_SERVER, CA_CERT, SERVICE_CIDR, ...
+
+    @property
+    def control_plane(self) -> ControlPlane:
+        return ControlPlane(Path(self.env["CLUSTER_DIR"]))
 
     @property
     def bin(self) -> Path:

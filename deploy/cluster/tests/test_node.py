@@ -1,7 +1,8 @@
-"""The chart on a real node (deploy/cluster/node/node.sh): containerd + runc + CNI bridge,
+"""The chart on a real node (localcluster.KubeNode): containerd + runc + CNI bridge,
 kubelet, kube-proxy and CoreDNS in a network namespace of their own, joined to the control plane of
-the `cluster` fixture. The backend and frontend images are the ones `make test-images` built; the
-fake CoinGecko runs as a pod and Service from a test image of its own.
+the `cluster` fixture. The backend and frontend images are built here by deploy/images/provision.sh
+(from its cache after make test-images); the fake CoinGecko runs as a pod and Service from a test
+image of its own.
 
 The tests run in file order and share one release: install, helm test, traffic through the frontend
 Service, the pods' security context, a rolling upgrade under load, a deleted backend pod, an
@@ -30,10 +31,10 @@ from pathlib import Path
 import pytest
 import yaml
 from clusterkit import CLUSTER_DIR, REPO, Cluster
+from localcluster import KubeNode
 from testkit.processes import free_port
 
 NODE_DIR = CLUSTER_DIR / "node"
-NODE_SH = NODE_DIR / "node.sh"
 CHART = REPO / "deploy" / "helm" / "crypto-rates"
 NAMESPACE = "crypto-rates"
 RELEASE = "crypto-rates"
@@ -142,10 +143,12 @@ def private_registry() -> Iterator[Registry]:
 
 
 def push_images(registry: Registry, fake_archive: Path) -> None:
-    """`make push` of the :test images of make test-images under each of TAGS, and the fake
-    CoinGecko (a test image, not part of the delivery) saved for `node.sh import`."""
+    """`make push` of the :test images (provision.sh builds them, from its cache if nothing
+    changed) under each of TAGS, and the fake CoinGecko (a test image, not part of the delivery)
+    saved for the node's `ctr images import`."""
     sh(PROVISION, "start")
     try:
+        sh(PROVISION, "build")
         env = {**registry.env, "DOCKER_HOST": ENGINE}
         for tag in TAGS:
             for image in ("crypto-rates-backend", "crypto-rates-frontend"):
@@ -158,28 +161,31 @@ def push_images(registry: Registry, fake_archive: Path) -> None:
 
 @dataclass
 class Node:
-    dir: Path
+    machine: KubeNode
     registry: Registry
     pull_before_certs: str = ""  # what containerd said to an anonymous pull before make certs
     pull_after_certs: str = ""  # ... and after it
     certs_output: str = ""  # make certs' output (Ansible's)
 
     @property
+    def dir(self) -> Path:
+        return self.machine.dir
+
+    @property
     def certs_d(self) -> Path:
-        return self.dir / "certs.d"  # node.sh's default config_path
+        return self.dir / "certs.d"  # KubeNode's default config_path
 
     def forward(self, target: str) -> str:
         """A URL on 127.0.0.1 that reaches TARGET (ip:port) inside the node's network namespace."""
         port = free_port()
-        sh(NODE_SH, "forward", self.dir, str(port), target)
+        self.machine.forward(port, target)
         return f"http://127.0.0.1:{port}"
 
     def anonymous_pull(self, hosts_dir: Path | None = None) -> str:
         """What containerd says to a pull through the node's certs.d, without credentials."""
         image = f"{self.registry.addr}/crypto-rates-frontend:test"
         hosts = str(hosts_dir or self.certs_d)
-        args = ["ctr", str(self.dir), "images", "pull", "--hosts-dir", hosts, image]
-        result = subprocess.run([str(NODE_SH), *args], capture_output=True, text=True, timeout=60)
+        result = self.machine.ctr("images", "pull", "--hosts-dir", hosts, image, timeout=60)
         return result.stdout + result.stderr
 
     def make_certs(self) -> str:
@@ -189,7 +195,7 @@ class Node:
         ssh.mkdir()
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", ssh / "id_ed25519")
         port = free_port()
-        sh(NODE_SH, "sshd", self.dir, str(port), ssh / "id_ed25519.pub")
+        self.machine.sshd(port, ssh / "id_ed25519.pub")
         scan = ""
         for _ in range(50):
             scan = subprocess.run(
@@ -234,30 +240,25 @@ class Node:
 def node(cluster: Cluster) -> Iterator[Node]:
     with phase("build pause image and CoreDNS (cached after the first run)"):
         build = sh(NODE_DIR / "build.sh").splitlines()[-1]
-    workdir = Path(tempfile.mkdtemp(prefix="crypto-rates-node-"))
+    machine = KubeNode(Path(tempfile.mkdtemp(prefix="crypto-rates-node-")))
     fake_archive = Path(tempfile.mkdtemp(prefix="crypto-rates-node-fake-")) / "fake.tar"
-    env = {
-        **os.environ,
-        "CLUSTER_ENV": f"{cluster.env['CLUSTER_DIR']}/cluster.env",
-        "NODE_BUILD": build,
-    }
     with private_registry() as registry:
         try:
             with phase(f"make push: both images as {', '.join(TAGS)} to {registry.addr}"):
                 push_images(registry, fake_archive)
             with phase("node up (namespace, containerd, kubelet, kube-proxy, CoreDNS) until Ready"):
-                sh(NODE_SH, "up", workdir, env=env)
-            node = Node(workdir, registry)
-            port = registry.addr.rsplit(":", 1)[1]
-            sh(NODE_SH, "reach", workdir, port)  # the registry at the same address inside the node
-            sh(NODE_SH, "import", workdir, fake_archive)
+                machine.up(cluster.control_plane, Path(build))
+            node = Node(machine, registry)
+            port = int(registry.addr.rsplit(":", 1)[1])
+            machine.reach(port)  # the registry at the same address inside the node
+            machine.import_images(fake_archive)
             node.pull_before_certs = node.anonymous_pull()
             with phase("make certs (Ansible over SSH to the node)"):
                 node.certs_output = node.make_certs()
             node.pull_after_certs = node.anonymous_pull()
             yield node
         finally:
-            subprocess.run([str(NODE_SH), "down", str(workdir)], check=False, timeout=180)
+            machine.down()
             shutil.rmtree(fake_archive.parent, ignore_errors=True)
 
 
