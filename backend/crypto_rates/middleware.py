@@ -36,7 +36,10 @@ def request_id_of(scope: Scope) -> str:
     return f"{getrandbits(64):016x}"
 
 
-class ObservabilityMiddleware:
+class RequestMiddleware:
+    """The request middleware: request ids, the access log, HEAD answered as GET, last-resort
+    errors."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 

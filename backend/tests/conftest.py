@@ -12,6 +12,7 @@ from crypto_rates.main import create_app
 from crypto_rates.persistence import load_sample
 from crypto_rates.runtime import Runtime
 from fastapi import FastAPI
+from pydantic import AliasChoices
 
 FIXTURE = (
     Path(__file__).resolve().parents[2] / "backend/crypto_rates/data/sample-exchange-rates.json"
@@ -32,26 +33,23 @@ def fixture_payload(fixture_body: bytes) -> dict[str, Any]:
     return payload
 
 
+def settings_variables() -> set[str]:
+    """Every environment variable Settings reads: each field's name and its aliases."""
+    names = set()
+    for name, field in Settings.model_fields.items():
+        names.add(name)
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        elif isinstance(alias, str):
+            names.add(alias)
+    return {name.upper() for name in names}
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings come from the environment: a developer's variables must not leak into tests."""
-    for name in [
-        "COINGECKO_BASE_URL",
-        "COINGECKO_API_PLAN",
-        "COINGECKO_API_KEY",
-        "REFRESH_INTERVAL",
-        "CACHE_DURATION",
-        "API_TIMEOUT",
-        "STALE_AFTER",
-        "SNAPSHOT_PATH",
-        "SAMPLE_FALLBACK",
-        "HOST",
-        "PORT",
-        "LOG_LEVEL",
-        "LOG_FORMAT",
-        "CORS_ORIGINS",
-        "CRYPTO_RATES_ALLOW_FAST_REFRESH",
-    ]:
+    for name in settings_variables():
         monkeypatch.delenv(name, raising=False)
 
 

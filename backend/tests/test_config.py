@@ -94,20 +94,17 @@ def test_invalid_values_name_the_variable_in_one_line(
     assert "\n" not in text and "Traceback" not in text
 
 
-def test_pro_plan_uses_the_pro_host_and_header(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COINGECKO_API_PLAN", "pro")
-    monkeypatch.setenv("COINGECKO_API_KEY", "pro-key")
+@pytest.mark.parametrize(
+    ("plan", "host"), [("pro", PRO_BASE_URL), ("demo", PUBLIC_BASE_URL)], ids=["pro", "demo"]
+)
+def test_a_paid_plan_uses_its_host_and_key_header(
+    monkeypatch: pytest.MonkeyPatch, plan: str, host: str
+) -> None:
+    monkeypatch.setenv("COINGECKO_API_PLAN", plan)
+    monkeypatch.setenv("COINGECKO_API_KEY", f"{plan}-key")
     settings = load_settings()
-    assert settings.base_url == PRO_BASE_URL
-    assert settings.auth_headers == {"x-cg-pro-api-key": "pro-key"}
-
-
-def test_demo_plan_uses_the_public_host_and_demo_header(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COINGECKO_API_PLAN", "demo")
-    monkeypatch.setenv("COINGECKO_API_KEY", "demo-key")
-    settings = load_settings()
-    assert settings.base_url == PUBLIC_BASE_URL
-    assert settings.auth_headers == {"x-cg-demo-api-key": "demo-key"}
+    assert settings.base_url == host
+    assert settings.auth_headers == {f"x-cg-{plan}-api-key": f"{plan}-key"}
 
 
 @pytest.mark.parametrize(("plan", "url"), [("pro", PUBLIC_BASE_URL), ("demo", PRO_BASE_URL)])

@@ -41,6 +41,7 @@ class Backend:
             "PORT": str(self.port),
             "COINGECKO_BASE_URL": upstream_url,
             "COINGECKO_API_PLAN": "public",
+            "COINGECKO_API_KEY": "",  # empty is unset: the public plan refuses a developer's key
             "SNAPSHOT_PATH": str(run_dir / "snapshot.json"),
             "SAMPLE_FALLBACK": "false",
             "CRYPTO_RATES_ALLOW_FAST_REFRESH": "1",

@@ -1,13 +1,14 @@
 """A pure ASGI fast path for the two hottest requests: the default /api/v1/rates and /api/rates.
 
-FastAPI's routing and parameter solving cost ~100 us per request, several times the rest of the
-stack; these two views take no parameters, so they are answered here from the same renderings the
-routes use. It sits in front of the request middleware too (one layer less per request; with two
-smaller changes ~8 % of the request's CPU time, docs/PERFORMANCE.md) and sets the request id with
-the middleware's own `request_id_of`. Anything else (a query string, another method, HEAD included,
-no snapshot yet, debug-level access logging on) goes on to the request middleware and FastAPI,
-which validate, log and answer it; so does a request whose rendering raises, which FastAPI's route
-then reports as the 500 problem.
+FastAPI's routing and parameter solving cost several times the rest of the stack per request;
+these two views take no parameters, so they are answered here from the same renderings the routes
+use. It sits in front of the request middleware too (one layer less per request) and sets the
+request id with the middleware's own `request_id_of`. What each of these saves is measured in
+docs/PERFORMANCE.md, not here: numbers in a docstring go stale.
+
+Anything else (a query string, another method, HEAD included, no snapshot yet, debug-level access
+logging on) goes on to the request middleware and FastAPI, which validate, log and answer it; so
+does a request whose rendering raises, which FastAPI's route then reports as the 500 problem.
 """
 
 import logging

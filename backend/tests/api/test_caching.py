@@ -5,10 +5,22 @@ import re
 
 import httpx
 import pytest
+from crypto_rates.api.fast_path import FastPath
 from crypto_rates.persistence import load_sample
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from ..conftest import runtime
+
+
+def fast_path_of(app: FastAPI) -> FastPath:
+    """The FastPath in the app's front door of ASGI layers (each holds the next as `.app`)."""
+    layer = getattr(app, "front", None)
+    while layer is not None and not isinstance(layer, FastPath):
+        layer = getattr(layer, "app", None)
+    assert isinstance(layer, FastPath), "no FastPath in front of the app"
+    return layer
+
 
 RATE_URLS = [
     "/api/rates",
@@ -122,14 +134,27 @@ async def test_the_gzip_body_is_a_real_gzip_stream(app: FastAPI) -> None:
     ],
 )
 async def test_fast_path_and_route_answer_identically(
-    client: httpx.AsyncClient, fast: str, routed: str
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, fast: str, routed: str
 ) -> None:
+    # Which requests pass the fast path on to the request middleware and FastAPI.
+    fast_path = fast_path_of(app)
+    behind: list[str] = []
+
+    async def recording(scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope["query_string"].decode()
+        behind.append(scope["path"] + (f"?{query}" if query else ""))
+        await downstream(scope, receive, send)
+
+    downstream = fast_path.app
+    monkeypatch.setattr(fast_path, "app", recording)
     # Bodies carry age_seconds: retry until no second boundary fell between the two requests.
     for _ in range(5):
         a = await client.get(fast)
         b = await client.get(routed)
         if a.content == (await client.get(fast)).content:
             break
+    assert routed in behind, f"{routed} should be answered by the route: {behind}"
+    assert fast not in behind, f"the fast path passed {fast} on instead of answering it"
     assert a.content == b.content
     assert a.headers["etag"] == b.headers["etag"]
     assert a.headers["cache-control"] == b.headers["cache-control"]
