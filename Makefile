@@ -10,7 +10,7 @@ PY     := $(BIN)/python
 NPM    ?= npm
 
 .PHONY: help venv run test lint \
-        test-backend lint-backend \
+        test-backend lint-backend lint-deploy \
         frontend frontend-build test-frontend test-e2e lint-frontend \
         images test-images up down \
         test-deploy test-helm test-terraform test-workflows \
@@ -52,7 +52,7 @@ test-scripts: venv ## scripts/deps.sh: uses present tools, installs as root, els
 test: deps-test lint test-scripts test-backend test-frontend test-e2e test-deploy ## everything that runs without Docker
 	@echo "make test: all green"
 
-lint: lint-backend lint-frontend ## ruff, mypy, eslint, tsc
+lint: lint-backend lint-frontend lint-deploy ## ruff, mypy, eslint, tsc
 
 # ---------------------------------------------------------------------------------------------
 # Backend
@@ -67,6 +67,13 @@ lint-backend: venv
 	$(BIN)/ruff check backend
 	$(BIN)/ruff format --check backend
 	$(BIN)/mypy
+
+# deploy/: ruff everywhere; mypy (strict, as the backend) on the suites that share testkit.deploy.
+lint-deploy: venv
+	$(BIN)/ruff check deploy
+	$(BIN)/ruff format --check deploy
+	MYPYPATH=backend:deploy/cluster/tests $(BIN)/mypy deploy/cluster/tests
+	MYPYPATH=backend $(BIN)/mypy deploy/tests/test_registry.py deploy/tests/test_cluster_versions.py deploy/tests/images
 
 # ---------------------------------------------------------------------------------------------
 # Frontend
@@ -135,7 +142,7 @@ down: ## stop the compose stack (its volumes stay)
 
 # ---------------------------------------------------------------------------------------------
 # Deployment artefacts: chart, Terraform, workflows
-test-deploy: deps-test-deploy test-helm test-terraform test-workflows test-image-files lint-registry test-cluster-static ## chart, terraform, workflow, image-file and registry-script checks
+test-deploy: deps-test-deploy lint-deploy test-helm test-terraform test-workflows test-image-files lint-registry test-cluster-static ## chart, terraform, workflow, image-file and registry-script checks
 
 test-helm: deps-test-helm venv .venv-checkov/bin/checkov ## chart: render, lint, schemas, kubernetes-validate, checkov, promtool
 	$(BIN)/shellcheck deploy/helm/*.sh
@@ -234,9 +241,6 @@ cluster-down: venv ## stop the control plane of cluster-up and delete CLUSTER_DI
 test-cluster: deps-test-cluster venv cluster-build ## root: the chart installed, upgraded, rolled back, uninstalled on a real API server
 	PATH="$$PATH:/usr/local/go/bin" $(PY) -m pytest deploy/cluster/tests -p no:cacheprovider
 
-test-cluster-static: venv ## no cluster: one Kubernetes minor everywhere; shellcheck, ruff and mypy of deploy/cluster
+test-cluster-static: venv ## no cluster: one Kubernetes minor everywhere; shellcheck of deploy/cluster (lint-deploy: ruff, mypy)
 	$(BIN)/shellcheck -x deploy/cluster/*.sh deploy/cluster/node/*.sh
-	$(BIN)/ruff check deploy/cluster deploy/tests/test_cluster_versions.py
-	$(BIN)/ruff format --check deploy/cluster deploy/tests/test_cluster_versions.py
-	cd deploy/cluster/tests && MYPYPATH=$(CURDIR)/backend $(CURDIR)/$(BIN)/mypy --strict --cache-dir $(CURDIR)/.mypy_cache localcluster.py
 	$(PY) -m pytest deploy/tests/test_cluster_versions.py -p no:cacheprovider

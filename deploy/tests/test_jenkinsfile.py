@@ -227,7 +227,7 @@ def test_staging_and_prod_wait_for_a_named_approver_group_and_dev_does_not() -> 
 
 CREDENTIAL_LITERAL = re.compile(
     r"""(?x)
-    (?i:password|passwd|secret|token|api_?key)\w*\s*[:=]\s*                 # key: 'value', where the
+    (?i:password|passwd|secret|token|api_?key)\w*\s*[:=]\s*               # key: 'value', where the
     ['"](?![A-Z][A-Z0-9_]*['"])[^'"$]+['"]                               # value is no VARIABLE_NAME
     | AKIA[0-9A-Z]{16}                                                     # AWS access key id
     | -----BEGIN[ A-Z]*PRIVATE\ KEY-----

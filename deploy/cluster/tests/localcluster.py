@@ -37,6 +37,7 @@ from functools import partial
 from pathlib import Path
 from string import Template
 
+from testkit.deploy import run
 from testkit.processes import free_port, log_tail, wait_until
 
 CLUSTER_DIR = Path(__file__).resolve().parents[1]
@@ -44,17 +45,6 @@ TEMPLATES = CLUSTER_DIR / "templates"
 
 
 # ---- commands, templates, certificates ----------------------------------------------------------
-
-
-def run(*command: str | Path, input: str | None = None, timeout: float = 300) -> str:
-    """Run a command and return its stdout; a failure names the command and shows its output."""
-    args = [str(part) for part in command]
-    result = subprocess.run(args, input=input, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}"
-        )
-    return result.stdout
 
 
 def succeeds(*command: str | Path, timeout: float = 10) -> bool:
@@ -221,7 +211,7 @@ class Daemons:
 
 def built_binaries() -> Path:
     """deploy/cluster/build.sh's output (it builds once, then answers from its cache)."""
-    return Path(run(CLUSTER_DIR / "build.sh", timeout=3600).splitlines()[-1])
+    return Path(run(CLUSTER_DIR / "build.sh", timeout=3600).stdout.splitlines()[-1])
 
 
 @dataclass
@@ -621,7 +611,8 @@ class KubeNode:
             pki=pki, state=d, cgroup_root=self.cgroup_root, cluster_domain=CLUSTER_DOMAIN,
             ca_cert=ca_cert,
         )  # fmt: skip
-        say(f"kubelet {run(bin_dir / 'kubelet', '--version').split()[-1]} as node {self.name}")
+        version = run(bin_dir / "kubelet", "--version").stdout.split()[-1]
+        say(f"kubelet {version} as node {self.name}")
         self.daemons.start(
             "kubelet", *self.in_ns(
                 bin_dir / "kubelet", "--config", kubelet_config,
@@ -680,7 +671,7 @@ class KubeNode:
                 with suppress(ProcessLookupError, PermissionError):
                     os.kill(int(proc.name), signal.SIGKILL)
         self.daemons.stop(timeout_s=2)
-        mounts = run("findmnt", "-rno", "TARGET").splitlines()
+        mounts = run("findmnt", "-rno", "TARGET").stdout.splitlines()
         for mount in sorted((m for m in mounts if m.startswith(f"{self.dir}/")), reverse=True):
             subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         for cgroup in self.cgroup_dirs():
@@ -732,7 +723,7 @@ def main(argv: list[str]) -> int:
     bin_dir = environ.get("CLUSTER_BIN")
     try:
         env = plane.up(Path(bin_dir) if bin_dir else None)
-    except RuntimeError as error:
+    except (RuntimeError, AssertionError) as error:
         print(f"cluster up: {error}", file=sys.stderr)
         return 1
     print(f"API server {env['API_SERVER']} ready; KUBECONFIG={env['KUBECONFIG']}", file=sys.stderr)

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from testkit.deploy import REPO, run
 from testkit.docker import Docker
 from testkit.processes import free_port, http_get, wait_until
 
-ROOT = Path(__file__).resolve().parents[3]
-FIXTURE = ROOT / "backend" / "crypto_rates" / "data" / "sample-exchange-rates.json"
+FIXTURE = REPO / "backend" / "crypto_rates" / "data" / "sample-exchange-rates.json"
 BACKEND = "crypto-rates-backend:test"
 FRONTEND = "crypto-rates-frontend:test"
 FAKE = "crypto-rates-fake-coingecko:test"
@@ -36,9 +34,7 @@ TEST_CODE = ("testkit", "fake_coingecko*", "conftest.py", "e2e_stack.py")
 
 
 def revision() -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    return run("git", "rev-parse", "HEAD").stdout.strip()
 
 
 # ---- what the images are --------------------------------------------------------------------
