@@ -339,10 +339,28 @@ def test_deploy_uses_oidc_atomic_upgrade_smoke_test_and_rollback(workflows: dict
     assert aws["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
     scripts = {step.get("name", ""): step.get("run", "") for step in job["steps"]}
     upgrade = scripts["helm upgrade"]
-    assert all(flag in upgrade for flag in ("--atomic", "--wait", "digest=", '-f "${VALUES}"'))
-    assert "helm test" in scripts["Smoke test (helm test and the public URL)"]
+    assert upgrade.startswith("deploy/helm/release.sh upgrade "), upgrade
+    assert all(flag in upgrade for flag in ("digest=", '-f "${VALUES}"'))
+    assert "deploy/helm/release.sh test" in scripts["Smoke test (helm test and the public URL)"]
     rollback = next(s for s in job["steps"] if "helm rollback" in s.get("run", ""))
     assert rollback["if"].startswith("failure()")
+
+
+def test_the_deploy_step_has_one_home(workflows: dict[str, Any]) -> None:
+    """helm upgrade, helm test and the test pod's logs live in deploy/helm/release.sh: the
+    workflows, make deploy (and through it the Jenkinsfile) call it instead of writing them out."""
+    release = (ROOT / "deploy" / "helm" / "release.sh").read_text(encoding="utf-8")
+    for part in ("upgrade --install", "--atomic --wait", 'test "$RELEASE"', "logs --namespace"):
+        assert part in release, part
+    for name, workflow in workflows.items():
+        for job_name, job in workflow.get("jobs", {}).items():
+            for step in job.get("steps", []):
+                run = step.get("run", "")
+                assert not re.search(r"\bhelm (upgrade|install|test)\b", run), (
+                    f"{name} job {job_name} step {step.get('name')!r} runs helm upgrade or test "
+                    "itself: call deploy/helm/release.sh"
+                )
+    assert "deploy/helm/release.sh" in (ROOT / "deploy" / "registry" / "deploy.sh").read_text()
 
 
 def test_no_long_lived_cloud_keys_anywhere() -> None:
