@@ -111,3 +111,28 @@ def test_axe_finds_no_violations_in_any_theme_size_or_state(
     audit("the API unreachable")
 
     assert not found, f"{len(found)} axe violation(s):\n" + "\n".join(found)
+
+
+def test_coingecko_is_credited_as_its_attribution_guide_asks_next_to_the_data(
+    browser: Browser, stack: Stack
+) -> None:
+    # The guide: "Data provided by CoinGecko" linked to https://www.coingecko.com, visible, just
+    # above or below the data set.
+    for size, viewport in SIZES.items():
+        context = browser.new_context(viewport=viewport, locale="en-US")
+        page = context.new_page()
+        page.goto(stack.url + "/")
+        expect(page.locator(ROWS).first).to_be_visible()
+        credit = page.locator("#rates #attribution")
+        expect(credit).to_have_text("Data provided by CoinGecko")
+        link = credit.get_by_role("link", name="CoinGecko", exact=True)
+        expect(link).to_have_attribute("href", "https://www.coingecko.com")
+        credit.scroll_into_view_if_needed()
+        expect(link).to_be_in_viewport()
+        table = page.locator("#rates-table").bounding_box()
+        box = credit.bounding_box()
+        assert table is not None and box is not None
+        assert 0 <= box["y"] - (table["y"] + table["height"]) <= 80, (
+            f"{size}: credit not below the table"
+        )
+        context.close()
