@@ -71,3 +71,30 @@ def axe_violations(page: Page) -> list[str]:
                 f"  see: {rule['helpUrl']}"
             )
     return lines
+
+
+# What has keyboard focus and whether a sighted user can see it: a name for it, whether it shows
+# a focus ring (:focus-visible with a solid outline of 2px or more), and whether its centre is on
+# screen and not covered by something else (the sticky top bar).
+FOCUS_JS = """() => {
+  const el = document.activeElement;
+  if (el === null || el === document.body) return { name: null };
+  const d = el.dataset;
+  const name = el.id ? `#${el.id}`
+    : d.type ? `chip:${d.type}` : d.sort ? `sort:${d.sort}` : d.code ? `code:${d.code}`
+    : el.getAttribute("aria-label") || el.textContent.trim();
+  const style = getComputedStyle(el);
+  const ring = el.matches(":focus-visible") && style.outlineStyle !== "none"
+    && parseFloat(style.outlineWidth) >= 2;
+  const box = el.getBoundingClientRect();
+  const x = box.left + box.width / 2, y = box.top + box.height / 2;
+  const top = document.elementFromPoint(x, y);
+  const seen = top !== null && (top === el || el.contains(top));
+  return { name, ring, seen };
+}"""
+
+
+def focused(page: Page) -> dict[str, object]:
+    """FOCUS_JS's answer for the focused element: {"name": ...} (None: nothing), "ring", "seen"."""
+    answer: dict[str, object] = page.evaluate(FOCUS_JS)
+    return answer

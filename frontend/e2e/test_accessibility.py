@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Literal
 
 import pytest
-from e2e_page import axe_violations, screenshot
+from e2e_page import axe_violations, focused, screenshot
 from e2e_stack import Stack
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
@@ -136,3 +136,150 @@ def test_coingecko_is_credited_as_its_attribution_guide_asks_next_to_the_data(
             f"{size}: credit not below the table"
         )
         context.close()
+
+
+def tab_to(page: Page, name: str, key: str = "Tab", limit: int = 100) -> None:
+    """Press Tab (or Shift+Tab) until `name` (a FOCUS_JS name) has focus; every stop on the way
+    must show its focus ring and be on screen."""
+    for _ in range(limit):
+        page.keyboard.press(key)
+        now = focused(page)
+        if now["name"] is None:
+            continue  # past the last stop: focus left the page, the next Tab starts again
+        assert now["ring"] and now["seen"], f"focus on {now['name']} is not visible: {now}"
+        if now["name"] == name:
+            return
+    raise AssertionError(f"{name} not reached with {limit} presses of {key}")
+
+
+def test_everything_works_by_keyboard_alone_in_a_sensible_order_with_focus_always_visible(
+    page: Page, stack: Stack
+) -> None:
+    page.goto(stack.url + "/")
+    expect(page.locator(ROWS)).to_have_count(61)
+    codes = page.locator(ROWS).evaluate_all("rows => rows.map(r => `code:${r.dataset.code}`)")
+
+    # The whole page forwards, then backwards: the order follows the layout, every stop shows
+    # its focus ring uncovered, and past the last stop focus leaves the page or wraps round to
+    # the first (nothing traps it).
+    expected = [
+        "Skip to the rates table",
+        "crypto-rates home",
+        "#refresh",
+        "API docs",
+        "#quote",
+        "#amount",
+        "#from",
+        "#swap",
+        "#to",
+        "#chart-code",
+        "#base",
+        "chip:all",
+        "chip:fiat",
+        "chip:crypto",
+        "chip:commodity",
+        "#search",
+        "sort:code",
+        "sort:name",
+        "sort:type",
+        "sort:unit",
+        "sort:value",
+        *codes,
+        "CoinGecko",  # the credit below the table
+        "CoinGecko",  # the footer's
+        "API docs",
+        "JSON",
+        "OpenAPI",
+    ]
+    for direction, order in (("Tab", expected), ("Shift+Tab", expected[::-1])):
+        stops = []
+        for _ in order:
+            page.keyboard.press(direction)
+            now = focused(page)
+            assert now["name"] is None or (now["ring"] and now["seen"]), (
+                f"{direction}: focus not visible: {now}"
+            )
+            stops.append(now["name"])
+        assert stops == order, f"{direction} order"
+        page.keyboard.press(direction)
+        assert focused(page)["name"] in (None, order[0]), f"{direction}: stuck at the end"
+
+    # Then use it: every change by keys only, focus staying on the control that was used.
+    tab_to(page, "#base")
+    page.keyboard.type("usd")
+    expect(page.locator("#base")).to_have_value("usd")
+    expect(page.get_by_role("button", name="Sort by value")).to_contain_text("Per 1 USD")
+
+    tab_to(page, "chip:crypto")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Crypto")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(ROWS)).to_have_count(13)
+    assert focused(page)["name"] == "chip:crypto"  # the chips re-render; focus stays put
+
+    tab_to(page, "#search")
+    page.keyboard.type("bitcoin")
+    expect(page.locator(ROWS)).to_have_count(2)  # Bitcoin, Bitcoin Cash
+
+    tab_to(page, "sort:name")
+    page.keyboard.press("Space")
+    expect(page.locator("#rates-head th.col-name")).to_have_attribute("aria-sort", "ascending")
+    page.keyboard.press("Enter")
+    expect(page.locator("#rates-head th.col-name")).to_have_attribute("aria-sort", "descending")
+    assert focused(page)["name"] == "sort:name"
+
+    tab_to(page, "code:bch")
+    page.keyboard.press("Enter")
+    expect(page.locator("#chart-caption")).to_have_text("BCH per 1 USD")
+    assert focused(page)["name"] == "code:bch"
+
+    tab_to(page, "#amount", "Shift+Tab")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("2.5")
+    tab_to(page, "#from")
+    page.keyboard.type("eth")
+    tab_to(page, "#swap")
+    page.keyboard.press("Enter")
+    # 2.5 * 18.801 / 41819.856 = 0.0011239
+    expect(page.locator("#convert-result")).to_have_text("2.5 USD = 0.001124 ETH")
+    assert focused(page)["name"] == "#swap"
+
+    tab_to(page, "#chart-code")
+    page.keyboard.type("eur")
+    expect(page.locator("#chart-caption")).to_have_text("EUR per 1 USD")
+
+    # The skip link jumps over the controls to the table.
+    tab_to(page, "Skip to the rates table", "Shift+Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator("#rates")).to_be_focused()
+    page.keyboard.press("Tab")
+    assert focused(page)["name"] == "#base"  # the table's first control
+
+
+def test_a_refresh_and_an_error_are_announced_without_moving_focus(
+    page: Page, make_stack: Callable[..., Stack]
+) -> None:
+    live = make_stack(REFRESH_INTERVAL="1", nginx_env={"MICRO_CACHE_TTL": "0"})
+    page.goto(live.url + "/?refresh=1")
+    expect(page.locator(ROWS)).to_have_count(61)
+    announcer = page.locator("#announcer")
+    expect(announcer).to_have_attribute("aria-live", "polite")
+    expect(announcer).to_have_attribute("aria-atomic", "true")
+    expect(page.locator("#convert-result")).to_have_attribute("aria-live", "polite")
+    expect(page.locator("#amount-error")).to_have_attribute("role", "alert")
+
+    # Focus on a button of the table, which every new snapshot re-renders.
+    tab_to(page, "code:eth")
+    expect(announcer).to_contain_text("Rates updated at", timeout=WAIT_MS)
+    renders = int(page.locator("#rates-body").get_attribute("data-renders") or 0)
+    expect(page.locator("#rates-body")).not_to_have_attribute("data-renders", str(renders))
+    assert focused(page)["name"] == "code:eth"
+
+    tab_to(page, "#search", "Shift+Tab")
+    page.keyboard.type("eu")
+    assert live.backend is not None
+    live.backend.stop()
+    error = page.locator('#banners [data-banner="error"]')
+    expect(error).to_be_visible(timeout=WAIT_MS)
+    expect(error).to_have_attribute("role", "alert")  # assertive: read out at once
+    assert focused(page)["name"] == "#search"
+    expect(page.locator("#search")).to_have_value("eu")
