@@ -13,7 +13,7 @@ from typing import Literal
 import pytest
 from e2e_page import axe_violations, focused, screenshot
 from e2e_stack import Stack
-from playwright.sync_api import Browser, Page, ViewportSize, expect
+from playwright.sync_api import Browser, Page, Route, ViewportSize, expect
 
 ROWS = "#rates-body tr[data-code]"
 WAIT_MS = 20_000
@@ -283,3 +283,80 @@ def test_a_refresh_and_an_error_are_announced_without_moving_focus(
     expect(error).to_have_attribute("role", "alert")  # assertive: read out at once
     assert focused(page)["name"] == "#search"
     expect(page.locator("#search")).to_have_value("eu")
+
+
+@pytest.mark.parametrize("motion", ["no-preference", "reduce"])
+def test_nothing_moves_when_the_user_prefers_reduced_motion(
+    browser: Browser, stack: Stack, motion: Literal["no-preference", "reduce"]
+) -> None:
+    # The first answer is held, so the page shows what it animates while it waits: the skeleton
+    # rows pulse and the refresh icon spins, unless the user asked for less motion.
+    context = browser.new_context(locale="en-US", reduced_motion=motion)
+    page = context.new_page()
+    held: list[Route] = []
+    page.route("**/api/v1/rates", lambda route: held.append(route))
+    page.goto(stack.url + "/")
+    expect(page.locator("#refresh")).to_have_attribute("aria-busy", "true")
+    expect(page.locator(".skeleton").first).to_be_visible()
+    running = page.evaluate("document.getAnimations().map(a => a.animationName)")
+    if motion == "reduce":
+        assert running == []
+    else:
+        assert {"pulse", "spin"} <= set(running)
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/v1/rates")
+    expect(page.locator(ROWS)).to_have_count(61)
+    assert page.evaluate("document.getAnimations().length") == 0  # nothing left moving
+    context.close()
+
+
+@pytest.mark.parametrize(
+    "viewport",
+    [
+        pytest.param({"width": 683, "height": 450}, id="desktop-at-200-percent-zoom"),
+        pytest.param({"width": 320, "height": 640}, id="320px-wide"),
+    ],
+)
+def test_usable_at_200_percent_zoom_and_320px_without_scrolling_sideways(
+    browser: Browser, stack: Stack, viewport: ViewportSize
+) -> None:
+    # Browser zoom at 200 % halves the CSS pixels: 1366x900 becomes 683x450 at scale 2.
+    context = browser.new_context(viewport=viewport, device_scale_factor=2, locale="en-US")
+    page = context.new_page()
+    page.goto(stack.url + "/")
+    expect(page.locator(ROWS)).to_have_count(61)
+
+    def overflow() -> dict[str, object]:
+        """The page's width against the window's, and any element that sticks out sideways."""
+        answer: dict[str, object] = page.evaluate(
+            """() => {
+              const width = document.documentElement.clientWidth;
+              const outside = [...document.querySelectorAll("body *")]
+                .filter(el => !el.closest(".visually-hidden, .skip-link"))
+                .filter(el => {
+                  const box = el.getBoundingClientRect();
+                  return box.width > 0 && (box.left < -0.5 || box.right > width + 0.5);
+                })
+                .map(el => el.outerHTML.slice(0, 80));
+              return { scroll: document.documentElement.scrollWidth, width, outside };
+            }"""
+        )
+        return answer
+
+    first = overflow()
+    assert first["scroll"] == first["width"] and first["outside"] == [], first
+    # In use: a filter, a search, a long conversion result, the error message.
+    page.get_by_role("button", name="Fiat").click()
+    page.get_by_label("Search by code or name").fill("vnd")
+    expect(page.locator(ROWS)).to_have_count(1)
+    page.get_by_label("Amount").fill("999999999999")
+    page.get_by_label("To", exact=True).select_option("vnd")
+    expect(page.locator("#convert-result")).to_contain_text("VND")
+    then = overflow()
+    assert then["scroll"] == then["width"] and then["outside"] == [], then
+    page.get_by_label("Amount").fill("not an amount")
+    expect(page.locator("#amount-error")).to_be_visible()
+    assert overflow()["outside"] == []
+    screenshot(page, f"reflow-{viewport['width']}px", full_page=True)
+    context.close()
