@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from crypto_rates.config import SettingsError, load_settings
+
 from testkit.processes import ServerProcess, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -197,7 +198,9 @@ class VitePreview:
 def _port(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip() or str(default)
     if not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise SettingsError(f"{name}={value!r} is not valid: use a port number 1-65535, e.g. {default}")
+        raise SettingsError(
+            f"{name}={value!r} is not valid: use a port number 1-65535, e.g. {default}"
+        )
     return int(value)
 
 

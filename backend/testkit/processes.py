@@ -127,12 +127,12 @@ class ServerProcess:
             wait_until(self.ready_url, answering, self.ready_timeout_s, interval_s=0.1)
         except (RuntimeError, TimeoutError) as exc:
             self.stop()
-            log = (
+            output = (
                 "(its output is above)"
                 if self.log_path is None
                 else f"\n--- {self.log_path} ---\n{log_tail(self.log_path)}"
             )
-            raise RuntimeError(f"{self.name}: {exc} {log}") from None
+            raise RuntimeError(f"{self.name}: {exc} {output}") from None
         except BaseException:
             self.stop()
             raise
