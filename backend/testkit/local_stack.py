@@ -88,7 +88,7 @@ class Backend:
 
 class Nginx:
     """nginx with frontend/nginx's config, rendered into its own prefix `run_dir/nginx`, serving a
-    copy of the app (`document_root`, default frontend/dist) from `prefix/html`.
+    copy of frontend/dist from `prefix/html`.
 
     Started by root, nginx runs its workers as nobody (the config has no `user` directive, so an
     unprivileged user runs all of it as themself, as the image does). The workers read the app and
@@ -103,7 +103,6 @@ class Nginx:
         backend_url: str,
         run_dir: Path,
         port: int | None = None,
-        document_root: Path = DIST,
         log_to_terminal: bool = False,
         **env: str,
     ) -> None:
@@ -116,7 +115,7 @@ class Nginx:
         if os.geteuid() == 0:
             _check_anyone_can_enter(self.prefix)
         self.html = self.prefix / "html"
-        shutil.copytree(document_root, self.html)
+        shutil.copytree(DIST, self.html)
         _make_readable_by_anyone(self.html)
         render_env = {
             **os.environ,
