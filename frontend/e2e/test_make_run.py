@@ -19,9 +19,11 @@ import json
 import os
 import pty
 import pwd
+import random
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import tempfile
@@ -36,12 +38,27 @@ from e2e_page import Console, screenshot
 from playwright.sync_api import Page, expect
 from testkit.fake_coingecko import FakeCoinGecko
 from testkit.local_stack import DEFAULT_UI_PORT
-from testkit.processes import free_port, http_get, wait_until
+from testkit.processes import http_get, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = os.geteuid() == 0
 UNPRIVILEGED = "nobody"
 START_TIMEOUT_S = 300  # `make run` type-checks and builds the app first: minutes on a busy machine
+
+
+def quiet_port() -> int:
+    """A free port below the kernel's range for outgoing connections: `make run` binds it only
+    after building the app, and meanwhile any connection on the machine may take an ephemeral
+    port (testkit's free_port is one)."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = random.randrange(10000, ephemeral_low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 class User(NamedTuple):
@@ -273,7 +290,9 @@ def check_every_path(ui: str, nginx: bool) -> None:
 def test_make_run_serves_the_page_and_stops_clean_on_ctrl_c(
     checkout: Checkout, ui_server: str, page: Page, console: Console
 ) -> None:
-    backend_port, ui_port = free_port(), free_port()
+    backend_port, ui_port = quiet_port(), quiet_port()
+    while ui_port == backend_port:
+        ui_port = quiet_port()
     with FakeCoinGecko() as fake:
         env = {
             "PATH": os.environ["PATH"],
