@@ -336,13 +336,29 @@ def test_deploy_uses_oidc_atomic_upgrade_smoke_test_and_rollback(workflows: dict
     job = workflows["deploy.yml"]["jobs"]["deploy"]
     assert job["environment"]["name"] == "${{ inputs.environment }}"
     aws = next(s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", ""))
-    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+    # The environment's deploy role (Terraform's github_deploy_role_arn), never the push role.
+    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
     scripts = {step.get("name", ""): step.get("run", "") for step in job["steps"]}
     upgrade = scripts["helm upgrade"]
     assert all(flag in upgrade for flag in ("--atomic", "--wait", "digest=", '-f "${VALUES}"'))
     assert "helm test" in scripts["Smoke test (helm test and the public URL)"]
     rollback = next(s for s in job["steps"] if "helm rollback" in s.get("run", ""))
     assert rollback["if"].startswith("failure()")
+
+
+def test_release_images_push_with_the_push_role_only(workflows: dict[str, Any]) -> None:
+    # The image build runs third-party actions on main and tags: it gets the ECR-only push role.
+    roles = {
+        (workflow, job_name, step["with"]["role-to-assume"])
+        for workflow, document in workflows.items()
+        for job_name, job in document["jobs"].items()
+        for step in job.get("steps", [])
+        if "configure-aws-credentials" in step.get("uses", "")
+    }
+    assert roles == {
+        ("release.yml", "images", "${{ vars.AWS_PUSH_ROLE_ARN }}"),
+        ("deploy.yml", "deploy", "${{ vars.AWS_DEPLOY_ROLE_ARN }}"),
+    }
 
 
 def test_no_long_lived_cloud_keys_anywhere() -> None:

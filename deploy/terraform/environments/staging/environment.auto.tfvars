@@ -12,4 +12,3 @@ node_disk_size_gib           = 50
 log_retention_days           = 30
 ecr_tagged_images_to_keep    = 50
 enable_kube_prometheus_stack = true
-github_environments          = ["staging"]
