@@ -482,6 +482,8 @@ def evaluate(expression: Any, scope: Scope) -> Any:
     """The HCL subset the CI-access module uses: templates, references, for, concat, length."""
     if isinstance(expression, list):
         return [evaluate(item, scope) for item in expression]
+    if isinstance(expression, dict):
+        return {k: evaluate(v, scope) for k, v in expression.items() if k != "__comments__"}
     if not isinstance(expression, str):
         return expression
     inner = whole_expression(expression)
@@ -521,14 +523,20 @@ def root_inputs(env: str) -> dict[str, Any]:
     return values | example(ENV_DIRS[env] / "terraform.tfvars.example") | settings(env)
 
 
-def oidc_scope(env: str) -> Scope:
+def module_scope(env: str, module: str) -> Scope:
+    """The scope of one local module as one environment's root calls it."""
     root = Scope(root_inputs(env), locals_of(ENV_DIRS[env]))
-    call = in_dir(ENV_DIRS[env], "module")["github_oidc"]
-    assert module_dir(ENV_DIRS[env], call["source"]) == OIDC.resolve()
-    declared = in_dir(OIDC, "variable")
+    call = in_dir(ENV_DIRS[env], "module")[module]
+    directory = module_dir(ENV_DIRS[env], call["source"])
+    declared = in_dir(directory, "variable")
     defaults = {name: body["default"] for name, body in declared.items() if "default" in body}
     passed = {name: value for name, value in call.items() if name in declared}
-    return Scope(defaults | passed, locals_of(OIDC), caller=root)
+    return Scope(defaults | passed, locals_of(directory), caller=root)
+
+
+def oidc_scope(env: str) -> Scope:
+    assert in_dir(ENV_DIRS[env], "module")["github_oidc"]["source"] == "../../modules/github-oidc"
+    return module_scope(env, "github_oidc")
 
 
 def policy_document(env: str, name: str) -> list[dict[str, Any]]:
@@ -743,13 +751,87 @@ def test_push_role_has_no_cluster_access_and_the_deploy_role_one_namespace_and_n
 # --- registry, cluster and state -----------------------------------------------------------
 
 
-def test_ecr_repositories_are_immutable_scanned_encrypted_and_expire_old_images() -> None:
+def test_ecr_repositories_are_immutable_scanned_and_encrypted() -> None:
     resources = typed(MODULES / "registry" / "main.tf", "resource")
     repository = resources[("aws_ecr_repository", "this")]
     assert repository["image_tag_mutability"] == "IMMUTABLE"
     assert repository["image_scanning_configuration"][0]["scan_on_push"] is True
     assert repository["encryption_configuration"][0]["encryption_type"] == "KMS"
-    assert ("aws_ecr_lifecycle_policy", "this") in resources
+
+
+def ecr_lifecycle_rules(env: str) -> list[dict[str, Any]]:
+    policy = typed(MODULES / "registry" / "main.tf", "resource")[
+        ("aws_ecr_lifecycle_policy", "this")
+    ]
+    assert policy["policy"] == "${jsonencode({rules = local.lifecycle_rules})}", policy["policy"]
+    return evaluate("${local.lifecycle_rules}", module_scope(env, "registry"))
+
+
+def ecr_expired(rules: list[dict[str, Any]], images: list[dict[str, Any]]) -> set[str]:
+    """ECR's lifecycle evaluation: rules by priority; an image whose tags a rule selects cannot be
+    expired by a lower-priority rule; sinceImagePushed expires by age, imageCountMoreThan keeps
+    the newest countNumber of the images it selects. images: {"id", "tags", "age_days"}."""
+    expired, claimed = set(), set()
+    for rule in sorted(rules, key=lambda r: r["rulePriority"]):
+        selection = rule["selection"]
+        assert rule["action"] == {"type": "expire"}
+        status, prefixes = selection["tagStatus"], selection.get("tagPrefixList", [])
+        assert status != "tagged" or prefixes or selection.get("tagPatternList"), rule
+        assert "tagPatternList" not in selection, "extend the simulation for tagPatternList"
+
+        def selects(
+            image: dict[str, Any], status: str = status, prefixes: list[str] = prefixes
+        ) -> bool:
+            if status == "untagged":
+                return not image["tags"]
+            if status == "tagged":
+                return any(t.startswith(p) for t in image["tags"] for p in prefixes)
+            return status == "any"
+
+        chosen = [i for i in images if i["id"] not in claimed and selects(i)]
+        claimed |= {i["id"] for i in chosen}
+        if selection["countType"] == "sinceImagePushed":
+            assert selection["countUnit"] == "days"
+            expired |= {i["id"] for i in chosen if i["age_days"] > selection["countNumber"]}
+        else:
+            assert selection["countType"] == "imageCountMoreThan"
+            newest_first = sorted(chosen, key=lambda i: i["age_days"])
+            expired |= {i["id"] for i in newest_first[selection["countNumber"] :]}
+    return expired
+
+
+def signature_tag(digest: str) -> str:
+    return f"sha256-{digest}.sig"  # where cosign stores the signature of image sha256:<digest>
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_ecr_lifecycle_keeps_every_release_and_signature_and_expires_old_main_builds(
+    env: str,
+) -> None:
+    rules = ecr_lifecycle_rules(env)
+    keep = settings(env)["ecr_main_builds_to_keep"]
+    images = []
+    # Releases, the oldest first: prod may still run 1.0.0 (or roll back to it).
+    for n in range(5):
+        digest = f"{n:064x}"
+        images.append({"id": f"release {n}", "tags": [f"1.{n}.0"], "age_days": 900 - n})
+        images.append(
+            {"id": f"release {n} sig", "tags": [signature_tag(digest)], "age_days": 900 - n}
+        )
+    builds = keep + 25
+    for n in range(builds):  # main builds, newest first, each with its signature
+        digest = f"{n + 100:064x}"
+        images.append({"id": f"main {n}", "tags": [f"sha-{n:040x}"], "age_days": n})
+        images.append({"id": f"main {n} sig", "tags": [signature_tag(digest)], "age_days": n})
+    images.append({"id": "untagged new", "tags": [], "age_days": 1})
+    images.append({"id": "untagged old", "tags": [], "age_days": 60})
+    expired = ecr_expired(rules, images)
+    assert not {i for i in expired if i.startswith("release")}, f"{env}: releases expire"
+    assert not {i for i in expired if i.endswith("sig") and i.startswith("release")}
+    assert {i for i in expired if i.startswith("main") and not i.endswith("sig")} == {
+        f"main {n}" for n in range(keep, builds)
+    }
+    assert "untagged old" in expired and "untagged new" not in expired
 
 
 def test_cluster_has_private_and_restricted_public_endpoint_logs_and_encrypted_secrets() -> None:

@@ -50,10 +50,10 @@ module "cluster" {
 module "registry" {
   source = "../../modules/registry"
 
-  repository_names      = toset([local.backend_repository, local.frontend_repository])
-  create                = var.create_ecr_repositories
-  tagged_images_to_keep = var.ecr_tagged_images_to_keep
-  tags                  = local.tags
+  repository_names    = toset([local.backend_repository, local.frontend_repository])
+  create              = var.create_ecr_repositories
+  main_builds_to_keep = var.ecr_main_builds_to_keep
+  tags                = local.tags
 }
 
 module "github_oidc" {

@@ -109,13 +109,13 @@ variable "log_retention_days" {
   }
 }
 
-variable "ecr_tagged_images_to_keep" {
-  description = "Tagged images kept per ECR repository (1-1000); older ones expire."
+variable "ecr_main_builds_to_keep" {
+  description = "Builds of main (sha-<commit> tags) kept per ECR repository (1-1000); older ones expire. Release tags and signatures are always kept."
   type        = number
 
   validation {
-    condition     = var.ecr_tagged_images_to_keep >= 1 && var.ecr_tagged_images_to_keep <= 1000
-    error_message = "ecr_tagged_images_to_keep must be from 1 to 1000."
+    condition     = var.ecr_main_builds_to_keep >= 1 && var.ecr_main_builds_to_keep <= 1000
+    error_message = "ecr_main_builds_to_keep must be from 1 to 1000."
   }
 }
 
