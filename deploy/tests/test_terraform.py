@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+import jsonschema
 import pytest
 import yaml
 
@@ -844,6 +845,27 @@ def test_cluster_has_private_and_restricted_public_endpoint_logs_and_encrypted_s
     assert eks["authentication_mode"] == "API"
     cidrs = in_dir(ENV_DIRS["dev"], "variable")["cluster_endpoint_public_access_cidrs"]
     assert "0.0.0.0/" in cidrs["validation"][0]["condition"], "the whole internet must be refused"
+
+
+# The keys this project sets, as the vpc-cni add-on's configuration schema declares them
+# (`aws eks describe-addon-configuration --addon-name vpc-cni`): string flags "true"/"false".
+VPC_CNI_CONFIGURATION_SCHEMA = {
+    "type": "object",
+    "properties": {"enableNetworkPolicy": {"type": "string", "enum": ["true", "false"]}},
+}
+
+
+def test_vpc_cni_add_on_enforces_network_policies() -> None:
+    # Without enableNetworkPolicy the add-on's node agent is off and every NetworkPolicy is
+    # accepted and ignored.
+    eks = named(MODULES / "cluster" / "main.tf", "module")["eks"]
+    addon = eks["cluster_addons"]["vpc-cni"]
+    assert addon.get("configuration_values") == "${jsonencode(local.vpc_cni_configuration)}"
+    configuration = locals_of(MODULES / "cluster")["vpc_cni_configuration"]
+    assert set(configuration) <= set(VPC_CNI_CONFIGURATION_SCHEMA["properties"])
+    jsonschema.validate(configuration, VPC_CNI_CONFIGURATION_SCHEMA)
+    assert configuration["enableNetworkPolicy"] == "true"
+    assert addon["before_compute"] is True, "nodes must start with the policy agent"
 
 
 def test_state_bucket_is_versioned_kms_encrypted_private_and_tls_only() -> None:
