@@ -405,12 +405,33 @@ def test_values_file_uses_the_ingress_class_issuers_and_monitoring_terraform_ins
     ingress = values.get("ingress", {})
     if ingress.get("enabled"):
         assert ingress.get("className") == addons["ingress_class_name"]
+        annotations = ingress.get("annotations", {})
+        # Without them the controller makes an internal ALB with instance targets.
+        assert annotations.get("alb.ingress.kubernetes.io/scheme") == "internet-facing"
+        assert annotations.get("alb.ingress.kubernetes.io/target-type") == "ip"
+        if ingress.get("tls"):
+            ports = json.loads(annotations["alb.ingress.kubernetes.io/listen-ports"])
+            assert {"HTTPS": 443} in ports and annotations["alb.ingress.kubernetes.io/ssl-redirect"]
     issuer = ingress.get("clusterIssuer")
     if issuer:
         assert issuer in addons["cluster_issuers"], f"no ClusterIssuer {issuer} is installed"
     wants_operator = any(part.get("enabled") for part in values.get("monitoring", {}).values())
     if wants_operator:
         assert settings(env)["enable_kube_prometheus_stack"], "monitoring needs the Operator CRDs"
+
+
+def test_the_load_balancer_controller_serves_the_ingress_class_and_ingress_nginx_is_gone() -> None:
+    # ingress-nginx was retired by Kubernetes SIG Network; the AWS Load Balancer Controller (installed
+    # anyway, for load balancers) creates the IngressClass the values files name and serves it.
+    addons = locals_of(MODULES / "addons")
+    releases = in_dir(MODULES / "addons", "resource", labels=2)
+    charts = {body["chart"] for (rtype, _), body in releases.items() if rtype == "helm_release"}
+    assert "ingress-nginx" not in charts and "ingress_nginx" not in addons["charts"]
+    controller = releases[("helm_release", "aws_load_balancer_controller")]
+    [values] = controller["values"]
+    assert "ingressClass = local.ingress_class_name" in values
+    assert "createIngressClassResource = true" in values
+    assert addons["ingress_class_name"] == "alb"
 
 
 # --- CI access -------------------------------------------------------------------------------
