@@ -541,6 +541,42 @@ def test_deploy_verifies_both_signatures_before_it_touches_the_cluster(
     assert "sigstore/cosign-installer" in names[verify - 1]
 
 
+def release_cache_problems(workflow: dict[str, Any]) -> list[str]:
+    """Ways a release job could restore something an untrusted job wrote to the Actions cache."""
+    problems = []
+    for job_name, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            uses, given = step.get("uses", ""), step.get("with", {})
+            where = f"{job_name}: {step.get('name', uses)}"
+            if action_name(uses) in {"actions/cache", "actions/cache/restore"}:
+                problems.append(f"{where} restores an Actions cache")
+            if given.get("cache") not in (None, "", False):
+                problems.append(f"{where} turns on the {given['cache']} cache")
+            if "gha" in str(given.get("cache-from", "")) + str(given.get("cache-to", "")):
+                problems.append(f"{where} uses the BuildKit gha cache")
+            if action_name(uses) == "docker/build-push-action" and given.get("no-cache") is not True:
+                problems.append(f"{where} may reuse cached layers (no-cache: true)")
+    return problems
+
+
+def test_release_builds_share_no_cache_with_other_jobs(workflows: dict[str, Any]) -> None:
+    assert release_cache_problems(workflows["release.yml"]) == []
+
+
+def test_a_cached_release_build_is_named() -> None:
+    build = {
+        "uses": "docker/build-push-action@" + "0" * 40,
+        "name": "Build",
+        "with": {"cache-from": "type=gha,scope=x"},
+    }
+    python = {"uses": "actions/setup-python@" + "0" * 40, "name": "Python", "with": {"cache": "pip"}}
+    assert release_cache_problems({"jobs": {"images": {"steps": [build, python]}}}) == [
+        "images: Build uses the BuildKit gha cache",
+        "images: Build may reuse cached layers (no-cache: true)",
+        "images: Python turns on the pip cache",
+    ]
+
+
 def test_no_long_lived_cloud_keys_anywhere() -> None:
     for path in workflow_paths():
         text = path.read_text(encoding="utf-8")
