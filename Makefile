@@ -21,10 +21,13 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
 # ---------------------------------------------------------------------------------------------
-# Bootstrap: a virtualenv with the package and every Python tool the tests use.
-$(VENV)/.installed: pyproject.toml
+# Bootstrap: a virtualenv with the package and every Python tool the tests use, exactly the files of
+# requirements-dev.lock (pinned with hashes: scripts/lock-dev.sh), then the package itself without
+# dependencies or build isolation (its build backend is in the lock too).
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev,deploy,bench]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv with the package and its dev tools

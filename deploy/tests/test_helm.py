@@ -12,6 +12,7 @@ import base64
 import copy
 import difflib
 import functools
+import ipaddress
 import json
 import os
 import re
@@ -652,6 +653,76 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+CLUSTER_DNS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+
+
+def egress_allows(policy: dict[str, Any], address: str, port: int) -> bool:
+    """NetworkPolicy semantics for an ipBlock destination: a rule allows the address when one of
+    its ipBlock peers contains it outside every except (or the rule has no `to`) and one of its
+    ports is this one."""
+    for rule in policy["spec"]["egress"]:
+        if not any(p["port"] == port for p in rule.get("ports", [])):
+            continue
+        if "to" not in rule:
+            return True
+        for peer in rule["to"]:
+            block = peer.get("ipBlock")
+            if block and ipaddress.ip_address(address) in ipaddress.ip_network(block["cidr"]):
+                excluded = block.get("except", [])
+                if not any(
+                    ipaddress.ip_address(address) in ipaddress.ip_network(e) for e in excluded
+                ):
+                    return True
+    return False
+
+
+@pytest.mark.parametrize("scenario", ["default", "dev", "staging", "prod"])
+def test_backend_egress_reaches_the_internet_on_443_but_nothing_inside(scenario: str) -> None:
+    values = SCENARIOS[scenario]
+    docs = manifests(values)
+    policy = one(docs, "NetworkPolicy", "crypto-rates-backend")
+    inside = [
+        "169.254.169.254",  # instance metadata (credentials of the node role)
+        "10.100.0.1",  # the kubernetes Service (EKS's service ranges) and the API's endpoints
+        "172.20.0.1",
+        "192.168.1.10",
+        "100.64.3.4",  # shared address space (custom pod networking)
+    ]
+    vpc = values.get("backend", {}).get("networkPolicy", {}).get("vpcCIDR")
+    if vpc:
+        inside.append(str(ipaddress.ip_network(vpc)[10]))
+    for address in inside:
+        assert not egress_allows(policy, address, 443), f"{scenario}: backend reaches {address}"
+    assert egress_allows(policy, "104.16.1.1", 443), f"{scenario}: no HTTPS to the internet"
+    assert not egress_allows(policy, "104.16.1.1", 80)
+    assert not egress_allows(policy, "104.16.1.1", 53), "DNS only to the cluster DNS"
+
+
+@pytest.mark.parametrize("part", ["backend", "frontend"])
+def test_dns_egress_goes_to_the_cluster_dns_only(part: str) -> None:
+    policy = one(manifests(), "NetworkPolicy", f"crypto-rates-{part}")["spec"]
+    dns = [r for r in policy["egress"] if any(p["port"] == 53 for p in r["ports"])]
+    assert dns == [
+        {
+            "to": [CLUSTER_DNS_PEER],
+            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        }
+    ]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_backend_egress_excludes_the_vpc_terraform_creates(env: str) -> None:
+    tfvars = (
+        REPO / "deploy" / "terraform" / "environments" / env / "environment.auto.tfvars"
+    ).read_text()
+    vpc = re.search(r'^vpc_cidr\s*=\s*"([^"]+)"', tfvars, re.M)
+    assert vpc, f"no vpc_cidr in {env}'s environment.auto.tfvars"
+    assert env_values(env)["backend"]["networkPolicy"]["vpcCIDR"] == vpc.group(1)
+
+
 def test_services_network_policies_and_routes_select_the_right_pods() -> None:
     docs = manifests(ALL_ON)
     backend = one(docs, "Deployment", "crypto-rates-backend")["spec"]["template"]["metadata"]
@@ -679,7 +750,7 @@ def test_services_network_policies_and_routes_select_the_right_pods() -> None:
 
     frontend_np = one(docs, "NetworkPolicy", "crypto-rates-frontend")["spec"]
     assert frontend_np["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
-    to_backend = next(r for r in frontend_np["egress"] if "to" in r)
+    to_backend = next(r for r in frontend_np["egress"] if r["ports"][0]["port"] != 53)
     assert matches(to_backend["to"][0]["podSelector"]["matchLabels"], backend["labels"])
     assert to_backend["ports"][0]["port"] == 8000
 
