@@ -397,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                         "ours",
                         "/api/v1/rates",
                         {"If-None-Match": etag},
+                        status=304,
                     ),
                     Case("ours GET /api/rates", "ours", "/api/rates"),
                     *endpoint_cases(),
