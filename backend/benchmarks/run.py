@@ -76,7 +76,9 @@ def endpoint_cases() -> list[Case]:
     convert = "/api/v1/convert?from=eth&to=usd"
     return [
         Case("ours GET /api/v1/rates/eth", "ours", "/api/v1/rates/eth", target=api),
-        Case("ours GET /api/v1/rates/eth?base=usd", "ours", "/api/v1/rates/eth?base=usd", target=api),
+        Case(
+            "ours GET /api/v1/rates/eth?base=usd", "ours", "/api/v1/rates/eth?base=usd", target=api
+        ),
         Case("ours GET /api/v1/convert", "ours", convert + "&amount=2", target=api),
         Case(
             "ours GET /api/v1/rates/eth/history?base=usd",
@@ -304,9 +306,7 @@ def report(
     worst_p99 = max(case.median("p99_s") for case in ours_cases)
     floor_p99 = by_name["floor (bare ASGI)"].median("p99_s")
     ours_errors = sum(case.errors() for case in ours_cases)
-    endpoint_misses = [
-        case.name for case in cases if row_verdict(case, old_rps).startswith("MISS")
-    ]
+    endpoint_misses = [case.name for case in cases if row_verdict(case, old_rps).startswith("MISS")]
     checks = [
         (
             f"/api/v1/rates at >= {OLD_DESIGN_MULTIPLE_TARGET:g}x the old design (1 worker vs "
