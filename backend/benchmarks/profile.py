@@ -3,7 +3,8 @@
     PYTHONPATH=backend .venv/bin/python -m benchmarks.profile [--path /api/v1/rates] [--seconds 8]
 
 Writes the collapsed stacks to .bench/ and prints the functions holding the most samples,
-inclusive and self, so a missed target can be traced to a file and function.
+inclusive and self, so a missed target can be traced to a file and function. Idle threads (a
+thread pool's waiting workers, say) are left out, py-spy's default: the shares are of busy time.
 """
 
 from __future__ import annotations

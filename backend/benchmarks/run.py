@@ -1,4 +1,4 @@
-"""`make bench`: our service vs the bare ASGI floor vs the old Flask design, in one run.
+"""`make bench`: every endpoint of our service vs the bare ASGI floor vs the old Flask design.
 
 Every server runs as its own process on 127.0.0.1, each pointed at its own fake CoinGecko; wrk (a
 separate process) drives one at a time. Rounds are interleaved so drift on this shared machine hits
