@@ -259,11 +259,16 @@ def row_verdict(case: Case, old_rps: float) -> str:
     """`ok`/`MISS` for a row with a target: its multiple of the old design and its p99."""
     if case.target is None:
         return ""
-    ok = (
-        case.median("requests_per_s") >= case.target * old_rps
-        and case.median("p99_s") < P99_TARGET_S
-    )
-    return f"{'ok' if ok else 'MISS'} (>= {case.target:g}x, p99 < {_ms(P99_TARGET_S)})"
+    missed = [
+        name
+        for name, ok in (
+            ("throughput", case.median("requests_per_s") >= case.target * old_rps),
+            ("p99", case.median("p99_s") < P99_TARGET_S),
+        )
+        if not ok
+    ]
+    verdict = f"MISS {', '.join(missed)}" if missed else "ok"
+    return f"{verdict} (>= {case.target:g}x old, p99 < {_ms(P99_TARGET_S)} ms)"
 
 
 def report(

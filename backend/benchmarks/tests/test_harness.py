@@ -177,11 +177,12 @@ def test_each_endpoint_row_is_judged_on_its_multiple_and_its_p99() -> None:
 
     case = Case("one rate", "ours", "/api/v1/rates/eth", target=1.5)
     case.rounds = [_wrk(rps, 0.010) for rps in (1400, 1600, 1800)]
-    assert row_verdict(case, old_rps=1000).startswith("ok")
-    assert row_verdict(case, old_rps=1100).startswith("MISS")  # 1600 < 1.5 x 1100
+    assert row_verdict(case, old_rps=1000).startswith("ok (>= 1.5x old")
+    assert row_verdict(case, old_rps=1100).startswith("MISS throughput (")  # 1600 < 1.5 x 1100
     case.rounds[1] = _wrk(1600, 0.030)
     case.rounds[2] = _wrk(1800, 0.030)
-    assert row_verdict(case, old_rps=1000).startswith("MISS")  # median p99 30 ms
+    assert row_verdict(case, old_rps=1000).startswith("MISS p99 (")  # median p99 30 ms
+    assert row_verdict(case, old_rps=1100).startswith("MISS throughput, p99 (")
     assert row_verdict(Case("floor", "floor", "/"), old_rps=1000) == ""
 
 
