@@ -53,7 +53,8 @@ class Parameter:
     `read` is FastAPI's `_get_multidict_value` and `_validate_value_with_model_field` for a plain
     parameter (one name, no parameter model, no JSON), and the validation itself is the field's
     own (`ModelField.validate`): the same values, the same errors, so the same 422 messages. What
-    it saves is FastAPI's per-request inspection of the field (~60 us for three parameters).
+    it saves is FastAPI's per-request inspection of the field (~20 us of CPU time for three
+    parameters, against ~2 us here).
     """
 
     field: ModelField
