@@ -63,7 +63,8 @@ def code_query(name: str, value: str) -> Any:
     )
 
 
-def refuse_encoded_slash(request: Request) -> None:
+# Both checks are coroutines: a plain `def` dependency runs in the thread pool, a hop per request.
+async def refuse_encoded_slash(request: Request) -> None:
     """`/api/v1/rates/eth%2Fhistory` is an unknown code, not the history route."""
     raw_path: bytes = request.scope.get("raw_path") or b""
     if b"%2f" in raw_path.partition(b"?")[0].lower():
@@ -73,10 +74,13 @@ def refuse_encoded_slash(request: Request) -> None:
         )
 
 
-def refuse_repeated_parameters(request: Request) -> None:
+async def refuse_repeated_parameters(request: Request) -> None:
     """`?base=usd&base=eur` is a mistake to report, not a choice of the last value."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):  # pragma: no cover - these routes are APIRoutes
+        return
+    query = request.query_params
+    if len(query.multi_items()) == len(query):  # each name once: the common case
         return
     single = [
         p.alias
@@ -84,7 +88,7 @@ def refuse_repeated_parameters(request: Request) -> None:
         if get_origin(p.field_info.annotation) not in (list, tuple)
     ]
     for name in single:
-        values = request.query_params.getlist(name)
+        values = query.getlist(name)
         if len(values) > 1:
             given = ", ".join(repr(_short(v)) for v in values[:5])
             raise ApiProblem(

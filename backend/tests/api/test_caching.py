@@ -2,6 +2,7 @@
 
 import gzip
 import re
+import time
 
 import httpx
 import pytest
@@ -156,3 +157,21 @@ async def test_fast_path_requests_are_counted_under_their_route(
     for handler in ("/api/v1/rates", "/api/rates"):
         labels = {"method": "GET", "handler": handler, "status": "2xx"}
         assert registry.get_sample_value("crypto_app_requests_total", labels) == 1
+
+
+def test_varied_amounts_are_bounded_and_leave_the_other_bodies_cached(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crypto_rates.api.responder import RateResponder
+
+    now = time.time()
+    monkeypatch.setattr("crypto_rates.api.responder.time.time", lambda: now)  # one second of age
+    responder = RateResponder(runtime(app))
+    snapshot = load_sample()
+    first = responder.detail(snapshot, "eth", "usd")
+    for n in range(1, 1200):
+        responder.conversion(snapshot, "eth", "usd", float(n))
+    assert len(responder.conversions) == 512  # bounded, however many amounts are asked
+    assert responder.detail(snapshot, "eth", "usd") is first  # not evicted by the amounts
+    again = responder.conversion(snapshot, "eth", "usd", 1199.0)
+    assert again is responder.conversion(snapshot, "eth", "usd", 1199.0)  # served from cache
