@@ -18,6 +18,7 @@ PUBLIC_BASE_URL = "https://api.coingecko.com/api/v3"
 PRO_BASE_URL = "https://pro-api.coingecko.com/api/v3"
 MIN_REFRESH_INTERVAL = 60.0
 KEY_HEADERS = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}
+PLAN_HOSTS = {"demo": "api.coingecko.com", "pro": "pro-api.coingecko.com"}
 
 ApiPlan = Literal["public", "demo", "pro"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -47,6 +48,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Test-only escape hatch: lets resilience tests poll every second. Never set in deployments.
     allow_fast_refresh: bool = Field(False, validation_alias="CRYPTO_RATES_ALLOW_FAST_REFRESH")
+    # Test-only escape hatch: lets the backend talk to the fake CoinGecko on http://127.0.0.1 (and
+    # send it a test key). Never set in deployments: without it the base URL must be https:// and
+    # a key goes to its plan's host only.
+    allow_test_upstream: bool = Field(False, validation_alias="CRYPTO_RATES_ALLOW_TEST_UPSTREAM")
 
     # An empty variable means unset (and an empty SNAPSHOT_PATH disables persistence).
     @field_validator("coingecko_base_url", "coingecko_api_key", "snapshot_path", mode="before")
@@ -93,14 +98,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"COINGECKO_API_PLAN={self.coingecko_api_plan} needs COINGECKO_API_KEY to be set"
             )
-        host = urlsplit(self.base_url).hostname
-        wrong = {"demo": "pro-api.coingecko.com", "pro": "api.coingecko.com"}.get(
-            self.coingecko_api_plan
-        )
-        if host == wrong:
+        if self.allow_test_upstream:
+            return self
+        url = urlsplit(self.base_url)
+        if url.scheme != "https":
             raise ValueError(
-                f"COINGECKO_BASE_URL points at {host}, which does not accept "
-                f"{self.coingecko_api_plan} keys; leave it unset to use the plan's host"
+                f"COINGECKO_BASE_URL must be an https:// URL (got {url.scheme}://{url.hostname}): "
+                "answers and any key would travel unprotected; "
+                "CRYPTO_RATES_ALLOW_TEST_UPSTREAM=1 allows http:// for tests only"
+            )
+        plan_host = PLAN_HOSTS.get(self.coingecko_api_plan)
+        if plan_host is not None and url.hostname != plan_host:
+            raise ValueError(
+                f"COINGECKO_BASE_URL points at {url.hostname}, but a {self.coingecko_api_plan} "
+                f"key is only ever sent to {plan_host}; leave it unset to use the plan's host"
             )
         return self
 
