@@ -73,6 +73,12 @@ class TextFormatter(logging.Formatter):
         return "\n".join(f"    {line}" for line in stack_info.splitlines())
 
 
+def _spellings(secret: str) -> set[str]:
+    # As written, JSON-escaped, repr()-escaped (a dict field) and both (a repr inside JSON).
+    escapes = (lambda s: s, lambda s: json.dumps(s)[1:-1], lambda s: repr(s)[1:-1])
+    return {e2(e1(secret)) for e1 in escapes for e2 in escapes}
+
+
 class RedactSecrets(logging.Formatter):
     """Defence in depth: the API key is never logged on purpose, and never by accident either.
     Wraps the real formatter and cleans its finished line: message, extra fields, traceback."""
@@ -80,10 +86,15 @@ class RedactSecrets(logging.Formatter):
     def __init__(self, inner: logging.Formatter, secrets: list[str]) -> None:
         super().__init__()
         self._inner = inner
-        # As written, JSON-escaped, repr()-escaped (a dict field) and both (a repr inside JSON).
-        escapes = (lambda s: s, lambda s: json.dumps(s)[1:-1], lambda s: repr(s)[1:-1])
-        spellings = {e2(e1(s)) for s in secrets if s for e1 in escapes for e2 in escapes}
-        self._secrets = sorted(spellings, key=len, reverse=True)
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        """Redact this one too (a rotated API key, read after start)."""
+        if secret:
+            spellings = _spellings(secret).union(self._secrets)
+            self._secrets = sorted(spellings, key=len, reverse=True)
 
     def format(self, record: logging.LogRecord) -> str:
         line = self._inner.format(record)
@@ -105,3 +116,10 @@ def configure_logging(level: str, fmt: str, secrets: list[str] | None = None) ->
     # httpx logs every request line at INFO; our own upstream logs say what matters.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("httpcore").setLevel(max(logging.WARNING, root.level))
+
+
+def redact_also(secret: str) -> None:
+    """Add a secret learnt after start (a rotated API key) to the redaction of every handler."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, RedactSecrets):
+            handler.formatter.add(secret)

@@ -19,6 +19,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from crypto_rates import __version__
 from crypto_rates.coingecko_payload import InvalidResponse, parse_exchange_rates
 from crypto_rates.config import Settings
+from crypto_rates.logs import redact_also
 from crypto_rates.metrics import Metrics
 from crypto_rates.rate import Rate
 
@@ -145,6 +146,8 @@ class CoinGeckoClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,  # tests record the backoff
     ) -> None:
         self._sleep = sleep
+        self._settings = settings
+        self._auth = settings.auth_headers  # re-read on 401/403: see _reread_key
         self._url = f"{settings.base_url}/exchange_rates"
         self._timeout = settings.api_timeout
         self._metrics = metrics
@@ -154,7 +157,6 @@ class CoinGeckoClient:
                 "accept": "application/json",
                 "user-agent": f"crypto-rates/{__version__}",
                 "accept-encoding": "gzip",  # the one coding read_bounded() decodes
-                **settings.auth_headers,
             },
             timeout=httpx.Timeout(settings.api_timeout),
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
@@ -181,8 +183,10 @@ class CoinGeckoClient:
             # refused at MAX_BODY_BYTES, never held in memory whole.
             async with (
                 asyncio.timeout(self._timeout),
-                self._http.stream("GET", self._url) as response,
+                self._http.stream("GET", self._url, headers=self._auth) as response,
             ):
+                if response.status_code in (401, 403):
+                    self._reread_key()
                 if response.status_code != 200:
                     raise UpstreamError(
                         _status_for(response.status_code),
@@ -200,6 +204,22 @@ class CoinGeckoClient:
             return parse_exchange_rates(body)
         except InvalidResponse as exc:
             raise UpstreamError(AttemptStatus.INVALID_RESPONSE, str(exc)) from None
+
+    def _reread_key(self) -> None:
+        """A refused key may have been rotated: a key file (a mounted Secret) is read again, and
+        the next attempt sends what it holds now."""
+        if self._settings.coingecko_api_key_file is None:
+            return
+        try:
+            auth = self._settings.auth_headers
+        except OSError as exc:
+            log.warning("cannot re-read COINGECKO_API_KEY_FILE", extra={"error": exc.strerror})
+            return
+        if auth != self._auth:
+            for key in auth.values():
+                redact_also(key)
+            self._auth = auth
+            log.info("API key refused; COINGECKO_API_KEY_FILE holds a new one, using it")
 
     def _wait(self, state: RetryCallState) -> float:
         # Exponential backoff with up to one initial_wait of jitter, capped at max_wait.

@@ -5,7 +5,7 @@ and can be told to fail the ways the real one does. Control it in-process (``Fak
 over HTTP:
 
     POST /_control/mode   {"mode": "ok|500|429|timeout|html|truncated|wrong_shape|empty|
-                                    gzip_bomb|endless",
+                                    401|gzip_bomb|endless",
                            "retry_after": "<optional Retry-After header value>"}
     POST /_control/scale  {"factor": 1.1}   multiplies every value (a "changed snapshot")
     GET  /_control/calls  -> {"calls": n}
@@ -41,6 +41,7 @@ MODES: Final = (
     "truncated",
     "wrong_shape",
     "empty",
+    "401",  # the key was refused (revoked or rotated)
     "gzip_bomb",  # ~100 KB on the wire that inflates to GZIP_BOMB_BYTES
     "endless",  # a chunked body that never ends (64 KB every few ms until the client leaves)
 )
@@ -174,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif mode == "wrong_shape":
             rates = json.loads(body)["rates"]
             self._send(200, json.dumps({"rates": list(rates.values())}).encode())
+        elif mode == "401":
+            self._send(401, b'{"status":{"error_code":401,"error_message":"invalid API key"}}')
         elif mode == "gzip_bomb":
             self._send(200, _gzip_bomb(), {"Content-Encoding": "gzip"})
         elif mode == "endless":

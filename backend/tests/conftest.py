@@ -39,6 +39,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "COINGECKO_BASE_URL",
         "COINGECKO_API_PLAN",
         "COINGECKO_API_KEY",
+        "COINGECKO_API_KEY_FILE",
         "REFRESH_INTERVAL",
         "CACHE_DURATION",
         "API_TIMEOUT",

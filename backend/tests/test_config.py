@@ -179,3 +179,18 @@ def test_the_key_never_appears_in_the_settings_repr(monkeypatch: pytest.MonkeyPa
 def test_an_explicit_base_url_overrides_the_plan_default() -> None:
     settings = Settings(coingecko_base_url="https://127.0.0.1:9900/api/v3/")
     assert settings.base_url == "https://127.0.0.1:9900/api/v3"
+
+
+def test_the_key_can_come_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    key_file = tmp_path / "api-key"
+    key_file.write_text("file-key\n")
+    monkeypatch.setenv("COINGECKO_API_PLAN", "pro")
+    monkeypatch.setenv("COINGECKO_API_KEY_FILE", str(key_file))
+    assert load_settings().auth_headers == {"x-cg-pro-api-key": "file-key"}
+    monkeypatch.setenv("COINGECKO_API_KEY", "k")
+    with pytest.raises(SettingsError, match="not both"):
+        load_settings()
+    monkeypatch.delenv("COINGECKO_API_KEY")
+    monkeypatch.setenv("COINGECKO_API_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match="COINGECKO_API_KEY_FILE cannot be read"):
+        load_settings()

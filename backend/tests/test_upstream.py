@@ -2,6 +2,7 @@ import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -346,3 +347,31 @@ def test_retry_after_in_seconds_is_capped(value: str, seconds: float) -> None:
 
 def test_retry_after_as_a_far_future_date_is_capped() -> None:
     assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == MAX_RETRY_AFTER
+
+
+async def test_a_rotated_key_file_is_read_again_when_the_key_is_refused(
+    make_settings: Callable[..., Settings], metrics: Metrics, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "api-key"
+    key_file.write_text("old-key\n")
+    with FakeCoinGecko() as fake:
+        settings = make_settings(
+            coingecko_base_url=fake.url,
+            coingecko_api_plan="demo",
+            coingecko_api_key_file=key_file,
+        )
+        client = CoinGeckoClient(settings, metrics)
+        try:
+            await client.fetch_once()
+            key_file.write_text("new-key\n")  # the kubelet updates the mounted Secret
+            await client.fetch_once()
+            assert fake.last_headers is not None
+            assert fake.last_headers["x-cg-demo-api-key"] == "old-key"  # no read per request
+            fake.set_mode("401")
+            with pytest.raises(UpstreamError):
+                await client.fetch_once()
+            fake.set_mode("ok")
+            await client.fetch_once()
+        finally:
+            await client.aclose()
+        assert fake.last_headers["x-cg-demo-api-key"] == "new-key"

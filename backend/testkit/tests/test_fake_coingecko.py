@@ -234,6 +234,7 @@ def test_all_documented_modes_are_served(fake: FakeCoinGecko) -> None:
         "truncated",
         "wrong_shape",
         "empty",
+        "401",
         "gzip_bomb",
         "endless",
     )
