@@ -56,8 +56,6 @@ API_KEY = "cg-test-key-8c1f0e"  # a fake key: must end up in a Secret and nowher
 CHECKOV_SKIPS = {
     "CKV_K8S_15": "pullPolicy IfNotPresent is right for immutable tags and digests; Always makes "
     "every pod start depend on the registry",
-    "CKV_K8S_35": "the backend's contract (docs/INTERFACES.md) reads COINGECKO_API_KEY from the "
-    "environment; the value comes from a Secret, never a ConfigMap, and is never logged",
     "CKV_K8S_43": "tags serve dev and kind installs; releases deploy by digest (image.digest, "
     "guarded by test_image_digest_wins_over_tag)",
 }
