@@ -119,6 +119,7 @@ mkdir -p "$out"
 
 {
     echo "# Rendered by render.sh from STALE_IF_ERROR=$STALE_IF_ERROR RATE_LIMIT=$RATE_LIMIT"
+    # shellcheck disable=SC2016 # nginx variables, written as they are
     if [ -n "$window" ]; then
         printf 'map $time_iso8601 $stale_window { "~^(?<window>%s)" $window; default ""; }\n' \
             "\\d{4}-\\d\\d-\\d\\d$window"
