@@ -13,6 +13,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 from e2e_stack import Stack
+from playwright.sync_api import Page, expect
 from testkit.processes import http_get, wait_until
 
 VALID_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -100,3 +101,31 @@ def test_a_stale_copy_lives_no_longer_than_stale_if_error_and_says_how_old_it_is
         timeout_s=25,
     )
     assert status == 502, "a stale copy outlived STALE_IF_ERROR"
+
+
+def test_the_page_says_how_old_nginxs_stale_copy_really_is(
+    page: Page, make_stack: Callable[..., Stack]
+) -> None:
+    stack = make_stack(nginx_env={"STALE_IF_ERROR": "3600"})
+    page.goto(stack.url + "/")
+    expect(page.locator("#rates-body tr[data-code]")).to_have_count(61)
+    assert stack.backend is not None and stack.backend.process is not None
+    stack.backend.process.stop(signal.SIGKILL)
+    time.sleep(12)  # the copy nginx holds ages while its body's age_seconds stays as built
+    stale = page.context.new_page()
+    response = stale.goto(stack.url + "/")
+    assert response is not None
+    stale_answers: list[str] = []
+    stale.on(
+        "response",
+        lambda r: (
+            stale_answers.append(r.headers.get("x-cache-status", ""))
+            if "/api/v1/rates" in r.url
+            else None
+        ),
+    )
+    stale.reload()
+    expect(stale.locator("#rates-body tr[data-code]")).to_have_count(61)
+    assert "STALE" in stale_answers
+    # "Updated 12 s ago" or more, never "just now": the age comes from fetched_at and Date.
+    expect(stale.locator("#updated")).to_have_text(re.compile(r"Updated (1\d|[2-9]\d) s ago"))
