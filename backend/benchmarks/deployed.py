@@ -44,6 +44,7 @@ def nginx(backend_url: str, log_dir: Path, body: bytes, **env: str) -> tuple[Ser
         "BACKEND_URL": backend_url,
         "LISTEN_PORT": str(port),
         "DOCUMENT_ROOT": str(html),
+        "RATE_LIMIT": "0",  # one load generator on 127.0.0.1 is not a client to limit
         **env,
     }
     subprocess.run(["sh", str(RENDER), str(prefix)], env=render_env, check=True)
