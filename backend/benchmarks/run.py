@@ -114,6 +114,7 @@ def ours(fake: FakeCoinGecko, log_dir: Path, name: str = "ours", **extra: str) -
         HOST="127.0.0.1",
         PORT=str(port),
         COINGECKO_BASE_URL=fake.url,
+        CRYPTO_RATES_ALLOW_TEST_UPSTREAM="1",  # the fake speaks plain http
         SNAPSHOT_PATH="",
         SAMPLE_FALLBACK="false",
         **extra,

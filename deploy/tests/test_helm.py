@@ -57,8 +57,6 @@ API_KEY = "cg-test-key-8c1f0e"  # a fake key: must end up in a Secret and nowher
 CHECKOV_SKIPS = {
     "CKV_K8S_15": "pullPolicy IfNotPresent is right for immutable tags and digests; Always makes "
     "every pod start depend on the registry",
-    "CKV_K8S_35": "the backend's contract (docs/INTERFACES.md) reads COINGECKO_API_KEY from the "
-    "environment; the value comes from a Secret, never a ConfigMap, and is never logged",
     "CKV_K8S_43": "tags serve dev and kind installs; releases deploy by digest (image.digest, "
     "guarded by test_image_digest_wins_over_tag)",
 }
@@ -868,19 +866,30 @@ def test_api_key_lives_only_in_a_secret() -> None:
         assert API_KEY not in text and encoded not in text, f"key leaked into {doc['kind']}"
     for config_map in find(docs, "ConfigMap"):
         assert not [k for k in config_map.get("data", {}) if re.search("KEY|TOKEN|PASSWORD", k)]
-    container = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))["containers"][0]
-    assert env_of(container)["COINGECKO_API_KEY"] == {
-        "secretKeyRef": {"name": "crypto-rates-backend-api-key", "key": "api-key"}
-    }
+    assert_key_mounted_from(docs, "crypto-rates-backend-api-key", "api-key")
 
 
 def test_existing_secret_is_referenced_and_not_created() -> None:
     docs = manifests(env_values("prod"))
     assert not find(docs, "Secret")
-    container = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))["containers"][0]
-    assert env_of(container)["COINGECKO_API_KEY"] == {
-        "secretKeyRef": {"name": "crypto-rates-coingecko", "key": "api-key"}
-    }
+    assert_key_mounted_from(docs, "crypto-rates-coingecko", "api-key")
+
+
+def assert_key_mounted_from(docs: list[dict[str, Any]], secret: str, key: str) -> None:
+    """The key reaches the backend as a file from a Secret volume, not an env var: the kubelet
+    updates a mounted Secret (without subPath) in place, so a rotated key needs no restart (the
+    backend re-reads the file when CoinGecko refuses the old key)."""
+    spec = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))
+    container = spec["containers"][0]
+    env = env_of(container)
+    assert "COINGECKO_API_KEY" not in env
+    path = env["COINGECKO_API_KEY_FILE"]
+    (volume,) = [v for v in spec["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == secret
+    assert volume["secret"]["items"] == [{"key": key, "path": key}]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True and "subPath" not in mount
+    assert path == f"{mount['mountPath']}/{key}"
 
 
 def test_config_and_key_changes_roll_the_backend_pods() -> None:
@@ -950,7 +959,11 @@ def test_every_pod_runs_restricted(scenario: str) -> None:
         assert pod_context["runAsNonRoot"] is True and pod_context["runAsUser"] == uid, name
         assert pod_context["seccompProfile"] == {"type": "RuntimeDefault"}, name
         volumes = {v["name"]: v for v in spec["volumes"]}
-        assert all(set(v) == {"name", "emptyDir"} for v in volumes.values()), name
+        # emptyDirs, and at most the API key's Secret, mounted read-only.
+        secret_volumes = {n for n, v in volumes.items() if set(v) == {"name", "secret"}}
+        assert all(
+            set(v) == {"name", "emptyDir"} for n, v in volumes.items() if n not in secret_volumes
+        ), name
         for container in spec["containers"]:
             context = container["securityContext"]
             assert context["runAsNonRoot"] is True and context["runAsUser"] == uid, name
@@ -961,8 +974,13 @@ def test_every_pod_runs_restricted(scenario: str) -> None:
             assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
             assert {"cpu", "memory"} <= container["resources"]["requests"].keys(), name
             assert {"cpu", "memory"} <= container["resources"]["limits"].keys(), name
-            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            mounts = {
+                m["mountPath"] for m in container["volumeMounts"] if m["name"] not in secret_volumes
+            }
             assert mounts == WRITABLE[name], name
+            assert all(
+                m.get("readOnly") for m in container["volumeMounts"] if m["name"] in secret_volumes
+            ), name
             if doc["kind"] == "Deployment":
                 assert {"startupProbe", "livenessProbe", "readinessProbe"} <= container.keys()
 

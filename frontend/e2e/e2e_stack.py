@@ -34,6 +34,7 @@ class Backend(local_stack.Backend):
             "SNAPSHOT_PATH": str(run_dir / "snapshot.json"),
             "SAMPLE_FALLBACK": "false",
             "CRYPTO_RATES_ALLOW_FAST_REFRESH": "1",
+            "CRYPTO_RATES_ALLOW_TEST_UPSTREAM": "1",  # the fake speaks plain http
             "API_TIMEOUT": "2",
             "LOG_FORMAT": "text",
             "LOG_LEVEL": "info",

@@ -98,6 +98,22 @@ async def refuse_repeated_parameters(request: Request) -> None:
             )
 
 
+def refuse_unknown_parameters(request: Request) -> None:
+    """`?junk=1` is a mistake to report, and refusing it keeps cache-busters (`?_=<time>`) from
+    making one micro-cache entry each in front of us (422s are never cached)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):  # pragma: no cover - these routes are APIRoutes
+        return
+    known = {p.alias for p in route.dependant.query_params}
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        valid = ", ".join(sorted(known)) or "none"
+        raise ApiProblem(
+            422,
+            f"unknown parameter {_short(unknown[0])!r}; this endpoint reads: {valid}",
+        )
+
+
 def _short(code: str) -> str:
     return code if len(code) <= 20 else code[:17] + "..."
 
@@ -116,7 +132,11 @@ def install_rate_routes(app: FastAPI, responder: RateResponder) -> None:
     get = partial(
         app.get,
         tags=["rates"],
-        dependencies=[Depends(refuse_encoded_slash), Depends(refuse_repeated_parameters)],
+        dependencies=[
+            Depends(refuse_encoded_slash),
+            Depends(refuse_repeated_parameters),
+            Depends(refuse_unknown_parameters),
+        ],
     )
     runtime = responder.runtime
 
@@ -171,6 +191,8 @@ def install_rate_routes(app: FastAPI, responder: RateResponder) -> None:
         summary="All rates per 1 BTC (the old service's shape)",
         response_model=LegacyRates,
         responses={**NOT_MODIFIED, **problem_responses(503)},
+        # The old service ignored any query (jQuery's ?_=<time>, say): so does this route.
+        dependencies=[],
     )
     async def legacy_rates(request: Request) -> Response:
         return respond(request, responder.legacy(current()))

@@ -6,6 +6,7 @@ import time
 
 import httpx
 import pytest
+from crypto_rates.config import Settings
 from crypto_rates.persistence import load_sample
 from fastapi import FastAPI
 
@@ -81,6 +82,21 @@ async def test_max_age_is_the_time_to_the_next_refresh(
     header = (await client.get("/api/v1/rates?base=usd")).headers["cache-control"]
     max_age = int(re.search(r"max-age=(\d+)", header).group(1))  # type: ignore[union-attr]
     assert 118 <= max_age <= 120
+
+
+async def test_max_age_never_exceeds_the_refresh_interval(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A capped but long Retry-After (an hour) puts the next poll far away; browsers and caches
+    must still come back within one refresh interval."""
+
+    class FakePoller:
+        next_refresh_at = time.time() + 10 * settings.refresh_interval
+
+    runtime(app).poller = FakePoller()  # type: ignore[assignment]
+    header = (await client.get("/api/v1/rates?base=usd")).headers["cache-control"]
+    max_age = int(re.search(r"max-age=(\d+)", header).group(1))  # type: ignore[union-attr]
+    assert max_age <= settings.refresh_interval
 
 
 @pytest.mark.parametrize("url", ["/api/rates", "/api/v1/rates", "/api/v1/rates?base=eur"])
