@@ -1,6 +1,7 @@
 """Shared fixtures for the backend tests: the recorded CoinGecko payload, settings and apps."""
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from crypto_rates.persistence import load_sample
 from crypto_rates.runtime import Runtime
 from fastapi import FastAPI
 from pydantic import AliasChoices
+from testkit.postgres import PostgresServer
+from testkit.postgres import available as postgres_available
 
 FIXTURE = (
     Path(__file__).resolve().parents[2] / "backend/crypto_rates/data/sample-exchange-rates.json"
@@ -62,6 +65,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "coingecko_base_url": UPSTREAM,
             "snapshot_path": tmp_path / "snapshot.json",
             "sample_fallback": False,
+            "allow_test_upstream": True,  # the fake upstream speaks plain http
             **overrides,
         }
         return Settings(**values)
@@ -102,3 +106,21 @@ def no_network() -> Iterator[None]:
     with respx.mock(assert_all_called=False) as mock:
         mock.route().mock(side_effect=AssertionError("unexpected network call"))
         yield
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (each test makes its own database in it)."""
+    if not postgres_available():
+        pytest.fail("PostgreSQL is not installed: run scripts/deps.sh test-backend (as root)")
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test against each engine: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"t_{uuid.uuid4().hex[:12]}")

@@ -153,6 +153,7 @@ class Node:
             "registry_ca_containerd_certs_dir": str(self.certs_d),
             "registry_ca_trust_dir": str(self.dir / "ca-certificates"),
             "registry_ca_docker_certs_dir": str(self.dir / "docker-certs.d"),
+            "registry_ca_containers_certs_dir": str(self.dir / "containers-certs.d"),
         }
         (ssh / "paths.json").write_text(json.dumps(paths))
         (self.dir / "ca-certificates").mkdir()
@@ -199,7 +200,7 @@ def own_values(node: Node) -> Path:
     values = {
         "backend": {
             "replicaCount": BACKEND_REPLICAS,
-            "config": {"baseUrl": UPSTREAM, "refreshInterval": 60},
+            "config": {"baseUrl": UPSTREAM, "allowTestUpstream": True, "refreshInterval": 60},
         }
     }
     path = node.dir / "test-values.json"

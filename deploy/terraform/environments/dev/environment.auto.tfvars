@@ -10,6 +10,5 @@ node_max_size                = 3
 node_desired_size            = 2
 node_disk_size_gib           = 30
 log_retention_days           = 14
-ecr_tagged_images_to_keep    = 30
+ecr_main_builds_to_keep      = 30
 enable_kube_prometheus_stack = false
-github_environments          = ["dev"]

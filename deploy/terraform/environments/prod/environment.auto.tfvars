@@ -10,6 +10,5 @@ node_max_size                = 9
 node_desired_size            = 3
 node_disk_size_gib           = 50
 log_retention_days           = 365
-ecr_tagged_images_to_keep    = 100
+ecr_main_builds_to_keep      = 100
 enable_kube_prometheus_stack = true
-github_environments          = ["prod"]

@@ -10,6 +10,5 @@ node_max_size                = 4
 node_desired_size            = 2
 node_disk_size_gib           = 50
 log_retention_days           = 30
-ecr_tagged_images_to_keep    = 50
+ecr_main_builds_to_keep      = 50
 enable_kube_prometheus_stack = true
-github_environments          = ["staging"]

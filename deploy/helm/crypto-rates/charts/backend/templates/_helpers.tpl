@@ -13,17 +13,19 @@
 {{- ternary .Values.apiKey.existingSecretKey "api-key" (ne .Values.apiKey.existingSecret "") -}}
 {{- end -}}
 
-{{/* The container's environment: settings from the ConfigMap, the API key from its Secret. */}}
+{{/* Where the API key's Secret is mounted: a file the kubelet updates when the Secret changes. */}}
+{{- define "backend.apiKeyDir" -}}/var/run/secrets/crypto-rates{{- end -}}
+
+{{/* The container's environment: settings from the ConfigMap; the API key as a file from its
+Secret (COINGECKO_API_KEY_FILE), re-read by the backend when CoinGecko refuses the key, so a
+rotated key takes effect without a restart (an env var from a Secret is fixed at pod start). */}}
 {{- define "backend.env" -}}
 envFrom:
   - configMapRef:
       name: {{ include "workload.fullname" (dict "release" .Release.Name "part" .Chart.Name) }}
-{{- with (include "backend.apiKeySecretName" .) }}
+{{- if (include "backend.apiKeySecretName" .) }}
 env:
-  - name: COINGECKO_API_KEY
-    valueFrom:
-      secretKeyRef:
-        name: {{ . }}
-        key: {{ include "backend.apiKeySecretKey" $ }}
+  - name: COINGECKO_API_KEY_FILE
+    value: {{ printf "%s/%s" (include "backend.apiKeyDir" .) (include "backend.apiKeySecretKey" .) | quote }}
 {{- end }}
 {{- end -}}
