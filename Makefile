@@ -59,7 +59,7 @@ run: venv frontend-build ## start the service on 127.0.0.1:8000 and the UI, agai
 	@$(DEPS) --optional run
 	PYTHON=$(PY) sh frontend/scripts/run-local.sh
 
-test-backend: venv ## backend tests with the coverage gate
+test-backend: deps-test-backend venv ## backend tests with the coverage gate (a PostgreSQL server too)
 	$(PY) -m pytest backend/tests backend/testkit/tests backend/benchmarks/tests --cov=crypto_rates --cov-report=term-missing
 
 lint-backend: venv

@@ -14,10 +14,16 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from crypto_rates.database_url import DatabaseUrl, parse_database_url, sqlite_file, sqlite_memory
+
 PUBLIC_BASE_URL = "https://api.coingecko.com/api/v3"
 PRO_BASE_URL = "https://pro-api.coingecko.com/api/v3"
 MIN_REFRESH_INTERVAL = 60.0
 KEY_HEADERS = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}
+
+# The plans' monthly call allowances (every call counts, failed ones too); pro: set it yourself.
+PLAN_MONTHLY_CALLS: dict[str, int | None] = {"public": None, "demo": 10_000, "pro": None}
+DEFAULT_DATABASE_FILE = "crypto-rates.db"  # next to SNAPSHOT_PATH when DATABASE_URL is unset
 
 ApiPlan = Literal["public", "demo", "pro"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -39,6 +45,8 @@ class Settings(BaseSettings):
     api_timeout: float = Field(10.0, gt=0, le=120)
     stale_after: float | None = Field(None, gt=0)  # None: twice the refresh interval
     snapshot_path: Path | None = Path(".data/snapshot.json")
+    database_url: SecretStr | None = None  # None: SQLite next to SNAPSHOT_PATH
+    coingecko_monthly_calls: int | None = Field(None, ge=1)  # None: the plan's allowance
     sample_fallback: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -49,7 +57,14 @@ class Settings(BaseSettings):
     allow_fast_refresh: bool = Field(False, validation_alias="CRYPTO_RATES_ALLOW_FAST_REFRESH")
 
     # An empty variable means unset (and an empty SNAPSHOT_PATH disables persistence).
-    @field_validator("coingecko_base_url", "coingecko_api_key", "snapshot_path", mode="before")
+    @field_validator(
+        "coingecko_base_url",
+        "coingecko_api_key",
+        "snapshot_path",
+        "database_url",
+        "coingecko_monthly_calls",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -75,6 +90,13 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"must be an http(s) URL such as {PUBLIC_BASE_URL}")
         return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_database_url(value.get_secret_value())  # raises naming what is wrong
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
@@ -117,8 +139,26 @@ class Settings(BaseSettings):
         return {KEY_HEADERS[self.coingecko_api_plan]: self.coingecko_api_key.get_secret_value()}
 
     @property
+    def database(self) -> DatabaseUrl:
+        """DATABASE_URL, else a SQLite file next to SNAPSHOT_PATH (in memory without one)."""
+        if self.database_url is not None:
+            return parse_database_url(self.database_url.get_secret_value())
+        if self.snapshot_path is None:
+            return sqlite_memory()
+        return sqlite_file(self.snapshot_path.parent / DEFAULT_DATABASE_FILE)
+
+    @property
+    def monthly_call_allowance(self) -> int | None:
+        if self.coingecko_monthly_calls is not None:
+            return self.coingecko_monthly_calls
+        return PLAN_MONTHLY_CALLS[self.coingecko_api_plan]
+
+    @property
     def effective_stale_after(self) -> float:
         return self.stale_after if self.stale_after is not None else 2 * self.refresh_interval
+
+
+SECRET_VARIABLES = ("DATABASE_URL", "COINGECKO_API_KEY")
 
 
 def _variable(loc: tuple[int | str, ...]) -> str:
@@ -137,5 +177,9 @@ def load_settings(**overrides: Any) -> Settings:
             if not error["loc"]:  # cross-field checks name their variables themselves
                 lines.append(message)
                 continue
-            lines.append(f"{_variable(error['loc'])}: {message} (got {error.get('input')!r})")
+            variable = _variable(error["loc"])
+            if variable in SECRET_VARIABLES:  # its value may hold a password: never echoed
+                lines.append(f"{variable}: {message}")
+                continue
+            lines.append(f"{variable}: {message} (got {error.get('input')!r})")
         raise SettingsError("; ".join(lines)) from None

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 
 from crypto_rates.snapshot import Snapshot
 
+ROLES = ("poller", "follower", "standalone")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # `*_created` series double the exposition size and no dashboard uses them.
@@ -132,6 +133,32 @@ class Metrics:
             "Seconds between refreshes (the REFRESH_INTERVAL in force).",
             registry=r,
         )
+        self.upstream_attempts = 0  # every call since start; the poller counts the month's from it
+        self._calls_month = Gauge(
+            "coingecko_api_calls_month",
+            "CoinGecko calls this UTC calendar month, all replicas (as the database counts them).",
+            registry=r,
+        )
+        self._calls_budget = Gauge(
+            "coingecko_api_calls_budget",
+            "The plan's monthly call allowance (COINGECKO_MONTHLY_CALLS); 0: none.",
+            registry=r,
+        )
+        self._interval_in_force = Gauge(
+            "crypto_rates_refresh_interval_effective_seconds",
+            "Seconds between refreshes now: REFRESH_INTERVAL, or more to stay within the budget.",
+            registry=r,
+        )
+        self._database_up = Gauge(
+            "crypto_rates_database_up", "1 while the state database answers.", registry=r
+        )
+        self._role = Gauge(
+            "crypto_rates_poller_role",
+            "1 for this replica's role: poller, follower, or standalone (polling for itself "
+            "because the database is unreachable).",
+            ["role"],
+            registry=r,
+        )
 
     def watch_snapshot(self, current: Callable[[], Snapshot | None]) -> None:
         """Age, availability and rate gauges are read from the served snapshot at scrape time."""
@@ -165,6 +192,7 @@ class Metrics:
         )
 
     def upstream_call(self, status: str, seconds: float) -> None:
+        self.upstream_attempts += 1
         self._upstream_calls.labels(status).inc()
         self._upstream_latency.observe(seconds)
 
@@ -173,3 +201,13 @@ class Metrics:
 
     def upstream_success(self, at: float) -> None:
         self._last_success.set(at)
+
+    def budget(self, calls_this_month: int, allowance: int | None, interval: float) -> None:
+        self._calls_month.set(calls_this_month)
+        self._calls_budget.set(allowance or 0)
+        self._interval_in_force.set(interval)
+
+    def coordination(self, database_up: bool, role: str) -> None:
+        self._database_up.set(1 if database_up else 0)
+        for name in ROLES:
+            self._role.labels(name).set(1 if name == role else 0)

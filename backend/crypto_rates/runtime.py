@@ -4,10 +4,11 @@ import logging
 import time
 
 from crypto_rates import persistence
+from crypto_rates.budget import CallBudget
 from crypto_rates.config import Settings
+from crypto_rates.database import Database
 from crypto_rates.metrics import Metrics
 from crypto_rates.poller import Poller
-from crypto_rates.rate import Source
 from crypto_rates.store import SnapshotStore, history_limit
 from crypto_rates.upstream import CoinGeckoClient
 
@@ -23,41 +24,43 @@ class Runtime:
         self.metrics.refresh_interval(settings.refresh_interval)
         self.store = SnapshotStore(history_limit(settings.refresh_interval))
         self.metrics.watch_snapshot(lambda: self.store.current)
+        self.budget = CallBudget(settings.monthly_call_allowance)
         self.started_at = time.time()
         self.shutting_down = False
         self.poller: Poller | None = None
         self._client: CoinGeckoClient | None = None
 
-    def load_initial_snapshot(self) -> None:
-        """The persisted snapshot if there is a good one, else the sample when allowed."""
-        path = self.settings.snapshot_path
+    def load_fallback(self, snapshot_file: bool) -> None:
+        """Nothing in the database: the snapshot file (when the database is unreachable; else it
+        was imported) if there is a good one, else the sample when allowed."""
+        path = self.settings.snapshot_path if snapshot_file else None
         restored = persistence.load(path) if path is not None else None
         if restored is not None:
             snapshot, history = restored
             self.store.restore(snapshot, history)
-            log.info("loaded persisted snapshot", extra={"fetched_at": snapshot.fetched_at_iso})
+            log.info("loaded the snapshot file", extra={"fetched_at": snapshot.fetched_at_iso})
         elif self.settings.sample_fallback:
             self.store.replace(persistence.load_sample())
             log.info("serving the bundled sample until upstream answers (stale, source=sample)")
 
     async def start(self) -> None:
-        self.load_initial_snapshot()
         self._client = CoinGeckoClient(self.settings, self.metrics)
+        database = Database(self.settings.database)
+        log.info("database", extra={"database": database.target.display})
         self.poller = Poller(
             self._client,
             self.store,
             self.metrics,
             self.settings.refresh_interval,
+            database,
+            self.budget,
             self.settings.snapshot_path,
         )
-        self.poller.start(initial_delay=self._initial_delay())
-
-    def _initial_delay(self) -> float:
-        # A restart right after a refresh need not call upstream again before the interval is up.
-        current = self.store.current
-        if current is None or current.source != Source.COINGECKO:
-            return 0.0
-        return max(0.0, self.settings.refresh_interval - current.age(time.time()))
+        await self.poller.sync()  # migrate, import, load: bounded, and never fatal
+        if self.store.current is None:
+            self.load_fallback(snapshot_file=not self.poller.database_up)
+            self.poller.reschedule()
+        self.poller.start()
 
     def begin_shutdown(self) -> None:
         """Readiness fails from here on, so load balancers stop sending new requests."""

@@ -47,6 +47,8 @@ class SnapshotStore:
         self._current = snapshot  # one reference assignment: readers see old or new, never half
 
     def restore(self, snapshot: Snapshot, history: list[HistoryPoint]) -> None:
-        """Start from persisted state (history first: `replace` then skips the duplicate point)."""
+        """Serve persisted state, replacing what is held (history first: `replace` then skips
+        the duplicate point)."""
+        self._history.clear()
         self._history.extend(sorted(history, key=lambda p: p.t))
         self.replace(snapshot)

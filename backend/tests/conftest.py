@@ -1,6 +1,7 @@
 """Shared fixtures for the backend tests: the recorded CoinGecko payload, settings and apps."""
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from crypto_rates.main import create_app
 from crypto_rates.persistence import load_sample
 from crypto_rates.runtime import Runtime
 from fastapi import FastAPI
+from testkit.postgres import PostgresServer
+from testkit.postgres import available as postgres_available
 
 FIXTURE = (
     Path(__file__).resolve().parents[2] / "backend/crypto_rates/data/sample-exchange-rates.json"
@@ -51,6 +54,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "LOG_FORMAT",
         "CORS_ORIGINS",
         "CRYPTO_RATES_ALLOW_FAST_REFRESH",
+        "DATABASE_URL",
+        "COINGECKO_MONTHLY_CALLS",
     ]:
         monkeypatch.delenv(name, raising=False)
 
@@ -104,3 +109,21 @@ def no_network() -> Iterator[None]:
     with respx.mock(assert_all_called=False) as mock:
         mock.route().mock(side_effect=AssertionError("unexpected network call"))
         yield
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (each test makes its own database in it)."""
+    if not postgres_available():
+        pytest.fail("PostgreSQL is not installed: run scripts/deps.sh test-backend (as root)")
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test against each engine: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"t_{uuid.uuid4().hex[:12]}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from crypto_rates.budget import CallBudget
 from crypto_rates.coingecko_payload import (
     MAX_VALUE,
     MIN_VALUE,
@@ -19,6 +20,8 @@ from crypto_rates.coingecko_payload import (
     parse_exchange_rates,
 )
 from crypto_rates.config import Settings
+from crypto_rates.database import Database
+from crypto_rates.database_url import sqlite_memory
 from crypto_rates.metrics import Metrics
 from crypto_rates.persistence import load_sample
 from crypto_rates.poller import Poller
@@ -170,7 +173,10 @@ async def _refresh_with(body: bytes) -> tuple[bool, bool, float | None]:
     upstream = Settings(coingecko_base_url="http://upstream.test/api/v3", snapshot_path=None)
     async with httpx.AsyncClient(transport=transport) as http:
         client = CoinGeckoClient(upstream, metrics, http=http)
-        poller = Poller(client, store, metrics, upstream.refresh_interval, None)
+        database = Database(sqlite_memory())
+        poller = Poller(
+            client, store, metrics, upstream.refresh_interval, database, CallBudget(None)
+        )
         outcome = await poller.refresh_once()
     counted = metrics.registry.get_sample_value(
         "coingecko_api_calls_total", {"status": "invalid_response"}

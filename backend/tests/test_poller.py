@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from crypto_rates.budget import CallBudget
 from crypto_rates.config import Settings
+from crypto_rates.database import Database
 from crypto_rates.metrics import Metrics
-from crypto_rates.persistence import load
 from crypto_rates.poller import FAILURE_BACKOFF_START, Poller, RefreshOutcome
 from crypto_rates.store import SnapshotStore
 from crypto_rates.upstream import CoinGeckoClient
@@ -29,8 +30,15 @@ class Harness:
         self.store = SnapshotStore(history_limit=10)
         self.metrics.watch_snapshot(lambda: self.store.current)
         self.client = CoinGeckoClient(settings, self.metrics, sleep=no_sleep)
+        self.database = Database(settings.database)
         self.poller = Poller(
-            self.client, self.store, self.metrics, settings.refresh_interval, settings.snapshot_path
+            self.client,
+            self.store,
+            self.metrics,
+            settings.refresh_interval,
+            self.database,
+            CallBudget(settings.monthly_call_allowance),
+            settings.snapshot_path,
         )
 
     def sample(self, name: str, labels: dict[str, str] | None = None) -> float | None:
@@ -56,9 +64,11 @@ async def test_a_successful_refresh_replaces_persists_and_counts(
     assert harness.sample("crypto_rates_last_success_timestamp_seconds") == pytest.approx(
         outcome.snapshot.fetched_ts
     )
-    assert settings.snapshot_path is not None
-    persisted = load(settings.snapshot_path)
-    assert persisted is not None and persisted[0].version == outcome.snapshot.version
+    await harness.poller.sync()
+    stored = await harness.database.latest()
+    assert stored is not None and stored.version == outcome.snapshot.version
+    assert await harness.database.add_calls(outcome.snapshot.fetched_at.strftime("%Y-%m"), 0) == 1
+    await harness.poller.stop()
 
 
 FAILURES: dict[str, Callable[[respx.Route], object]] = {
@@ -143,20 +153,32 @@ async def test_an_unexpected_error_is_an_outcome_not_a_crash(
 
 
 @respx.mock
-async def test_a_persistence_failure_is_logged_and_the_data_still_served(
+async def test_an_unreachable_database_means_polling_alone_and_writing_later(
     make_settings: Callable[..., Settings],
     tmp_path: Path,
     fixture_body: bytes,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("not a directory")
-    harness = Harness(make_settings(snapshot_path=blocker / "snapshot.json"))
+    settings = make_settings(database_url=f"sqlite:///{tmp_path}/data.db")
+    harness = Harness(settings)
+    (tmp_path / "data.db").mkdir()  # a directory where the file should be: unusable
     respx.get(RATES_URL).respond(200, content=fixture_body)
-    with caplog.at_level(logging.ERROR):
-        outcome = await harness.poller.refresh_once()
-    assert outcome.ok and harness.store.current is outcome.snapshot
-    assert "could not persist the snapshot" in caplog.text
+    with caplog.at_level(logging.INFO):
+        await harness.poller.step()
+    assert harness.poller.database_up is False and harness.poller.role == "standalone"
+    outcome = harness.poller.last_outcome
+    assert outcome is not None and outcome.ok and harness.store.current is outcome.snapshot
+    assert "database unreachable" in caplog.text
+    assert harness.sample("crypto_rates_poller_role", {"role": "standalone"}) == 1
+    assert harness.sample("crypto_rates_database_up") == 0
+
+    (tmp_path / "data.db").rmdir()  # the database is back
+    await harness.poller.sync()
+    assert harness.poller.database_up is True and harness.poller.role == "poller"
+    stored = await harness.database.latest()
+    assert stored is not None and stored.version == outcome.snapshot.version
+    assert harness.sample("coingecko_api_calls_month") == 1
+    await harness.poller.stop()
 
 
 @respx.mock

@@ -17,6 +17,27 @@ from crypto_rates.runtime import Runtime
 NO_STORE = {"cache-control": "no-store"}
 
 
+def coordination(runtime: Runtime, now: float) -> dict[str, object]:
+    """The database and the call budget as /health shows them (never the URL: it has secrets)."""
+    poller = runtime.poller
+    up = poller.database_up if poller is not None else None
+    interval = runtime.settings.refresh_interval
+    in_force = runtime.budget.interval(interval, now)
+    return {
+        "database": {
+            "engine": runtime.settings.database.engine,
+            "status": "unknown" if up is None else ("up" if up else "down"),
+            "role": poller.role if poller is not None else None,
+        },
+        "upstream_budget": {
+            "calls_this_month": runtime.budget.used_in(now),
+            "monthly_calls": runtime.budget.allowance,
+            "refresh_interval_seconds": round(in_force, 3),
+            "stretched": in_force > interval,
+        },
+    }
+
+
 def install_health_routes(app: FastAPI, runtime: Runtime) -> None:
     get = partial(app.get, tags=["health"])
     interval = runtime.settings.refresh_interval
@@ -40,7 +61,8 @@ def install_health_routes(app: FastAPI, runtime: Runtime) -> None:
         else:
             fresh = snapshot.freshness(now, interval, stale_after)
             age = fresh.age
-            degraded = fresh.stale or api_status == "failing"
+            database_down = runtime.poller is not None and runtime.poller.database_up is False
+            degraded = fresh.stale or api_status == "failing" or database_down
             status = "degraded" if degraded else "healthy"
         body = {
             "status": status,
@@ -50,6 +72,7 @@ def install_health_routes(app: FastAPI, runtime: Runtime) -> None:
             "api_status": api_status,
             "snapshot_age_seconds": None if age is None else round(age, 3),
         }
+        body |= coordination(runtime, now)
         code = 503 if status == "unhealthy" else 200
         return Response(dumps(body), code, NO_STORE, media_type="application/json")
 

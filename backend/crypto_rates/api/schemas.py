@@ -81,6 +81,26 @@ class LegacyRates(BaseModel):
     cache_status: Literal["fresh", "cached", "stale"]
 
 
+class HealthDatabase(BaseModel):
+    engine: Literal["postgresql", "sqlite"]
+    status: Literal["up", "down", "unknown"] = Field(
+        description="down: serving from memory, and this replica polls for itself."
+    )
+    role: Literal["poller", "follower", "standalone"] | None = Field(
+        description="poller: this replica calls upstream for the deployment; follower: it serves "
+        "what the poller stored; standalone: it polls for itself (the database is down)."
+    )
+
+
+class HealthBudget(BaseModel):
+    calls_this_month: int = Field(description="Upstream calls this UTC month, all replicas.")
+    monthly_calls: int | None = Field(description="The allowance (COINGECKO_MONTHLY_CALLS).")
+    refresh_interval_seconds: float = Field(
+        description="The interval in force: REFRESH_INTERVAL, or longer to last the month."
+    )
+    stretched: bool
+
+
 class Health(BaseModel):
     status: Literal["healthy", "degraded", "unhealthy"]
     timestamp: datetime
@@ -90,6 +110,8 @@ class Health(BaseModel):
         description="Outcome of the last upstream refresh cycle."
     )
     snapshot_age_seconds: float | None
+    database: HealthDatabase
+    upstream_budget: HealthBudget
 
 
 class Probe(BaseModel):

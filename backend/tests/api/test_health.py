@@ -40,6 +40,15 @@ async def test_health_has_the_old_fields_plus_age(app: FastAPI, fixture_body: by
         "uptime",
         "api_status",
         "snapshot_age_seconds",
+        "database",
+        "upstream_budget",
+    }
+    assert body["database"] == {"engine": "sqlite", "status": "unknown", "role": None}
+    assert body["upstream_budget"] == {
+        "calls_this_month": 0,
+        "monthly_calls": None,
+        "refresh_interval_seconds": 300.0,
+        "stretched": False,
     }
     assert body["status"] == "healthy"
     assert body["api_status"] == "unknown"
@@ -61,6 +70,8 @@ async def test_health_is_degraded_when_refreshes_fail(app: FastAPI, fixture_body
     class FailingPoller:
         last_outcome = RefreshOutcome(ok=False, error="server_error: HTTP 500")
         next_refresh_at = None
+        database_up = True
+        role = "poller"
 
     rt.poller = FailingPoller()  # type: ignore[assignment]
     body = (await get(app, "/health")).json()
