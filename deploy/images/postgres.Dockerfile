@@ -26,7 +26,7 @@ RUN groupadd --gid 10004 postgres \
     && rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d \
     && ln -s /usr/lib/postgresql/*/bin/* /usr/local/bin/ \
     && install -d -o 10004 -g 10004 -m 0700 /var/lib/postgresql/data \
-    && install -d -o 10004 -g 10004 -m 2775 /var/run/postgresql
+    && install -d -o 10004 -g 10004 -m 2775 /run/postgresql
 COPY --chmod=0755 postgres-entrypoint.sh /usr/local/bin/postgres-entrypoint.sh
 ENV PGDATA=/var/lib/postgresql/data
 USER 10004:10004

@@ -1095,7 +1095,7 @@ WRITABLE = {
     "crypto-rates-frontend": {"/tmp"},
     "crypto-rates-test": {"/tmp"},
     # The data volume is the StatefulSet's claim; the others are emptyDirs.
-    "crypto-rates-database": {"/tmp", "/var/run/postgresql", "/var/lib/postgresql/data"},
+    "crypto-rates-database": {"/tmp", "/run/postgresql", "/var/lib/postgresql/data"},
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Pod")
 

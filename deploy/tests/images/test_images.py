@@ -302,7 +302,7 @@ def database(docker: Docker) -> Iterator[Database]:
                 POSTGRES,
                 *HARDENING,
                 "--tmpfs",
-                "/var/run/postgresql:mode=1777",
+                "/run/postgresql:mode=1777",
                 "--volume",
                 f"{volume}:/var/lib/postgresql/data",
                 "--env",
