@@ -234,11 +234,12 @@ def test_rates_through_nginx_are_the_fixtures_from_the_upstream(stack: Stack) ->
 def test_backend_persists_its_snapshot_despite_the_read_only_root(
     docker: Docker, stack: Stack
 ) -> None:
+    # Without DATABASE_URL the backend keeps its state in SQLite next to SNAPSHOT_PATH (issue 26).
     def persisted() -> bool:
-        command = ("exec", stack.backend, "test", "-s", "/var/lib/crypto-rates/snapshot.json")
+        command = ("exec", stack.backend, "test", "-s", "/var/lib/crypto-rates/crypto-rates.db")
         return docker.run(*command, check=False).returncode == 0
 
-    wait_until("the snapshot on the volume", persisted, 10)
+    wait_until("the SQLite database on the volume", persisted, 10)
 
 
 @pytest.mark.parametrize(
