@@ -4,7 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-VENV   := .venv
+# VENV=<dir>: a virtualenv elsewhere, e.g. one already built for this project
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 NPM    ?= npm
@@ -17,13 +18,16 @@ NPM    ?= npm
         bench audit clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
 # ---------------------------------------------------------------------------------------------
-# Bootstrap: a virtualenv with the package and every Python tool the tests use.
-$(VENV)/.installed: pyproject.toml
+# Bootstrap: a virtualenv with the package and every Python tool the tests use, exactly the files of
+# requirements-dev.lock (pinned with hashes: scripts/lock-dev.sh), then the package itself without
+# dependencies or build isolation (its build backend is in the lock too).
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev,deploy,bench]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv with the package and its dev tools
@@ -55,14 +59,14 @@ lint: lint-backend lint-frontend ## ruff, mypy, eslint, tsc
 
 # ---------------------------------------------------------------------------------------------
 # Backend
-run: venv frontend-build ## start the service on 127.0.0.1:8000 and the UI, against live CoinGecko
+run: venv frontend-build ## the service on 127.0.0.1:8000 and the UI on :8080 against live CoinGecko; Ctrl-C stops them
 	@$(DEPS) --optional run
 	PYTHON=$(PY) sh frontend/scripts/run-local.sh
 
 test-backend: deps-test-backend venv ## backend tests with the coverage gate (a PostgreSQL server too)
 	$(PY) -m pytest backend/tests backend/testkit/tests backend/benchmarks/tests --cov=crypto_rates --cov-report=term-missing
 
-lint-backend: venv
+lint-backend: venv ## ruff (lint and format) and mypy (strict) on backend/
 	$(BIN)/ruff check backend
 	$(BIN)/ruff format --check backend
 	$(BIN)/mypy
@@ -75,7 +79,7 @@ $(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
 	cd frontend && $(NPM) ci --no-audit --no-fund
 	touch $@
 
-frontend: frontend-build
+frontend: frontend-build ## the same as frontend-build
 
 frontend-build: $(FRONTEND_DEPS) ## type-check and build the app into frontend/dist
 	cd frontend && $(NPM) run --silent build
@@ -153,7 +157,7 @@ test-workflows: deps-test-workflows venv ## workflows and the Jenkinsfile: schem
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks
-bench: deps-bench venv ## load benchmark: ours vs bare ASGI floor vs old Flask design, and the path through nginx (~6 min; .bench/)
+bench: deps-bench venv ## load benchmark: every endpoint of ours vs bare ASGI floor vs old Flask design, and the path through nginx (~10 min; .bench/)
 	$(PY) -m pytest -q -p no:cacheprovider backend/benchmarks/tests
 	PYTHONPATH=backend $(PY) -m benchmarks --out .bench $(BENCH_ARGS)
 

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import (
     Column,
     Connection,
@@ -42,8 +43,18 @@ from crypto_rates.store import HistoryPoint
 
 log = logging.getLogger(__name__)
 
-# Errors that mean "the database is not there right now"; the caller serves from memory.
-UNAVAILABLE: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, TimeoutError)
+
+class SchemaError(Exception):
+    """The database's schema is not one this version can migrate (e.g. a newer version's)."""
+
+
+# Errors that mean "the database is not usable right now"; the caller serves from memory.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    SQLAlchemyError,
+    OSError,
+    TimeoutError,
+    SchemaError,
+)
 CONNECT_TIMEOUT = 5.0
 # pg_advisory_lock keys (any two distinct bigints that nothing else on the server uses).
 MIGRATION_LOCK = 0x6372_7970_7401
@@ -124,7 +135,10 @@ class Database:
                 await conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
                 )
-            await conn.run_sync(_migrate, revision)
+            try:
+                await conn.run_sync(_migrate, revision)
+            except CommandError as exc:  # e.g. a revision this version does not know
+                raise SchemaError(str(exc)) from None
 
     async def close(self) -> None:
         await self.release_lead()

@@ -100,7 +100,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_health_routes(app, runtime)
     install_index(app, runtime)
     install_docs(app)
-    front: ASGIApp = FastPath(ObservabilityMiddleware(app.framework), responder=responder)
+    front: ASGIApp = FastPath(
+        ObservabilityMiddleware(app.framework),
+        responder=responder,
+        routes=app.routes,
+        exception_handlers=app.exception_handlers,
+    )
     if runtime.settings.cors_origins:
         front = CORSMiddleware(
             front,

@@ -1,4 +1,8 @@
-"""Persist the last good snapshot and history to one JSON file; load it (or the sample) at start."""
+"""The JSON snapshot file of versions before the database (read once, to import it), and the sample.
+
+`save` writes that format: the service no longer does, tests build files as older versions wrote
+them with it (one home for the format's both directions).
+"""
 
 import json
 import logging

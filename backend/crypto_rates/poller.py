@@ -155,6 +155,8 @@ class Poller:
 
     async def sync(self) -> None:
         """One bounded exchange with the database; on failure this replica polls for itself."""
+        if self._alone_and_idle():
+            return
         try:
             async with asyncio.timeout(DATABASE_TIMEOUT):
                 if not self.database_up:
@@ -177,6 +179,16 @@ class Poller:
             log.info("database reachable again", extra={"database": self._database.target.display})
         self.database_up = True
         self._set_role("poller" if leading else "follower")
+
+    def _alone_and_idle(self) -> bool:
+        # SQLite is one process's database: nobody to follow, no lock to keep; it is only
+        # written to (and so only found broken) when there is something to write.
+        return (
+            not self._database.shared
+            and bool(self.database_up)
+            and not self._unsaved
+            and not self._uncounted_calls
+        )
 
     async def _reconnect(self) -> None:
         """First contact (or after an outage): migrate, import an old snapshot file into an empty
@@ -267,13 +279,13 @@ class Poller:
     # -- the loop ----------------------------------------------------------------------------
 
     async def step(self) -> None:
-        await self.sync()
+        """Refresh when due (before talking to the database: its latency must not delay it),
+        then sync, which stores the new snapshot at once: followers see it within a tick."""
         due = self.next_refresh_at
-        if self.role != "follower" and (due is None or self._clock() >= due):
+        if self.role in ("poller", "standalone") and (due is None or self._clock() >= due):
             outcome = await self.refresh_once()
             self.next_refresh_at = self._clock() + self.delay_after(outcome)
-            if self.database_up:
-                await self.sync()  # store it now: followers see it within a tick
+        await self.sync()
 
     def _tick_delay(self) -> float:
         due = self.next_refresh_at
@@ -283,7 +295,10 @@ class Poller:
 
     async def run(self) -> None:
         while True:
-            await self.step()
+            try:
+                await self.step()
+            except Exception:  # the loop must survive anything, e.g. a bug in a database path
+                log.exception("poller step failed unexpectedly; trying again")
             await self._sleep(self._tick_delay())
 
     def start(self) -> None:

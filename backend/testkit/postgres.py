@@ -17,7 +17,16 @@ from pathlib import Path
 
 from testkit.processes import free_port, log_tail, wait_until
 
-BIN = Path(os.environ.get("POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _server_bin() -> Path:
+    """POSTGRES_BIN, else the newest server Debian installed (15 on bookworm)."""
+    if "POSTGRES_BIN" in os.environ:
+        return Path(os.environ["POSTGRES_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+BIN = _server_bin()
 USER = "crypto"
 PASSWORD = "pg-secret-7f3a"  # tests assert this string never appears in output
 

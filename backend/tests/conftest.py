@@ -42,6 +42,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "COINGECKO_BASE_URL",
         "COINGECKO_API_PLAN",
         "COINGECKO_API_KEY",
+        "COINGECKO_API_KEY_FILE",
         "REFRESH_INTERVAL",
         "CACHE_DURATION",
         "API_TIMEOUT",
@@ -54,6 +55,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "LOG_FORMAT",
         "CORS_ORIGINS",
         "CRYPTO_RATES_ALLOW_FAST_REFRESH",
+        "CRYPTO_RATES_ALLOW_TEST_UPSTREAM",
         "DATABASE_URL",
         "COINGECKO_MONTHLY_CALLS",
     ]:
@@ -69,6 +71,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "coingecko_base_url": UPSTREAM,
             "snapshot_path": tmp_path / "snapshot.json",
             "sample_fallback": False,
+            "allow_test_upstream": True,  # the fake upstream speaks plain http
             **overrides,
         }
         return Settings(**values)

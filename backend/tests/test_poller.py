@@ -15,6 +15,7 @@ from crypto_rates.metrics import Metrics
 from crypto_rates.poller import FAILURE_BACKOFF_START, Poller, RefreshOutcome
 from crypto_rates.store import SnapshotStore
 from crypto_rates.upstream import CoinGeckoClient
+from sqlalchemy import text
 
 from .conftest import RATES_URL
 
@@ -164,6 +165,7 @@ async def test_an_unreachable_database_means_polling_alone_and_writing_later(
     (tmp_path / "data.db").mkdir()  # a directory where the file should be: unusable
     respx.get(RATES_URL).respond(200, content=fixture_body)
     with caplog.at_level(logging.INFO):
+        await harness.poller.sync()
         await harness.poller.step()
     assert harness.poller.database_up is False and harness.poller.role == "standalone"
     outcome = harness.poller.last_outcome
@@ -223,3 +225,17 @@ async def test_the_loop_survives_failures(
     await harness.poller.stop()
     assert harness.store.current is not None
     assert harness.sample("crypto_rates_refreshes_total", {"outcome": "failure"}) == 2
+
+
+async def test_a_schema_from_a_newer_version_is_not_fatal(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    await harness.database.migrate()
+    async with harness.database.engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with caplog.at_level(logging.ERROR):
+        await harness.poller.sync()
+    assert harness.poller.database_up is False and harness.poller.role == "standalone"
+    errors = [getattr(r, "error", "") for r in caplog.records]
+    assert any("SchemaError" in e and "9999" in e for e in errors), errors
+    await harness.poller.stop()

@@ -9,6 +9,10 @@
 #   3. helm test; when it fails, the test pod's logs. (Not `helm test --logs`: the chart deletes its
 #      test pod once it passed, and --logs then fails with "pods ... not found", helm issue 9098.)
 # DEPLOY_DRY_RUN=DIR writes DIR/pull-secret.yaml (mode 600) and DIR/commands instead of touching a cluster.
+# SIGNED_BY=owner/name (when the pinned images are releases, which carry a signature): before anything
+# else, refuse any pinned image without a valid cosign signature of that repository's release.yml on
+# main or a vX.Y.Z tag (verify-signatures.sh, logging in with the registry credentials; REGISTRY_CA is
+# trusted besides the system store). Empty (the default): images from make push carry no signature.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=deploy/registry/lib.sh
@@ -23,6 +27,7 @@ PINNED=${PINNED_VALUES:-.artifacts/registry-images.yaml}
 HELM=${HELM:-helm}
 KUBECTL=${KUBECTL:-kubectl}
 TIMEOUT=${DEPLOY_TIMEOUT:-5m}
+SIGNED_BY=${SIGNED_BY:-}
 DRY_RUN=${DEPLOY_DRY_RUN:-}
 read -ra own_values <<<"${DEPLOY_VALUES:-}"
 CHART=deploy/helm/crypto-rates
@@ -41,6 +46,14 @@ check_registry_name "$pinned_registry"
 [ -z "${REGISTRY:-}" ] || [ "$REGISTRY" = "$pinned_registry" ] \
     || die "REGISTRY=$REGISTRY but PINNED_VALUES=$PINNED pins images from $pinned_registry: push to $REGISTRY first, or unset REGISTRY"
 read_credentials
+
+if [ -n "$SIGNED_BY" ]; then
+    mapfile -t pinned_images < <(awk -v registry="$pinned_registry" '$1 == "repository:" { name = $2 }
+        $1 == "digest:" { gsub(/"/, "", $2); print registry "/" name "@" $2 }' "$PINNED")
+    ((${#pinned_images[@]} == 2)) || die "PINNED_VALUES=$PINNED pins ${#pinned_images[@]} images by digest, not 2: run make push again"
+    REGISTRY_USER=$REGISTRY_USER REGISTRY_PASSWORD=$REGISTRY_PASSWORD SIGNED_BY=$SIGNED_BY \
+        "$HERE/verify-signatures.sh" "${pinned_images[@]}"
+fi
 
 if [ -z "$DRY_RUN" ]; then
     kubeconfig=${KUBECONFIG:-$HOME/.kube/config}

@@ -12,6 +12,7 @@ import base64
 import copy
 import difflib
 import functools
+import ipaddress
 import json
 import os
 import re
@@ -56,9 +57,9 @@ API_KEY = "cg-test-key-8c1f0e"  # a fake key: must end up in a Secret and nowher
 CHECKOV_SKIPS = {
     "CKV_K8S_15": "pullPolicy IfNotPresent is right for immutable tags and digests; Always makes "
     "every pod start depend on the registry",
-    "CKV_K8S_35": "the backend's contract (docs/INTERFACES.md) reads COINGECKO_API_KEY and "
-    "DATABASE_URL from the environment, as the postgres image reads POSTGRES_PASSWORD; the values "
-    "come from Secrets, never a ConfigMap, and are never logged",
+    "CKV_K8S_35": "the backend's contract (docs/INTERFACES.md) reads DATABASE_URL from the "
+    "environment, as the postgres image reads POSTGRES_PASSWORD; the values come from Secrets, "
+    "never a ConfigMap, and are never logged (the API key is a mounted file)",
     "CKV_K8S_43": "tags serve dev and kind installs; releases deploy by digest (image.digest, "
     "guarded by test_image_digest_wins_over_tag)",
 }
@@ -707,6 +708,76 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+CLUSTER_DNS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+
+
+def egress_allows(policy: dict[str, Any], address: str, port: int) -> bool:
+    """NetworkPolicy semantics for an ipBlock destination: a rule allows the address when one of
+    its ipBlock peers contains it outside every except (or the rule has no `to`) and one of its
+    ports is this one."""
+    for rule in policy["spec"]["egress"]:
+        if not any(p["port"] == port for p in rule.get("ports", [])):
+            continue
+        if "to" not in rule:
+            return True
+        for peer in rule["to"]:
+            block = peer.get("ipBlock")
+            if block and ipaddress.ip_address(address) in ipaddress.ip_network(block["cidr"]):
+                excluded = block.get("except", [])
+                if not any(
+                    ipaddress.ip_address(address) in ipaddress.ip_network(e) for e in excluded
+                ):
+                    return True
+    return False
+
+
+@pytest.mark.parametrize("scenario", ["default", "dev", "staging", "prod"])
+def test_backend_egress_reaches_the_internet_on_443_but_nothing_inside(scenario: str) -> None:
+    values = SCENARIOS[scenario]
+    docs = manifests(values)
+    policy = one(docs, "NetworkPolicy", "crypto-rates-backend")
+    inside = [
+        "169.254.169.254",  # instance metadata (credentials of the node role)
+        "10.100.0.1",  # the kubernetes Service (EKS's service ranges) and the API's endpoints
+        "172.20.0.1",
+        "192.168.1.10",
+        "100.64.3.4",  # shared address space (custom pod networking)
+    ]
+    vpc = values.get("backend", {}).get("networkPolicy", {}).get("vpcCIDR")
+    if vpc:
+        inside.append(str(ipaddress.ip_network(vpc)[10]))
+    for address in inside:
+        assert not egress_allows(policy, address, 443), f"{scenario}: backend reaches {address}"
+    assert egress_allows(policy, "104.16.1.1", 443), f"{scenario}: no HTTPS to the internet"
+    assert not egress_allows(policy, "104.16.1.1", 80)
+    assert not egress_allows(policy, "104.16.1.1", 53), "DNS only to the cluster DNS"
+
+
+@pytest.mark.parametrize("part", ["backend", "frontend"])
+def test_dns_egress_goes_to_the_cluster_dns_only(part: str) -> None:
+    policy = one(manifests(), "NetworkPolicy", f"crypto-rates-{part}")["spec"]
+    dns = [r for r in policy["egress"] if any(p["port"] == 53 for p in r["ports"])]
+    assert dns == [
+        {
+            "to": [CLUSTER_DNS_PEER],
+            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        }
+    ]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_backend_egress_excludes_the_vpc_terraform_creates(env: str) -> None:
+    tfvars = (
+        REPO / "deploy" / "terraform" / "environments" / env / "environment.auto.tfvars"
+    ).read_text()
+    vpc = re.search(r'^vpc_cidr\s*=\s*"([^"]+)"', tfvars, re.M)
+    assert vpc, f"no vpc_cidr in {env}'s environment.auto.tfvars"
+    assert env_values(env)["backend"]["networkPolicy"]["vpcCIDR"] == vpc.group(1)
+
+
 def test_services_network_policies_and_routes_select_the_right_pods() -> None:
     docs = manifests(ALL_ON)
     backend = one(docs, "Deployment", "crypto-rates-backend")["spec"]["template"]["metadata"]
@@ -734,7 +805,7 @@ def test_services_network_policies_and_routes_select_the_right_pods() -> None:
 
     frontend_np = one(docs, "NetworkPolicy", "crypto-rates-frontend")["spec"]
     assert frontend_np["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
-    to_backend = next(r for r in frontend_np["egress"] if "to" in r)
+    to_backend = next(r for r in frontend_np["egress"] if r["ports"][0]["port"] != 53)
     assert matches(to_backend["to"][0]["podSelector"]["matchLabels"], backend["labels"])
     assert to_backend["ports"][0]["port"] == 8000
 
@@ -852,19 +923,30 @@ def test_api_key_lives_only_in_a_secret() -> None:
         assert API_KEY not in text and encoded not in text, f"key leaked into {doc['kind']}"
     for config_map in find(docs, "ConfigMap"):
         assert not [k for k in config_map.get("data", {}) if re.search("KEY|TOKEN|PASSWORD", k)]
-    container = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))["containers"][0]
-    assert env_of(container)["COINGECKO_API_KEY"] == {
-        "secretKeyRef": {"name": "crypto-rates-backend-api-key", "key": "api-key"}
-    }
+    assert_key_mounted_from(docs, "crypto-rates-backend-api-key", "api-key")
 
 
 def test_existing_secret_is_referenced_and_not_created() -> None:
     docs = manifests(env_values("prod"))
     assert not find(docs, "Secret")
-    container = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))["containers"][0]
-    assert env_of(container)["COINGECKO_API_KEY"] == {
-        "secretKeyRef": {"name": "crypto-rates-coingecko", "key": "api-key"}
-    }
+    assert_key_mounted_from(docs, "crypto-rates-coingecko", "api-key")
+
+
+def assert_key_mounted_from(docs: list[dict[str, Any]], secret: str, key: str) -> None:
+    """The key reaches the backend as a file from a Secret volume, not an env var: the kubelet
+    updates a mounted Secret (without subPath) in place, so a rotated key needs no restart (the
+    backend re-reads the file when CoinGecko refuses the old key)."""
+    spec = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))
+    container = spec["containers"][0]
+    env = env_of(container)
+    assert "COINGECKO_API_KEY" not in env
+    path = env["COINGECKO_API_KEY_FILE"]
+    (volume,) = [v for v in spec["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == secret
+    assert volume["secret"]["items"] == [{"key": key, "path": key}]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True and "subPath" not in mount
+    assert path == f"{mount['mountPath']}/{key}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1112,7 +1194,11 @@ def test_every_pod_runs_restricted(scenario: str) -> None:
         assert pod_context["runAsNonRoot"] is True and pod_context["runAsUser"] == uid, name
         assert pod_context["seccompProfile"] == {"type": "RuntimeDefault"}, name
         volumes = {v["name"]: v for v in spec["volumes"]}
-        assert all(set(v) == {"name", "emptyDir"} for v in volumes.values()), name
+        # emptyDirs, and at most the API key's Secret, mounted read-only.
+        secret_volumes = {n for n, v in volumes.items() if set(v) == {"name", "secret"}}
+        assert all(
+            set(v) == {"name", "emptyDir"} for n, v in volumes.items() if n not in secret_volumes
+        ), name
         for container in spec["containers"]:
             context = container["securityContext"]
             assert context["runAsNonRoot"] is True and context["runAsUser"] == uid, name
@@ -1123,8 +1209,13 @@ def test_every_pod_runs_restricted(scenario: str) -> None:
             assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
             assert {"cpu", "memory"} <= container["resources"]["requests"].keys(), name
             assert {"cpu", "memory"} <= container["resources"]["limits"].keys(), name
-            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            mounts = {
+                m["mountPath"] for m in container["volumeMounts"] if m["name"] not in secret_volumes
+            }
             assert mounts == WRITABLE[name], name
+            assert all(
+                m.get("readOnly") for m in container["volumeMounts"] if m["name"] in secret_volumes
+            ), name
             if doc["kind"] != "Pod":
                 assert {"startupProbe", "livenessProbe", "readinessProbe"} <= container.keys()
 

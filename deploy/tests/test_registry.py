@@ -153,10 +153,12 @@ class Node:
         result = self.sh(f"cat {path}", check=False)
         return result.stdout if result.returncode == 0 else None
 
-    def curl_v2(self, registry: Registry) -> subprocess.CompletedProcess[str]:
-        """GET /v2/ from the node with its system trust store only (no --cacert)."""
+    def curl_v2(self, registry: Registry, cacert: str = "") -> subprocess.CompletedProcess[str]:
+        """GET /v2/ from the node with its system trust store only, or with the CA file cacert."""
+        option = f"--cacert {cacert} " if cacert else ""
         return self.sh(
-            f"curl -sS -o /dev/null -w '%{{http_code}}' https://{registry.addr}/v2/", check=False
+            f"curl -sS -o /dev/null -w '%{{http_code}}' {option}https://{registry.addr}/v2/",
+            check=False,
         )
 
 
@@ -304,6 +306,49 @@ def test_tls_chain_verifies_against_the_project_ca_and_fails_without_it(registry
     assert "DNS:localhost, IP Address:127.0.0.1" in text
     assert "ASN1 OID: prime256v1" in text, "the server key should be ECDSA P-256"
     assert "TLS Web Server Authentication" in text
+
+
+def test_the_ca_is_name_constrained_to_the_registry(registry: Registry, tmp_path: Path) -> None:
+    # Whoever holds ca.key can mint certificates, but only for the registry's own names: a
+    # certificate for any other host fails verification against this CA.
+    constraints = run("openssl", "x509", "-in", registry.ca, "-noout", "-ext", "nameConstraints")
+    assert "critical" in constraints.stdout
+    assert (
+        "DNS:localhost" in constraints.stdout
+        and "IP:127.0.0.1/255.255.255.255" in constraints.stdout
+    )
+    for host, san in (
+        ("localhost", "DNS:localhost"),
+        ("evil.example", "DNS:evil.example"),
+        ("other-ip", "IP:10.0.0.1"),
+    ):
+        key, csr, cert = (tmp_path / f"{host}.{ext}" for ext in ("key", "csr", "crt"))
+        run(
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            key,
+        )
+        run("openssl", "req", "-new", "-key", key, "-subj", f"/CN={host}", "-out", csr)
+        extensions = tmp_path / f"{host}.ext"
+        extensions.write_text(f"subjectAltName={san}\nextendedKeyUsage=serverAuth\n")
+        run(
+            "openssl", "x509", "-req", "-in", csr, "-CA", registry.ca,
+            "-CAkey", registry.dir / "ca.key", "-days", "1", "-extfile", extensions, "-out", cert,
+        )  # fmt: skip
+        verify = subprocess.run(
+            ["openssl", "verify", "-CAfile", str(registry.ca), str(cert)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if host == "localhost":
+            assert verify.returncode == 0, verify.stdout + verify.stderr
+        else:
+            assert verify.returncode != 0, f"the CA vouches for {san}"
+            assert "subtree violation" in verify.stdout + verify.stderr
 
 
 def test_plain_http_is_refused(registry: Registry) -> None:
@@ -544,15 +589,16 @@ def test_make_certs_makes_every_node_trust_the_registry(
     assert all(
         c["changed"] > 0 and c["failed"] == 0 and c["unreachable"] == 0 for c in counts.values()
     ), counts
-    assert result.stdout.count("RUNNING HANDLER [registry_ca : Update the OS trust store]") == 1
+    assert "RUNNING HANDLER [registry_ca : Update the OS trust store]" not in result.stdout
     ca = registry.ca.read_text()
     certs_d = f"/etc/containerd/certs.d/{registry.addr}"
     for node in nodes:
-        assert node.curl_v2(registry).stdout == "401", (
-            f"{node.name} should trust the registry with its system store"
-        )
-        assert node.read(f"/usr/local/share/ca-certificates/{CA_NAME}.crt") == ca
+        # Trusted for this registry only (certs.d), not by the system store.
+        assert node.curl_v2(registry).returncode == 60, f"{node.name}: the OS store trusts the CA"
+        assert node.read(f"/usr/local/share/ca-certificates/{CA_NAME}.crt") is None
+        assert node.curl_v2(registry, cacert=f"{certs_d}/ca.crt").stdout == "401"
         assert node.read(f"{certs_d}/ca.crt") == ca
+        assert node.read(f"/etc/containers/certs.d/{registry.addr}/ca.crt") == ca
         hosts = node.read(f"{certs_d}/hosts.toml") or ""
         assert f'server = "https://{registry.addr}"' in hosts
         assert f'ca = "{certs_d}/ca.crt"' in hosts
@@ -582,6 +628,23 @@ def test_skopeo_on_a_node_inspects_the_pushed_image_with_only_the_distributed_ca
             assert json.loads(out)["Digest"] == digest
     finally:
         node.sh("rm -f /root/registry-auth.json")
+
+
+def test_the_os_trust_store_is_an_opt_in_and_opting_out_removes_the_ca(
+    registry: Registry, nodes: list[Node]
+) -> None:
+    opted_in = registry.make(
+        "certs", INVENTORY=os.environ["TEST_INVENTORY"], REGISTRY=registry.addr,
+        REGISTRY_CA_OS_TRUST="1", ANSIBLE_FORCE_COLOR="0",
+    )  # fmt: skip
+    assert opted_in.stdout.count("RUNNING HANDLER [registry_ca : Update the OS trust store]") == 1
+    for node in nodes:
+        assert node.curl_v2(registry).stdout == "401", f"{node.name}: opted in, not trusted"
+    opted_out = make_certs(registry)
+    assert opted_out.stdout.count("RUNNING HANDLER [registry_ca : Update the OS trust store]") == 1
+    for node in nodes:
+        assert node.curl_v2(registry).returncode == 60, f"{node.name} still trusts the CA"
+        assert node.read(f"/usr/local/share/ca-certificates/{CA_NAME}.crt") is None
 
 
 def test_second_run_changes_nothing(registry: Registry, nodes: list[Node]) -> None:
@@ -625,17 +688,14 @@ def test_rotation_replaces_the_ca_and_check_mode_changes_nothing_first(
     rotated = make_certs(registry)
     assert all(c["changed"] > 0 for c in recap(rotated.stdout).values())
     for node in nodes:
-        assert node.curl_v2(registry).stdout == "401"
-        bundle = node.read("/etc/ssl/certs/ca-certificates.crt") or ""
-        assert pem_body(new_ca) in bundle.replace("\n", "")
-        assert pem_body(old_ca) not in bundle.replace("\n", ""), (
-            f"{node.name} still trusts the old CA"
+        certs_d = f"/etc/containerd/certs.d/{registry.addr}"
+        assert node.curl_v2(registry, cacert=f"{certs_d}/ca.crt").stdout == "401"
+        bundle = (node.read("/etc/ssl/certs/ca-certificates.crt") or "").replace("\n", "")
+        assert pem_body(new_ca) not in bundle and pem_body(old_ca) not in bundle, (
+            f"{node.name}: a registry CA in the OS trust store"
         )
-        store = node.sh(
-            "ls /usr/local/share/ca-certificates /etc/containerd/certs.d"
-        ).stdout.split()
-        assert store.count(f"{CA_NAME}.crt") == 1
-        assert node.read(f"/etc/containerd/certs.d/{registry.addr}/ca.crt") == new_ca
+        assert node.read(f"{certs_d}/ca.crt") == new_ca
+        assert node.read(f"/etc/containers/certs.d/{registry.addr}/ca.crt") == new_ca
         if node.docker:
             assert node.read(f"/etc/docker/certs.d/{registry.addr}/ca.crt") == new_ca
     shutil.copy(registry.ca, Path("/etc/docker/certs.d") / registry.addr / "ca.crt")

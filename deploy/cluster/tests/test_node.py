@@ -268,7 +268,7 @@ def own_values(node: Node) -> Path:
     values = {
         "backend": {
             "replicaCount": 2,
-            "config": {"baseUrl": UPSTREAM, "refreshInterval": 60},
+            "config": {"baseUrl": UPSTREAM, "allowTestUpstream": True, "refreshInterval": 60},
         }
     }
     path = node.dir / "test-values.json"

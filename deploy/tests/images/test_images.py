@@ -180,6 +180,8 @@ def stack(docker: Docker) -> Iterator[Stack]:
                 f"PORT={backend_port}",
                 "--env",
                 f"COINGECKO_BASE_URL={fake_url}/api/v3",
+                "--env",
+                "CRYPTO_RATES_ALLOW_TEST_UPSTREAM=1",
             )
         )
         backend_url = f"http://127.0.0.1:{backend_port}"

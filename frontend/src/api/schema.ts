@@ -233,6 +233,47 @@ export interface components {
             api_status: "ok" | "failing" | "unknown";
             /** Snapshot Age Seconds */
             snapshot_age_seconds: number | null;
+            database: components["schemas"]["HealthDatabase"];
+            upstream_budget: components["schemas"]["HealthBudget"];
+        };
+        /** HealthBudget */
+        HealthBudget: {
+            /**
+             * Calls This Month
+             * @description Upstream calls this UTC month, all replicas.
+             */
+            calls_this_month: number;
+            /**
+             * Monthly Calls
+             * @description The allowance (COINGECKO_MONTHLY_CALLS).
+             */
+            monthly_calls: number | null;
+            /**
+             * Refresh Interval Seconds
+             * @description The interval in force: REFRESH_INTERVAL, or longer to last the month.
+             */
+            refresh_interval_seconds: number;
+            /** Stretched */
+            stretched: boolean;
+        };
+        /** HealthDatabase */
+        HealthDatabase: {
+            /**
+             * Engine
+             * @enum {string}
+             */
+            engine: "postgresql" | "sqlite";
+            /**
+             * Status
+             * @description down: serving from memory, and this replica polls for itself.
+             * @enum {string}
+             */
+            status: "up" | "down" | "unknown";
+            /**
+             * Role
+             * @description poller: this replica calls upstream for the deployment; follower: it serves what the poller stored; standalone: it polls for itself (the database is down).
+             */
+            role: ("poller" | "follower" | "standalone") | null;
         };
         /**
          * History

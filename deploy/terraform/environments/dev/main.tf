@@ -53,20 +53,22 @@ module "cluster" {
 module "registry" {
   source = "../../modules/registry"
 
-  repository_names      = toset([local.backend_repository, local.frontend_repository])
-  create                = var.create_ecr_repositories
-  tagged_images_to_keep = var.ecr_tagged_images_to_keep
-  tags                  = local.tags
+  repository_names    = toset([local.backend_repository, local.frontend_repository])
+  create              = var.create_ecr_repositories
+  main_builds_to_keep = var.ecr_main_builds_to_keep
+  tags                = local.tags
 }
 
 module "github_oidc" {
   source = "../../modules/github-oidc"
 
-  role_name            = "${local.name}-github-actions"
+  push_role_name       = "${local.name}-github-push"
+  deploy_role_name     = "${local.name}-github-deploy"
+  create_push_role     = var.create_ecr_repositories
   github_repository    = var.github_repository
   branches             = var.github_branches
-  environments         = var.github_environments
   tag_patterns         = var.github_tag_patterns
+  environment          = var.environment
   create_oidc_provider = var.create_github_oidc_provider
   ecr_repository_arns  = values(module.registry.repository_arns)
   cluster_name         = module.cluster.cluster_name

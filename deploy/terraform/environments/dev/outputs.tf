@@ -28,9 +28,14 @@ output "ecr_repository_urls" {
   value       = module.registry.repository_urls
 }
 
-output "github_actions_role_arn" {
-  description = "Role for GitHub Actions: set it as the repository/environment variable AWS_ROLE_ARN."
-  value       = module.github_oidc.role_arn
+output "github_push_role_arn" {
+  description = "Role that pushes images (protected branches, release tags): the repository variable AWS_PUSH_ROLE_ARN; null where create_ecr_repositories is false."
+  value       = module.github_oidc.push_role_arn
+}
+
+output "github_deploy_role_arn" {
+  description = "Role that deploys here (this GitHub environment's deploy workflow only): the environment variable AWS_DEPLOY_ROLE_ARN."
+  value       = module.github_oidc.deploy_role_arn
 }
 
 output "kubeconfig_command" {

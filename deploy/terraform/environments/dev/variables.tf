@@ -109,24 +109,19 @@ variable "log_retention_days" {
   }
 }
 
-variable "ecr_tagged_images_to_keep" {
-  description = "Tagged images kept per ECR repository (1-1000); older ones expire."
+variable "ecr_main_builds_to_keep" {
+  description = "Builds of main (sha-<commit> tags) kept per ECR repository (1-1000); older ones expire. Release tags and signatures are always kept."
   type        = number
 
   validation {
-    condition     = var.ecr_tagged_images_to_keep >= 1 && var.ecr_tagged_images_to_keep <= 1000
-    error_message = "ecr_tagged_images_to_keep must be from 1 to 1000."
+    condition     = var.ecr_main_builds_to_keep >= 1 && var.ecr_main_builds_to_keep <= 1000
+    error_message = "ecr_main_builds_to_keep must be from 1 to 1000."
   }
 }
 
 variable "enable_kube_prometheus_stack" {
   description = "Install kube-prometheus-stack and turn on the app's ServiceMonitor, alerts and dashboard."
   type        = bool
-}
-
-variable "github_environments" {
-  description = "GitHub environments (with protection rules) whose jobs may assume the CI role, e.g. [\"prod\"]."
-  type        = list(string)
 }
 
 variable "db_engine_version" {
@@ -234,20 +229,20 @@ variable "cluster_admin_principal_arns" {
 }
 
 variable "github_repository" {
-  description = "The repository (owner/name) whose GitHub Actions may assume the CI role; nothing else can."
+  description = "The repository (owner/name) whose GitHub Actions may assume the push and deploy roles; nothing else can."
   type        = string
 }
 
 variable "github_branches" {
-  description = "Branches whose workflow runs may assume the CI role; protect them in GitHub."
+  description = "Protected branches whose runs may push images and whose deploy workflow may deploy (from the GitHub environment only)."
   type        = list(string)
   default     = ["main"]
 }
 
 variable "github_tag_patterns" {
-  description = "Release tag patterns (protected by a tag ruleset) whose runs may assume the CI role: [\"v*.*.*\"] for the release image push."
+  description = "Release tag patterns (protected by a tag ruleset) whose runs may push images and whose deploy workflow may deploy: [\"v*.*.*\"] for vX.Y.Z."
   type        = list(string)
-  default     = []
+  default     = ["v*.*.*"]
 }
 
 variable "create_github_oidc_provider" {

@@ -120,11 +120,19 @@ spec:
 {{- end -}}
 
 {{/*
-The egress rule every part needs: DNS over UDP and TCP.
+The egress rule every part needs: DNS over UDP and TCP, to the cluster DNS only (CoreDNS as EKS,
+kubeadm and kind run it: namespace kube-system, label k8s-app=kube-dns), not port 53 anywhere.
 Usage: {{- include "workload.dnsEgress" . | nindent 4 }}
 */}}
 {{- define "workload.dnsEgress" -}}
-- ports:
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: kube-system
+      podSelector:
+        matchLabels:
+          k8s-app: kube-dns
+  ports:
     - port: 53
       protocol: UDP
     - port: 53
