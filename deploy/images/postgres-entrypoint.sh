@@ -30,4 +30,5 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "postgres-entrypoint: initialised $PGDATA (user $user, database $database)"
 fi
 
-exec postgres -D "$PGDATA" -c listen_addresses='*' "$@"
+# The socket in /tmp, writable wherever the root is read-only (see postgres.Dockerfile).
+exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp "$@"
