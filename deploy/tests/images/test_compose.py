@@ -41,7 +41,11 @@ OVERRIDE = {
             "cap_drop": ["ALL"],
             "command": ["--host", "0.0.0.0", "--port", "9900"],
         },
-        "backend": {"depends_on": ["fake-coingecko"]},
+        # The fake CoinGecko speaks http://, which the backend refuses without this (issue 27).
+        "backend": {
+            "depends_on": ["fake-coingecko"],
+            "environment": {"CRYPTO_RATES_ALLOW_TEST_UPSTREAM": "1"},
+        },
     }
 }
 
