@@ -207,6 +207,12 @@ def test_every_output_has_a_description() -> None:
         "cluster_endpoint_public_access_cidrs",
         "backend_image_tag",
         "frontend_image_tag",
+        "db_engine_version",
+        "db_instance_class",
+        "db_allocated_storage_gib",
+        "db_max_allocated_storage_gib",
+        "db_backup_retention_days",
+        "db_password_rotation_days",
     ],
 )
 def test_environment_inputs_for_names_cidrs_and_sizes_are_validated(name: str) -> None:
@@ -914,6 +920,104 @@ def test_state_bucket_is_versioned_kms_encrypted_private_and_tls_only() -> None:
     assert deny["effect"] == "Deny" and deny["condition"][0]["variable"] == "aws:SecureTransport"
 
 
+# --- the database ----------------------------------------------------------------------------
+
+DATABASE = MODULES / "database"
+
+
+def database_call() -> dict[str, Any]:
+    return in_dir(ENV_DIRS["dev"], "module")["database"]
+
+
+def test_database_is_rds_postgres_private_encrypted_with_an_rds_managed_password() -> None:
+    rds = in_dir(DATABASE, "module")["rds"]
+    assert rds["source"] == "terraform-aws-modules/rds/aws" and rds["version"] == "~> 6.13"
+    assert rds["engine"] == "postgres"
+    assert rds["storage_encrypted"] is True
+    assert rds["publicly_accessible"] is False
+    # RDS generates the password into Secrets Manager: no password input, no generated secret.
+    assert rds["manage_master_user_password"] is True
+    assert "password" not in rds
+    code = "\n".join(p.read_text() for p in DATABASE.glob("*.tf"))
+    assert not re.search(r'resource\s+"(random_password|kubernetes_secret\w*)"', code)
+    assert rds["subnet_ids"] == "${var.subnet_ids}"
+    assert rds["vpc_security_group_ids"] == ["${aws_security_group.database.id}"]
+    assert {"name": "rds.force_ssl", "value": "1"} in rds["parameters"]
+    call = database_call()
+    assert call["subnet_ids"] == "${module.network.private_subnet_ids}"
+    assert call["allowed_security_group_id"] == "${module.cluster.node_security_group_id}"
+    assert in_dir(MODULES / "cluster", "output")["node_security_group_id"]["value"] == (
+        "${module.eks.node_security_group_id}"
+    )
+
+
+def test_database_admits_only_the_cluster_nodes_on_5432() -> None:
+    resources = in_dir(DATABASE, "resource", labels=2)
+    rules = {k: v for k, v in resources.items() if k[0].startswith("aws_vpc_security_group")}
+    assert list(rules) == [("aws_vpc_security_group_ingress_rule", "from_nodes")]
+    [rule] = rules.values()
+    assert rule["security_group_id"] == "${aws_security_group.database.id}"
+    assert rule["referenced_security_group_id"] == "${var.allowed_security_group_id}"
+    assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == (
+        "tcp",
+        "${local.port}",
+        "${local.port}",
+    )
+    assert locals_of(DATABASE)["port"] == 5432
+    group = resources[("aws_security_group", "database")]
+    assert "ingress" not in group and "egress" not in group, "rules only as separate resources"
+
+
+@pytest.mark.parametrize(("env", "protected"), [("dev", False), ("staging", False), ("prod", True)])
+def test_prod_database_is_protected_backed_up_and_multi_az(env: str, protected: bool) -> None:
+    values = settings(env)
+    assert values["db_deletion_protection"] is protected
+    assert values["db_multi_az"] is protected
+    assert values["db_backup_retention_days"] >= (14 if protected else 1)
+    call = database_call()
+    for name in ("deletion_protection", "multi_az"):
+        assert call[name] == f"${{var.db_{name}}}"
+    assert call["backup_retention_days"] == "${var.db_backup_retention_days}"
+    rds = in_dir(DATABASE, "module")["rds"]
+    assert rds["deletion_protection"] == "${var.deletion_protection}"
+    assert rds["backup_retention_period"] == "${var.backup_retention_days}"
+    # A protected database also leaves a final snapshot and its backups behind when deleted.
+    assert rds["skip_final_snapshot"] == "${!var.deletion_protection}"
+    assert rds["delete_automated_backups"] == "${!var.deletion_protection}"
+
+
+def test_database_url_reaches_the_secret_the_chart_reads_without_terraform_seeing_it() -> None:
+    secret = locals_of(ENV_DIRS["dev"])["database_url_from"]
+    assert database_call()["kubernetes_secret_name"] == "${local.database_url_from}"
+    for env in ("staging", "prod"):
+        external = yaml.safe_load((CHART / f"values-{env}.yaml").read_text())["backend"]["database"]
+        assert external["external"]["existingSecret"] == secret, env
+    backend = yaml.safe_load((CHART / "charts" / "backend" / "values.yaml").read_text())
+    key = backend["database"]["external"]["existingSecretKey"]
+    assert locals_of(DATABASE)["secret_key"] == key
+    # Terraform hands the chart of External Secrets only names, the host and the secret's ARN.
+    release = in_dir(DATABASE, "resource", labels=2)[("helm_release", "database_url")]
+    [values] = release["values"]
+    assert "password" not in values.lower()
+    assert "module.rds.db_instance_master_user_secret_arn" in values
+    policy = in_dir(DATABASE, "module")["external_secrets_pod_identity"]
+    assert policy["external_secrets_secrets_manager_arns"] == [
+        "${module.rds.db_instance_master_user_secret_arn}"
+    ]
+    template = (
+        DATABASE / "charts" / "database-url" / "templates" / "externalsecret.yaml"
+    ).read_text()
+    assert "{{ .Values.secretKey }}:" in template
+    assert "{{ .password | urlquery }}" in template and "sslmode=require" in template
+    # Every environment on AWS uses the RDS database, dev too.
+    sets = {s["name"]: s["value"] for s in app_release()["set"]}
+    assert sets["backend.database.bundled.enabled"] == "false"
+    assert sets["backend.database.external.existingSecret"] == (
+        "${module.database.kubernetes_secret_name}"
+    )
+    assert "module.database" in str(app_release()["depends_on"])
+
+
 # --- secrets and checkov ---------------------------------------------------------------------
 
 SECRET_PATTERNS = {
@@ -998,8 +1102,9 @@ def test_checkov_finds_no_failed_checks() -> None:
 # `terraform plan` is where a too-long name would fail, and it cannot run here, so the names are
 # computed: from our HCL, and for the community modules from their naming rules (module defaults
 # included) at the versions the constraints resolve to, read in their sources:
-#   eks-pod-identity v1.12.1 (main.tf, aws_lb_controller.tf), eks v20.37.2 (main.tf and
-#   modules/eks-managed-node-group/main.tf), vpc v5.21.0 (vpc-flow-logs.tf).
+#   eks-pod-identity v1.12.1 (main.tf, aws_lb_controller.tf, external_secrets.tf), eks v20.37.2
+#   (main.tf and modules/eks-managed-node-group/main.tf), vpc v5.21.0 (vpc-flow-logs.tf), rds
+#   v6.13.1 (main.tf, modules/db_instance/main.tf).
 # The AWS provider's name_prefix leaves room for its 26-character unique suffix.
 IAM_LIMITS = {
     ("aws_iam_role", "name"): 64,
@@ -1063,6 +1168,11 @@ def eks_pod_identity_names(args: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{args.get('policy_name_prefix', 'AmazonEKS_')}LoadBalancerController"
         )
         names.append(("aws_iam_policy", attribute, f"{policy}{suffix}"))
+    if args.get("attach_external_secrets_policy", False):
+        policy = args.get("external_secrets_policy_name") or (
+            f"{args.get('policy_name_prefix', 'AmazonEKS_')}ExternalSecrets"
+        )
+        names.append(("aws_iam_policy", attribute, f"{policy}{suffix}"))
     assert not args.get("attach_custom_policy"), "model the custom policy's name too"
     return names
 
@@ -1100,10 +1210,20 @@ def vpc_names(args: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
+def rds_names(args: dict[str, Any]) -> list[tuple[str, str, str]]:
+    # Its only IAM object is the enhanced-monitoring role (rds v6.13.1, main.tf), off by default.
+    if not args.get("create_monitoring_role", False):
+        return []
+    role = args.get("monitoring_role_name", "rds-monitoring-role")
+    prefixed = args.get("monitoring_role_use_name_prefix", False)
+    return [("aws_iam_role", *(("name_prefix", f"{role}-") if prefixed else ("name", role)))]
+
+
 COMMUNITY_MODULE_NAMES = {
     "terraform-aws-modules/eks-pod-identity/aws": eks_pod_identity_names,
     "terraform-aws-modules/eks/aws": eks_names,
     "terraform-aws-modules/vpc/aws": vpc_names,
+    "terraform-aws-modules/rds/aws": rds_names,
 }
 
 
