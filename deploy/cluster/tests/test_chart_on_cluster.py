@@ -86,6 +86,30 @@ def make_namespace(cluster: Cluster, name: str, env: str) -> None:
             name,
             f"--from-literal={key.get('existingSecretKey', 'api-key')}=cg-fake-key-for-tests",
         )
+    managed = env_values(env).get("backend", {}).get("database", {}).get("external", {})
+    if managed.get("existingSecret"):  # what Terraform's External Secrets writes in production
+        cluster.kubectl(
+            "create",
+            "secret",
+            "generic",
+            managed["existingSecret"],
+            "-n",
+            name,
+            f"--from-literal={managed.get('existingSecretKey', 'database-url')}="
+            "postgresql://crypto_rates:test-only@database.invalid:5432/crypto_rates",
+        )
+
+
+def kept_on_uninstall(env: str) -> set[str]:
+    """What `helm uninstall` leaves on purpose: the bundled database's password Secret
+    (helm.sh/resource-policy: keep) and its volume claim (the data), as kubectl names them."""
+    bundled = env_values(env).get("backend", {}).get("database", {}).get("bundled", {})
+    if not bundled.get("enabled"):
+        return set()
+    return {
+        f"secret/{RELEASE}-database",
+        f"persistentvolumeclaim/data-{RELEASE}-database-0",
+    }
 
 
 def listable_kinds(cluster: Cluster) -> list[str]:
@@ -310,18 +334,22 @@ def test_upgrade_rollback_uninstall(cluster: Cluster, release: dict[str, Any]) -
 
     before: set[str] = release["before"]
 
+    kept = kept_on_uninstall(env)
+
     def left_behind() -> set[str]:
         return inventory(cluster, ns) - before
 
     try:
         wait_until(
-            "the namespace to hold only what was there before the install",
-            lambda: not left_behind(),
+            "the namespace to hold only what was there before the install (and the kept data)",
+            lambda: left_behind() == kept,
             120,
             interval_s=1,
         )
     except TimeoutError:
-        raise AssertionError(f"helm uninstall left behind: {sorted(left_behind())}") from None
+        raise AssertionError(
+            f"helm uninstall left behind {sorted(left_behind())}, expected only {sorted(kept)}"
+        ) from None
 
 
 # --- the checks can fail -----------------------------------------------------------------------

@@ -40,6 +40,7 @@ NAMESPACE = "crypto-rates"
 RELEASE = "crypto-rates"
 UPSTREAM = "http://fake-coingecko:9900/api/v3"
 BACKEND_REPLICAS = 2  # so one can go away
+DB_SECRET = "crypto-rates-database-unreachable"
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="the node needs root (network namespace, containerd)"
@@ -201,6 +202,11 @@ def own_values(node: Node) -> Path:
         "backend": {
             "replicaCount": BACKEND_REPLICAS,
             "config": {"baseUrl": UPSTREAM, "allowTestUpstream": True, "refreshInterval": 60},
+            # Not yet the bundled PostgreSQL of values-dev.yaml: the node has no volume provisioner
+            # and no PostgreSQL image (issue 32, item 4, open). A managed database that refuses
+            # connections instead: each replica then polls alone, as the backend does whenever
+            # its database is unreachable.
+            "database": {"bundled": {"enabled": False}, "external": {"existingSecret": DB_SECRET}},
         }
     }
     path = node.dir / "test-values.json"
@@ -277,6 +283,15 @@ def create_namespace(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("create", "namespace", namespace)
     cluster.kubectl(
         "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        DB_SECRET,
+        "-n",
+        namespace,
+        "--from-literal=database-url=postgresql://crypto_rates:unused@127.0.0.1:9/crypto_rates",
     )
     cluster.kubectl("apply", "-n", namespace, "-f", str(NODE_DIR / "fake-coingecko.yaml"))
     cluster.kubectl(
