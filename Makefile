@@ -4,34 +4,39 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-VENV   := .venv
+# VENV=<dir>: a virtualenv elsewhere, e.g. one already built for this project
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 NPM    ?= npm
 
 .PHONY: help venv run test lint \
-        test-backend lint-backend \
+        test-backend lint-backend lint-deploy \
         frontend frontend-build test-frontend test-e2e lint-frontend \
         images test-images up down \
         test-deploy test-helm test-terraform test-workflows \
         bench audit clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
 # ---------------------------------------------------------------------------------------------
-# Bootstrap: a virtualenv with the package and every Python tool the tests use.
-$(VENV)/.installed: pyproject.toml
+# Bootstrap: a virtualenv with the package and every Python tool the tests use, exactly the files of
+# requirements-dev.lock (pinned with hashes: scripts/lock-dev.sh), then the package itself without
+# dependencies or build isolation (its build backend is in the lock too).
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev,deploy,bench]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv with the package and its dev tools
 
 # System tools: `deps-<target>` (a prerequisite of every target that needs one) uses what is there and
 # installs what is missing (as root on Debian) or stops with the install command. The list of tools per
-# target is scripts/system-tools.txt. /usr/sbin (nginx, dockerd, sshd) is not on every user's PATH.
-DEPS := PATH="$$PATH:/usr/sbin:/sbin" scripts/deps.sh
+# target is scripts/system-tools.txt. /usr/sbin (nginx, dockerd, sshd) is not on every user's PATH, nor is
+# /usr/local/go/bin (where Go's own release tarball installs).
+DEPS := PATH="$$PATH:/usr/sbin:/sbin:/usr/local/go/bin" scripts/deps.sh
 deps-%:
 	@$(DEPS) $*
 
@@ -51,21 +56,28 @@ test-scripts: venv ## scripts/deps.sh: uses present tools, installs as root, els
 test: deps-test lint test-scripts test-backend test-frontend test-e2e test-deploy ## everything that runs without Docker
 	@echo "make test: all green"
 
-lint: lint-backend lint-frontend ## ruff, mypy, eslint, tsc
+lint: lint-backend lint-frontend lint-deploy ## ruff, mypy, eslint, tsc
 
 # ---------------------------------------------------------------------------------------------
 # Backend
-run: venv frontend-build ## start the service on 127.0.0.1:8000 and the UI, against live CoinGecko
+run: venv frontend-build ## the service on 127.0.0.1:8000 and the UI on :8080 against live CoinGecko; Ctrl-C stops them
 	@$(DEPS) --optional run
 	PYTHON=$(PY) sh frontend/scripts/run-local.sh
 
 test-backend: deps-test-backend venv ## backend tests with the coverage gate (a PostgreSQL server too)
 	$(PY) -m pytest backend/tests backend/testkit/tests backend/benchmarks/tests --cov=crypto_rates --cov-report=term-missing
 
-lint-backend: venv
+lint-backend: venv ## ruff (lint and format) and mypy (strict) on backend/
 	$(BIN)/ruff check backend
 	$(BIN)/ruff format --check backend
 	$(BIN)/mypy
+
+# deploy/: ruff everywhere; mypy (strict, as the backend) on the suites that share testkit.deploy.
+lint-deploy: venv ## ruff on deploy/, mypy (strict) on the suites that share testkit.deploy
+	$(BIN)/ruff check deploy
+	$(BIN)/ruff format --check deploy
+	MYPYPATH=backend:deploy/cluster/tests $(BIN)/mypy deploy/cluster/tests
+	MYPYPATH=backend $(BIN)/mypy deploy/tests/test_registry.py deploy/tests/test_cluster_versions.py deploy/tests/images
 
 # ---------------------------------------------------------------------------------------------
 # Frontend
@@ -75,7 +87,7 @@ $(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
 	cd frontend && $(NPM) ci --no-audit --no-fund
 	touch $@
 
-frontend: frontend-build
+frontend: frontend-build ## the same as frontend-build
 
 frontend-build: $(FRONTEND_DEPS) ## type-check and build the app into frontend/dist
 	cd frontend && $(NPM) run --silent build
@@ -134,7 +146,7 @@ down: ## stop the compose stack (its volumes stay)
 
 # ---------------------------------------------------------------------------------------------
 # Deployment artefacts: chart, Terraform, workflows
-test-deploy: deps-test-deploy test-helm test-terraform test-workflows test-image-files lint-registry test-cluster-static ## chart, terraform, workflow, image-file and registry-script checks
+test-deploy: deps-test-deploy lint-deploy test-helm test-terraform test-workflows test-image-files lint-registry test-cluster-static ## chart, terraform, workflow, image-file and registry-script checks
 
 test-helm: deps-test-helm venv .venv-checkov/bin/checkov ## chart: render, lint, schemas, kubernetes-validate, checkov, promtool
 	$(BIN)/shellcheck deploy/helm/*.sh
@@ -153,7 +165,7 @@ test-workflows: deps-test-workflows venv ## workflows and the Jenkinsfile: schem
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks
-bench: deps-bench venv ## load benchmark: ours vs bare ASGI floor vs old Flask design, and the path through nginx (~6 min; .bench/)
+bench: deps-bench venv ## load benchmark: every endpoint of ours vs bare ASGI floor vs old Flask design, and the path through nginx (~10 min; .bench/)
 	$(PY) -m pytest -q -p no:cacheprovider backend/benchmarks/tests
 	PYTHONPATH=backend $(PY) -m benchmarks --out .bench $(BENCH_ARGS)
 
@@ -218,21 +230,21 @@ test-registry: deps-test-registry venv lint-registry ## registry, push, certs ov
 .PHONY: cluster-build cluster-up cluster-down test-cluster test-cluster-static
 CLUSTER_DIR ?= .data/cluster
 
-cluster-build: ## build kube-apiserver & co., kubectl, kubelet, etcd, helm from Go modules (cached in .cache/cluster)
+cluster-build: deps-cluster-build ## build kube-apiserver & co., kubectl, kubelet, etcd, helm from Go modules (cached in .cache/cluster)
 	deploy/cluster/build.sh >/dev/null
 
-cluster-up: deps-test-cluster cluster-build ## control plane on 127.0.0.1, state in CLUSTER_DIR (default .data/cluster)
-	deploy/cluster/cluster.sh up $(CLUSTER_DIR)
+CLUSTER_PY = PYTHONPATH=backend:deploy/cluster/tests $(PY) -m localcluster
+
+cluster-up: deps-test-cluster venv cluster-build ## control plane on 127.0.0.1, state in CLUSTER_DIR (default .data/cluster)
+	$(CLUSTER_PY) up $(CLUSTER_DIR)
 	@echo "export KUBECONFIG=$(abspath $(CLUSTER_DIR))/admin.kubeconfig PATH=$$(deploy/cluster/build.sh 2>/dev/null):\$$PATH"
 
-cluster-down: ## stop the control plane of cluster-up and delete CLUSTER_DIR
-	deploy/cluster/cluster.sh down $(CLUSTER_DIR)
+cluster-down: venv ## stop the control plane of cluster-up and delete CLUSTER_DIR
+	$(CLUSTER_PY) down $(CLUSTER_DIR)
 
 test-cluster: deps-test-cluster venv cluster-build ## root: the chart installed, upgraded, rolled back, uninstalled on a real API server
 	PATH="$$PATH:/usr/local/go/bin" $(PY) -m pytest deploy/cluster/tests -p no:cacheprovider
 
-test-cluster-static: venv ## no cluster: one Kubernetes minor everywhere; shellcheck and ruff of deploy/cluster
-	$(BIN)/shellcheck -x deploy/cluster/*.sh
-	$(BIN)/ruff check deploy/cluster/tests deploy/tests/test_cluster_versions.py
-	$(BIN)/ruff format --check deploy/cluster/tests deploy/tests/test_cluster_versions.py
+test-cluster-static: venv ## no cluster: one Kubernetes minor everywhere; shellcheck of deploy/cluster (lint-deploy: ruff, mypy)
+	$(BIN)/shellcheck -x deploy/cluster/*.sh deploy/cluster/node/*.sh
 	$(PY) -m pytest deploy/tests/test_cluster_versions.py -p no:cacheprovider

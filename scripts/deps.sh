@@ -20,6 +20,9 @@ here=.
 [[ $0 == */* ]] && here=${0%/*}
 wanted=" $* "
 
+# A command on PATH, or a file given by its absolute path (a library such as libc.a).
+present() { if [[ $1 == /* ]]; then [[ -e $1 ]]; else command -v "$1" >/dev/null; fi; }
+
 missing_tools=()
 missing_packages=()
 declare -A tools_of=() targets_of=()
@@ -30,7 +33,7 @@ while read -r tool package targets; do
         [[ $wanted == *" $target "* ]] && needed_by+=("$target")
     done
     [[ ${#needed_by[@]} -gt 0 ]] || continue
-    command -v "$tool" >/dev/null && continue
+    present "$tool" && continue
     missing_tools+=("$tool")
     [[ -n ${tools_of[$package]:-} ]] || missing_packages+=("$package")
     tools_of[$package]+="${tools_of[$package]:+, }$tool"
@@ -67,7 +70,7 @@ fi
 
 still_missing=()
 for tool in "${missing_tools[@]}"; do
-    command -v "$tool" >/dev/null || still_missing+=("$tool")
+    present "$tool" || still_missing+=("$tool")
 done
 if [[ ${#still_missing[@]} -gt 0 ]]; then
     echo "deps: installed ${missing_packages[*]} but ${still_missing[*]} is still not on PATH ($PATH)" >&2

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from testkit.fake_coingecko import FakeCoinGecko
-from testkit.processes import ServerProcess, free_port, http_get
+from testkit.local_stack import Nginx, run_directory
+from testkit.processes import http_get
 
 from .wrk import WrkResult, run_wrk
 
-REPO = Path(__file__).resolve().parents[2]
-RENDER = REPO / "frontend" / "nginx" / "render.sh"
 PATH = "/api/v1/rates"
 STATIC = "/bench-static-rates.json"
 CONNECTIONS = 64
@@ -31,33 +27,20 @@ NGINX_RATIO_TARGET = 0.7  # through nginx vs nginx's static file, issue 13
 NGINX_P99_TARGET_S = 0.010
 
 
-def nginx(backend_url: str, log_dir: Path, body: bytes, **env: str) -> tuple[ServerProcess, Path]:
-    """The project's nginx config on a free port, with `body` at STATIC in its document root."""
-    prefix = Path(tempfile.mkdtemp(prefix="crypto-rates-bench-nginx-"))
-    prefix.chmod(0o755)  # as root, nginx's workers (nobody) read the files and write the cache
-    html = prefix / "html"
-    html.mkdir(mode=0o755)
-    (html / STATIC.lstrip("/")).write_bytes(body)
-    port = free_port()
-    render_env = {
-        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "BACKEND_URL": backend_url,
-        "LISTEN_PORT": str(port),
-        "DOCUMENT_ROOT": str(html),
-        **env,
-    }
-    subprocess.run(["sh", str(RENDER), str(prefix)], env=render_env, check=True)
-    binary = shutil.which("nginx", path=render_env["PATH"]) or "nginx"
-    command = [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
-    server = ServerProcess(
-        "nginx",
-        [*command, "-g", "daemon off;"],
-        f"http://127.0.0.1:{port}/healthz",
-        {"PATH": render_env["PATH"]},
-        log_dir,
-        stop_signal=signal.SIGQUIT,
-    )
-    return server, prefix
+def nginx(backend_url: str, body: bytes) -> tuple[Nginx, Path]:
+    """The project's nginx as `make run` starts it (testkit.local_stack) on a free port, with `body`
+    at STATIC in its document root; the run directory to remove afterwards."""
+    run_dir = run_directory("crypto-rates-bench-nginx-")
+    try:
+        # one load generator on 127.0.0.1 is not a client to rate-limit
+        server = Nginx(backend_url, run_dir, RATE_LIMIT="0")
+        static = server.html / STATIC.lstrip("/")
+        static.write_bytes(body)
+        static.chmod(0o644)  # as the rest of the app: readable by nginx's workers
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return server, run_dir
 
 
 def backend_requests(backend: str) -> float:
@@ -81,34 +64,35 @@ def measure(
         status, _, body = http_get(backend + PATH)
         if status != 200:
             raise SystemExit(f"backend {PATH} answered {status}")
-        server, prefix = nginx(backend, log_dir, body)
+        server, run_dir = nginx(backend, body)
         try:
-            with server:
-                front = base_url(server)
-                cases = {
-                    "through nginx (micro-cache)": front + PATH,
-                    "nginx static file, same bytes": front + STATIC,
-                    "backend direct": backend + PATH,
-                }
-                rounds: dict[str, list[WrkResult]] = {name: [] for name in cases}
-                reached = 0.0
-                for url in cases.values():
-                    run_wrk(url, duration_s=args.warmup, connections=CONNECTIONS)
-                for round_no in range(1, args.rounds + 1):
-                    for name, url in cases.items():
-                        before = backend_requests(backend) if url == front + PATH else 0
-                        result = run_wrk(url, duration_s=args.duration, connections=CONNECTIONS)
-                        if url == front + PATH:
-                            reached += backend_requests(backend) - before
-                        rounds[name].append(result)
-                        print(
-                            f"  deployed round {round_no}/{args.rounds} {name:<30} "
-                            f"{result.requests_per_s:>9.0f} req/s  p99 "
-                            f"{result.p99_s * 1000:6.2f} ms  errors {result.errors}",
-                            flush=True,
-                        )
+            server.start()
+            front = server.url
+            cases = {
+                "through nginx (micro-cache)": front + PATH,
+                "nginx static file, same bytes": front + STATIC,
+                "backend direct": backend + PATH,
+            }
+            rounds: dict[str, list[WrkResult]] = {name: [] for name in cases}
+            reached = 0.0
+            for url in cases.values():
+                run_wrk(url, duration_s=args.warmup, connections=CONNECTIONS)
+            for round_no in range(1, args.rounds + 1):
+                for name, url in cases.items():
+                    before = backend_requests(backend) if url == front + PATH else 0
+                    result = run_wrk(url, duration_s=args.duration, connections=CONNECTIONS)
+                    if url == front + PATH:
+                        reached += backend_requests(backend) - before
+                    rounds[name].append(result)
+                    print(
+                        f"  deployed round {round_no}/{args.rounds} {name:<30} "
+                        f"{result.requests_per_s:>9.0f} req/s  p99 "
+                        f"{result.p99_s * 1000:6.2f} ms  errors {result.errors}",
+                        flush=True,
+                    )
         finally:
-            shutil.rmtree(prefix, ignore_errors=True)
+            server.stop()
+            shutil.rmtree(run_dir, ignore_errors=True)
     seconds = args.rounds * args.duration
     return [
         {

@@ -70,7 +70,11 @@ async def _per_request_us(app: ASGIApp, owner: Any, path: str, requests: int) ->
 
 
 async def measure(requests: int) -> list[Cost]:
-    app = create_app(Settings(coingecko_base_url="http://127.0.0.1:9", snapshot_path=None))
+    app = create_app(
+        Settings(
+            coingecko_base_url="http://127.0.0.1:9", allow_test_upstream=True, snapshot_path=None
+        )
+    )
     app.state.runtime.store.replace(load_sample())
     instrumented = app.front  # type: ignore[attr-defined]
     bare = instrumented.app  # the instrumentator's middleware wraps the rest of the front door

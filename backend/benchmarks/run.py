@@ -1,4 +1,4 @@
-"""`make bench`: our service vs the bare ASGI floor vs the old Flask design, in one run.
+"""`make bench`: every endpoint of our service vs the bare ASGI floor vs the old Flask design.
 
 Every server runs as its own process on 127.0.0.1, each pointed at its own fake CoinGecko; wrk (a
 separate process) drives one at a time. Rounds are interleaved so drift on this shared machine hits
@@ -39,6 +39,9 @@ MB = 1024 * 1024
 # accepted over issue 7's 0.6x of the floor; the floor stays in the table as the reference).
 OLD_DESIGN_MULTIPLE_TARGET = 2.5
 P99_TARGET_S = 0.025
+# Issue 28: every other endpoint, as multiples of the old design's /api/rates throughput.
+API_MULTIPLE_TARGET = 1.5
+HEALTH_MULTIPLE_TARGET = 2.0
 RSS_TARGET_BYTES = 120 * MB
 
 
@@ -48,12 +51,53 @@ class Case:
     server: str
     path: str
     headers: dict[str, str] = field(default_factory=dict)
+    status: int = 200  # what every answer must be (checked once before the rounds)
+    target: float | None = None  # the least multiple of the old design's /api/rates req/s
     rounds: list[WrkResult] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)  # the server's CPU time per request
     stolen: list[float] = field(default_factory=list)  # stolen CPU-seconds per second
 
     def median(self, attribute: str) -> float:
         return statistics.median(float(getattr(r, attribute)) for r in self.rounds)
+
+    def round_errors(self, result: WrkResult) -> int:
+        """Socket errors plus answers of the wrong class (wrk counts only non-2xx/3xx ones)."""
+        if self.status < 400:
+            return result.errors
+        return result.socket_errors + result.requests - result.non_2xx_3xx
+
+    def errors(self) -> int:
+        return sum(self.round_errors(r) for r in self.rounds)
+
+
+def endpoint_cases() -> list[Case]:
+    """Every public endpoint besides the two hottest (issue 28), with its target."""
+    api, health = API_MULTIPLE_TARGET, HEALTH_MULTIPLE_TARGET
+    convert = "/api/v1/convert?from=eth&to=usd"
+    return [
+        Case("ours GET /api/v1/rates/eth", "ours", "/api/v1/rates/eth", target=api),
+        Case(
+            "ours GET /api/v1/rates/eth?base=usd", "ours", "/api/v1/rates/eth?base=usd", target=api
+        ),
+        Case("ours GET /api/v1/convert", "ours", convert + "&amount=2", target=api),
+        Case(
+            "ours GET /api/v1/rates/eth/history?base=usd",
+            "ours",
+            "/api/v1/rates/eth/history?base=usd",
+            target=api,
+        ),
+        Case("ours GET /health", "ours", "/health", target=health),
+        Case("ours GET /health/ready", "ours", "/health/ready", target=health),
+        Case("ours 404 unknown code", "ours", "/api/v1/rates/xyz", status=404, target=api),
+        Case("ours 422 amount=-1", "ours", convert + "&amount=-1", status=422, target=api),
+    ]
+
+
+def check_statuses(cases: list[Case], servers: dict[str, ServerProcess]) -> None:
+    for case in cases:
+        status = http_get(base_url(servers[case.server]) + case.path, case.headers, 10)[0]
+        if status != case.status:
+            raise SystemExit(f"{case.name}: answered {status}, expected {case.status}")
 
 
 def _env(**overrides: str) -> dict[str, str]:
@@ -70,6 +114,7 @@ def ours(fake: FakeCoinGecko, log_dir: Path, name: str = "ours", **extra: str) -
         HOST="127.0.0.1",
         PORT=str(port),
         COINGECKO_BASE_URL=fake.url,
+        CRYPTO_RATES_ALLOW_TEST_UPSTREAM="1",  # the fake speaks plain http
         SNAPSHOT_PATH="",
         SAMPLE_FALLBACK="false",
         **extra,
@@ -134,6 +179,7 @@ def machine() -> dict[str, str]:
 
 
 def measure(cases: list[Case], servers: dict[str, ServerProcess], args: argparse.Namespace) -> None:
+    check_statuses(cases, servers)
     for case in cases:  # warm-up: JIT-free, but caches, pools and the first upstream fetch
         url = base_url(servers[case.server]) + case.path
         run_wrk(url, duration_s=args.warmup, connections=args.connections, headers=case.headers)
@@ -153,7 +199,7 @@ def measure(cases: list[Case], servers: dict[str, ServerProcess], args: argparse
             print(
                 f"  round {round_no}/{args.rounds} {case.name:<34} "
                 f"{result.requests_per_s:>9.0f} req/s  p99 {result.p99_s * 1000:6.2f} ms  "
-                f"errors {result.errors}  CPU {case.cpu_us[-1]:6.1f} us/req  "
+                f"errors {case.round_errors(result)}  CPU {case.cpu_us[-1]:6.1f} us/req  "
                 f"stolen {case.stolen[-1]:.2f}",
                 flush=True,
             )
@@ -210,6 +256,22 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f}"
 
 
+def row_verdict(case: Case, old_rps: float) -> str:
+    """`ok`/`MISS` for a row with a target: its multiple of the old design and its p99."""
+    if case.target is None:
+        return ""
+    missed = [
+        name
+        for name, ok in (
+            ("throughput", case.median("requests_per_s") >= case.target * old_rps),
+            ("p99", case.median("p99_s") < P99_TARGET_S),
+        )
+        if not ok
+    ]
+    verdict = f"MISS {', '.join(missed)}" if missed else "ok"
+    return f"{verdict} (>= {case.target:g}x old, p99 < {_ms(P99_TARGET_S)} ms)"
+
+
 def report(
     cases: list[Case], peaks: dict[str, int], calls: dict[str, int], rows: list[dict[str, Any]]
 ) -> tuple[str, list[str]]:
@@ -218,17 +280,16 @@ def report(
     old_rps = by_name["old design GET /api/rates"].median("requests_per_s")
     lines = [
         "| case | req/s (median) | vs floor | vs old | p50 ms | p99 ms | errors | peak RSS MB "
-        "| CPU µs/req | stolen CPU s/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU µs/req | stolen CPU s/s | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for case in cases:
         rps = case.median("requests_per_s")
-        errors = sum(r.errors for r in case.rounds)
         lines.append(
-            f"| {case.name} | {rps:.0f} | {rps / floor_rps:.2f} | {rps / old_rps:.1f} | "
-            f"{_ms(case.median('p50_s'))} | {_ms(case.median('p99_s'))} | {errors} | "
+            f"| {case.name} | {rps:.0f} | {rps / floor_rps:.2f} | {rps / old_rps:.2f} | "
+            f"{_ms(case.median('p50_s'))} | {_ms(case.median('p99_s'))} | {case.errors()} | "
             f"{peaks[case.server] / MB:.1f} | {statistics.median(case.cpu_us):.0f} | "
-            f"{statistics.median(case.stolen):.2f} |"
+            f"{statistics.median(case.stolen):.2f} | {row_verdict(case, old_rps)} |"
         )
     lines += [
         "",
@@ -250,7 +311,8 @@ def report(
     ours_cases = [case for case in cases if case.server == "ours"]
     worst_p99 = max(case.median("p99_s") for case in ours_cases)
     floor_p99 = by_name["floor (bare ASGI)"].median("p99_s")
-    ours_errors = sum(r.errors for case in ours_cases for r in case.rounds)
+    ours_errors = sum(case.errors() for case in ours_cases)
+    endpoint_misses = [case.name for case in cases if row_verdict(case, old_rps).startswith("MISS")]
     checks = [
         (
             f"/api/v1/rates at >= {OLD_DESIGN_MULTIPLE_TARGET:g}x the old design (1 worker vs "
@@ -271,6 +333,12 @@ def report(
             f"{peaks['ours'] / MB:.1f} MB",
         ),
         ("no errors or unexpected statuses on ours", ours_errors == 0, f"{ours_errors} errors"),
+        (
+            f"every endpoint at its target (/api/v1 >= {API_MULTIPLE_TARGET:g}x the old design, "
+            f"/health* >= {HEALTH_MULTIPLE_TARGET:g}x, p99 < {_ms(P99_TARGET_S)} ms)",
+            not endpoint_misses,
+            ", ".join(endpoint_misses) or "all rows ok",
+        ),
     ]
     economy_ours = [row for row in rows if row["design"].startswith("ours")]
     if economy_ours:
@@ -335,8 +403,10 @@ def main(argv: list[str] | None = None) -> int:
                         "ours",
                         "/api/v1/rates",
                         {"If-None-Match": etag},
+                        status=304,
                     ),
                     Case("ours GET /api/rates", "ours", "/api/rates"),
+                    *endpoint_cases(),
                     Case("old design GET /api/rates", "old", "/api/rates"),
                 ]
                 with (
@@ -371,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
                 "name": c.name,
                 "server": c.server,
                 "rounds": [asdict(r) for r in c.rounds],
+                "status": c.status,
+                "target_vs_old": c.target,
                 "cpu_us_per_request": c.cpu_us,
                 "stolen_cpu_s_per_s": c.stolen,
             }

@@ -64,10 +64,8 @@ def main() -> int:
     except SettingsError as exc:
         print(f"crypto-rates: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    secret = settings.coingecko_api_key
-    configure_logging(
-        settings.log_level, settings.log_format, [secret.get_secret_value()] if secret else []
-    )
+    secret = settings.current_api_key()
+    configure_logging(settings.log_level, settings.log_format, [secret] if secret else [])
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -20,6 +20,7 @@ PUBLIC_BASE_URL = "https://api.coingecko.com/api/v3"
 PRO_BASE_URL = "https://pro-api.coingecko.com/api/v3"
 MIN_REFRESH_INTERVAL = 60.0
 KEY_HEADERS = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}
+PLAN_HOSTS = {"demo": "api.coingecko.com", "pro": "pro-api.coingecko.com"}
 
 # The plans' monthly call allowances (every call counts, failed ones too); pro: set it yourself.
 PLAN_MONTHLY_CALLS: dict[str, int | None] = {"public": None, "demo": 10_000, "pro": None}
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     coingecko_base_url: str | None = None  # None: derived from the plan
     coingecko_api_plan: ApiPlan = "public"
     coingecko_api_key: SecretStr | None = None
+    # The key in a file instead (a mounted Secret, which the kubelet updates in place): re-read
+    # when CoinGecko answers 401/403, so a rotated key takes effect without a restart.
+    coingecko_api_key_file: Path | None = None
     refresh_interval: float = Field(
         300.0, gt=0, validation_alias=AliasChoices("REFRESH_INTERVAL", "CACHE_DURATION")
     )
@@ -60,11 +64,16 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Test-only escape hatch: lets resilience tests poll every second. Never set in deployments.
     allow_fast_refresh: bool = Field(False, validation_alias="CRYPTO_RATES_ALLOW_FAST_REFRESH")
+    # Test-only escape hatch: lets the backend talk to the fake CoinGecko on http://127.0.0.1 (and
+    # send it a test key). Never set in deployments: without it the base URL must be https:// and
+    # a key goes to its plan's host only.
+    allow_test_upstream: bool = Field(False, validation_alias="CRYPTO_RATES_ALLOW_TEST_UPSTREAM")
 
     # An empty variable means unset (and an empty SNAPSHOT_PATH disables persistence).
     @field_validator(
         "coingecko_base_url",
         "coingecko_api_key",
+        "coingecko_api_key_file",
         "snapshot_path",
         "database_url",
         "coingecko_monthly_calls",
@@ -111,7 +120,14 @@ class Settings(BaseSettings):
                 f"REFRESH_INTERVAL must be at least {MIN_REFRESH_INTERVAL:g} seconds "
                 f"(got {self.refresh_interval:g})"
             )
-        key = self.coingecko_api_key
+        if self.coingecko_api_key is not None and self.coingecko_api_key_file is not None:
+            raise ValueError("set COINGECKO_API_KEY or COINGECKO_API_KEY_FILE, not both")
+        if self.coingecko_api_key_file is not None:
+            try:
+                self.current_api_key()
+            except OSError as exc:
+                raise ValueError(f"COINGECKO_API_KEY_FILE cannot be read: {exc.strerror}") from None
+        key = self.coingecko_api_key or self.coingecko_api_key_file
         if self.coingecko_api_plan == "public" and key is not None:
             raise ValueError(
                 "COINGECKO_API_KEY is set but COINGECKO_API_PLAN is public; "
@@ -119,16 +135,23 @@ class Settings(BaseSettings):
             )
         if self.coingecko_api_plan != "public" and key is None:
             raise ValueError(
-                f"COINGECKO_API_PLAN={self.coingecko_api_plan} needs COINGECKO_API_KEY to be set"
+                f"COINGECKO_API_PLAN={self.coingecko_api_plan} needs COINGECKO_API_KEY "
+                "(or COINGECKO_API_KEY_FILE) to be set"
             )
-        host = urlsplit(self.base_url).hostname
-        wrong = {"demo": "pro-api.coingecko.com", "pro": "api.coingecko.com"}.get(
-            self.coingecko_api_plan
-        )
-        if host == wrong:
+        if self.allow_test_upstream:
+            return self
+        url = urlsplit(self.base_url)
+        if url.scheme != "https":
             raise ValueError(
-                f"COINGECKO_BASE_URL points at {host}, which does not accept "
-                f"{self.coingecko_api_plan} keys; leave it unset to use the plan's host"
+                f"COINGECKO_BASE_URL must be an https:// URL (got {url.scheme}://{url.hostname}): "
+                "answers and any key would travel unprotected; "
+                "CRYPTO_RATES_ALLOW_TEST_UPSTREAM=1 allows http:// for tests only"
+            )
+        plan_host = PLAN_HOSTS.get(self.coingecko_api_plan)
+        if plan_host is not None and url.hostname != plan_host:
+            raise ValueError(
+                f"COINGECKO_BASE_URL points at {url.hostname}, but a {self.coingecko_api_plan} "
+                f"key is only ever sent to {plan_host}; leave it unset to use the plan's host"
             )
         return self
 
@@ -138,11 +161,19 @@ class Settings(BaseSettings):
             return self.coingecko_base_url
         return PRO_BASE_URL if self.coingecko_api_plan == "pro" else PUBLIC_BASE_URL
 
+    def current_api_key(self) -> str | None:
+        """The key as of now: COINGECKO_API_KEY, or COINGECKO_API_KEY_FILE's content (read on
+        each call; OSError when it cannot be read)."""
+        if self.coingecko_api_key_file is not None:
+            return self.coingecko_api_key_file.read_text(encoding="utf-8").strip() or None
+        return self.coingecko_api_key.get_secret_value() if self.coingecko_api_key else None
+
     @property
     def auth_headers(self) -> dict[str, str]:
-        if self.coingecko_api_key is None or self.coingecko_api_plan == "public":
+        key = self.current_api_key()
+        if key is None or self.coingecko_api_plan == "public":
             return {}
-        return {KEY_HEADERS[self.coingecko_api_plan]: self.coingecko_api_key.get_secret_value()}
+        return {KEY_HEADERS[self.coingecko_api_plan]: key}
 
     @property
     def database(self) -> DatabaseUrl:

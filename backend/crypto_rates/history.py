@@ -175,7 +175,9 @@ def select(
     points = [(t, v) for t, v in raw if start <= t <= end]
     for resolution in (HOUR, DAY):
         older = archive.cross(resolution, code, base, start, min(end, newer_than - 1))
-        older = {t: v for t, v in older.items() if t < newer_than}
+        # Whole buckets before the newer data only: a bucket holding its first point would
+        # repeat that point under the bucket's start time.
+        older = {t: v for t, v in older.items() if t + resolution <= newer_than}
         if older:
             points = sorted(older.items()) + points
             newer_than = min(older)

@@ -5,6 +5,7 @@ import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -39,36 +40,73 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+# C0 and C1 controls, DEL and the Unicode line separators, written as escapes (\n, \x1b, ...).
+_CONTROLS = {
+    c: ascii(chr(c))[1:-1] for c in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, 0x85]
+}
+
+
+def escape_controls(text: str) -> str:
+    """One record, one line: a request path with %0a (decoded by the server) forges no line."""
+    return text.translate(_CONTROLS)
+
+
 class TextFormatter(logging.Formatter):
+    """`time level logger: message key=value ...`, every part escaped; a traceback follows
+    indented, so any line that starts in column 0 begins a record."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        extras = " ".join(f"{k}={v}" for k, v in _fields(record).items())
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = escape_controls(super().formatMessage(record))
+        extras = " ".join(
+            f"{escape_controls(str(k))}={escape_controls(str(v))}"
+            for k, v in _fields(record).items()
+        )
         return f"{line} {extras}" if extras else line
 
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(f"    {line}" for line in super().formatException(ei).splitlines())
 
-class RedactSecrets(logging.Filter):
-    """Defence in depth: the API key is never logged on purpose, and never by accident either."""
+    def formatStack(self, stack_info: str) -> str:
+        return "\n".join(f"    {line}" for line in stack_info.splitlines())
 
-    def __init__(self, secrets: list[str]) -> None:
+
+def _spellings(secret: str) -> set[str]:
+    # As written, JSON-escaped, repr()-escaped (a dict field) and both (a repr inside JSON).
+    escapes = (lambda s: s, lambda s: json.dumps(s)[1:-1], lambda s: repr(s)[1:-1])
+    return {e2(e1(secret)) for e1 in escapes for e2 in escapes}
+
+
+class RedactSecrets(logging.Formatter):
+    """Defence in depth: the API key is never logged on purpose, and never by accident either.
+    Wraps the real formatter and cleans its finished line: message, extra fields, traceback."""
+
+    def __init__(self, inner: logging.Formatter, secrets: list[str]) -> None:
         super().__init__()
-        self._secrets = [s for s in secrets if s]
+        self._inner = inner
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add(secret)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            message = record.getMessage()
-            for secret in self._secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
+    def add(self, secret: str) -> None:
+        """Redact this one too (a rotated API key, read after start)."""
+        if secret:
+            spellings = _spellings(secret).union(self._secrets)
+            self._secrets = sorted(spellings, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self._inner.format(record)
+        for secret in self._secrets:
+            line = line.replace(secret, "***")
+        return line
 
 
 def configure_logging(level: str, fmt: str, secrets: list[str] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.addFilter(RedactSecrets(secrets or []))
+    formatter = JsonFormatter() if fmt == "json" else TextFormatter()
+    handler.setFormatter(RedactSecrets(formatter, secrets or []))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -78,3 +116,10 @@ def configure_logging(level: str, fmt: str, secrets: list[str] | None = None) ->
     # httpx logs every request line at INFO; our own upstream logs say what matters.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("httpcore").setLevel(max(logging.WARNING, root.level))
+
+
+def redact_also(secret: str) -> None:
+    """Add a secret learnt after start (a rotated API key) to the redaction of every handler."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, RedactSecrets):
+            handler.formatter.add(secret)

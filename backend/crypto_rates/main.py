@@ -17,7 +17,7 @@ from crypto_rates.api.index import install_index
 from crypto_rates.api.rates import install_rate_routes
 from crypto_rates.api.responder import RateResponder
 from crypto_rates.config import Settings, load_settings
-from crypto_rates.middleware import ObservabilityMiddleware
+from crypto_rates.middleware import RequestMiddleware
 from crypto_rates.problems import add_problem_schema, install_problem_handlers
 from crypto_rates.runtime import Runtime
 
@@ -86,8 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # service answered 404 too, and the instrumentator would label such a redirect with the
         # raw path (a series per scanned URL).
         redirect_slashes=False,
-        # Prometheus metrics and our logs cover this; FastAPI's OpenTelemetry hooks cost ~5 us
-        # per request even when no provider is configured.
+        # Prometheus metrics and our logs cover this; FastAPI's OpenTelemetry hooks cost time on
+        # every request even when no provider is configured (docs/PERFORMANCE.md).
         telemetry=NO_TELEMETRY,
     )
     app.state.runtime = runtime
@@ -100,7 +100,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_health_routes(app, runtime)
     install_index(app, runtime)
     install_docs(app)
-    front: ASGIApp = FastPath(ObservabilityMiddleware(app.framework), responder=responder)
+    front: ASGIApp = FastPath(
+        RequestMiddleware(app.framework),
+        responder=responder,
+        routes=app.routes,
+        exception_handlers=app.exception_handlers,
+    )
     if runtime.settings.cors_origins:
         front = CORSMiddleware(
             front,

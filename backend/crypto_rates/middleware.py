@@ -18,7 +18,9 @@ from crypto_rates.problems import INTERNAL_ERROR, problem_response
 
 log = logging.getLogger("crypto_rates.access")
 
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# The one X-Request-ID rule, the edge's too (frontend/nginx/nginx.conf.template): fullmatch, as
+# `$` alone would also accept a trailing newline.
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
 def request_id_of(scope: Scope) -> str:
@@ -30,13 +32,16 @@ def request_id_of(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             text: str = value.decode("latin-1")
-            if _VALID_REQUEST_ID.match(text):
+            if _VALID_REQUEST_ID.fullmatch(text):
                 return text
             break
     return f"{getrandbits(64):016x}"
 
 
-class ObservabilityMiddleware:
+class RequestMiddleware:
+    """The request middleware: request ids, the access log, HEAD answered as GET, last-resort
+    errors."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 

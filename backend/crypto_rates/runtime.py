@@ -75,7 +75,10 @@ class Runtime:
             await self._client.aclose()
 
     def seconds_to_next_refresh(self, now: float) -> float:
+        """Until the next attempt, at most one refresh interval: this is the rate answers'
+        max-age, and a long Retry-After must not make browsers and caches keep data that long."""
+        interval = self.settings.refresh_interval
         next_at = self.poller.next_refresh_at if self.poller is not None else None
         if next_at is None:
-            return self.settings.refresh_interval
-        return max(0.0, next_at - now)
+            return interval
+        return min(interval, max(0.0, next_at - now))

@@ -9,6 +9,7 @@ import logging
 import math
 import random
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -21,6 +22,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from crypto_rates import __version__
 from crypto_rates.coingecko_payload import InvalidResponse, parse_exchange_rates
 from crypto_rates.config import Settings
+from crypto_rates.logs import redact_also
 from crypto_rates.metrics import Metrics
 from crypto_rates.rate import Rate
 
@@ -29,6 +31,10 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 2_000_000  # the real payload is ~6 KB; anything this big is not it
 MAX_ATTEMPTS = 3
 T = TypeVar("T")
+# A Retry-After beyond this is capped: an hour is longer than any rate-limit window CoinGecko
+# documents (per minute, per month), and short enough that a bogus or hostile value (a year,
+# a date in 9999) costs at most an hour of staleness instead of needing a restart.
+MAX_RETRY_AFTER = 3600.0
 
 
 class AttemptStatus(StrEnum):
@@ -62,19 +68,55 @@ class UpstreamError(Exception):
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if unusable."""
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), at most
+    MAX_RETRY_AFTER; None if unusable."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return min(MAX_RETRY_AFTER, float(value[:12]))  # more digits: longer than the cap anyway
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    wait = when.timestamp() - (time.time() if now is None else now)
+    return min(MAX_RETRY_AFTER, max(0.0, wait))
+
+
+async def read_bounded(response: httpx.Response, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The decoded body, refused as soon as it grows past `limit` bytes.
+
+    Decoded here rather than by httpx: its gzip decoder inflates each network chunk whole, so one
+    64 KB chunk of a gzip bomb would become ~64 MB at once. `max_length` bounds every step.
+    """
+    if response.is_stream_consumed:  # read already (a mock transport's answer): only measured
+        if len(response.content) > limit:
+            raise UpstreamError(AttemptStatus.INVALID_RESPONSE, "body too large")
+        return response.content
+    coding = response.headers.get("content-encoding", "identity").strip().lower()
+    if coding not in ("identity", "gzip"):
+        raise UpstreamError(AttemptStatus.INVALID_RESPONSE, f"unsupported encoding {coding[:32]!r}")
+    declared = response.headers.get("content-length", "")
+    if coding == "identity" and declared.isdigit() and int(declared) > limit:
+        raise UpstreamError(AttemptStatus.INVALID_RESPONSE, "body too large")
+    inflate = zlib.decompressobj(wbits=31) if coding == "gzip" else None
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_raw():
+            while chunk:
+                if inflate is None:
+                    body += chunk
+                    chunk = b""
+                else:
+                    body += inflate.decompress(chunk, limit + 1 - len(body))
+                    chunk = inflate.unconsumed_tail if len(body) <= limit else b""
+                if len(body) > limit:
+                    raise UpstreamError(AttemptStatus.INVALID_RESPONSE, "body too large")
+    except zlib.error:
+        raise UpstreamError(AttemptStatus.INVALID_RESPONSE, "corrupt gzip body") from None
+    return bytes(body)
 
 
 def _status_for(code: int) -> AttemptStatus:
@@ -131,6 +173,8 @@ class CoinGeckoClient:
     ) -> None:
         self._sleep = sleep
         self._base_url = settings.base_url
+        self._settings = settings
+        self._auth = settings.auth_headers  # re-read on 401/403: see _reread_key
         self._url = f"{settings.base_url}/exchange_rates"
         self._timeout = settings.api_timeout
         self._metrics = metrics
@@ -139,7 +183,7 @@ class CoinGeckoClient:
             headers={
                 "accept": "application/json",
                 "user-agent": f"crypto-rates/{__version__}",
-                **settings.auth_headers,
+                "accept-encoding": "gzip",  # the one coding read_bounded() decodes
             },
             timeout=httpx.Timeout(settings.api_timeout),
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
@@ -186,56 +230,80 @@ class CoinGeckoClient:
     async def _attempt_json(
         self, path: str, params: dict[str, str], parse: Callable[[object], T]
     ) -> T:
-        response = await self._get(f"{self._base_url}{path}", params)
+        body = await self._get(f"{self._base_url}{path}", params)
         try:
-            return parse(json.loads(response.content))
+            return parse(json.loads(body))
         except (ValueError, TypeError) as exc:
             raise UpstreamError(AttemptStatus.INVALID_RESPONSE, str(exc)[:200]) from None
 
-    async def _get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
+    async def _get(self, url: str, params: dict[str, str] | None = None) -> bytes:
+        """The body of a GET, bounded in time and size like `_attempt`'s, with the same key."""
         try:
             # A total bound as well: httpx's timeout is per read, a slow drip could last forever.
-            async with asyncio.timeout(self._timeout):
-                response = await self._http.get(url, params=params)
+            async with (
+                asyncio.timeout(self._timeout),
+                self._http.stream("GET", url, params=params, headers=self._auth) as response,
+            ):
+                if response.status_code in (401, 403):
+                    self._reread_key()
+                if response.status_code != 200:
+                    raise UpstreamError(
+                        _status_for(response.status_code),
+                        f"HTTP {response.status_code}",
+                        parse_retry_after(response.headers.get("retry-after")),
+                    )
+                return await read_bounded(response)
         except (TimeoutError, httpx.TimeoutException):
             raise UpstreamError(
                 AttemptStatus.TIMEOUT, f"no answer within {self._timeout:g} s"
             ) from None
         except httpx.HTTPError as exc:
             raise UpstreamError(AttemptStatus.CONNECTION_ERROR, type(exc).__name__) from None
-        if response.status_code != 200:
-            raise UpstreamError(
-                _status_for(response.status_code),
-                f"HTTP {response.status_code}",
-                parse_retry_after(response.headers.get("retry-after")),
-            )
-        if len(response.content) > MAX_BODY_BYTES:
-            raise UpstreamError(AttemptStatus.INVALID_RESPONSE, "body too large")
-        return response
 
     async def _attempt(self) -> Mapping[str, Rate]:
         try:
             # A total bound as well: httpx's timeout is per read, a slow drip could last forever.
-            async with asyncio.timeout(self._timeout):
-                response = await self._http.get(self._url)
+            # The body is streamed and counted as it is decoded: a huge or gzip-bombed body is
+            # refused at MAX_BODY_BYTES, never held in memory whole.
+            async with (
+                asyncio.timeout(self._timeout),
+                self._http.stream("GET", self._url, headers=self._auth) as response,
+            ):
+                if response.status_code in (401, 403):
+                    self._reread_key()
+                if response.status_code != 200:
+                    raise UpstreamError(
+                        _status_for(response.status_code),
+                        f"HTTP {response.status_code}",
+                        parse_retry_after(response.headers.get("retry-after")),
+                    )
+                body = await read_bounded(response)
         except (TimeoutError, httpx.TimeoutException):
             raise UpstreamError(
                 AttemptStatus.TIMEOUT, f"no answer within {self._timeout:g} s"
             ) from None
         except httpx.HTTPError as exc:
             raise UpstreamError(AttemptStatus.CONNECTION_ERROR, type(exc).__name__) from None
-        if response.status_code != 200:
-            raise UpstreamError(
-                _status_for(response.status_code),
-                f"HTTP {response.status_code}",
-                parse_retry_after(response.headers.get("retry-after")),
-            )
-        if len(response.content) > MAX_BODY_BYTES:
-            raise UpstreamError(AttemptStatus.INVALID_RESPONSE, "body too large")
         try:
-            return parse_exchange_rates(response.content)
+            return parse_exchange_rates(body)
         except InvalidResponse as exc:
             raise UpstreamError(AttemptStatus.INVALID_RESPONSE, str(exc)) from None
+
+    def _reread_key(self) -> None:
+        """A refused key may have been rotated: a key file (a mounted Secret) is read again, and
+        the next attempt sends what it holds now."""
+        if self._settings.coingecko_api_key_file is None:
+            return
+        try:
+            auth = self._settings.auth_headers
+        except OSError as exc:
+            log.warning("cannot re-read COINGECKO_API_KEY_FILE", extra={"error": exc.strerror})
+            return
+        if auth != self._auth:
+            for key in auth.values():
+                redact_also(key)
+            self._auth = auth
+            log.info("API key refused; COINGECKO_API_KEY_FILE holds a new one, using it")
 
     def _wait(self, state: RetryCallState) -> float:
         # Exponential backoff with up to one initial_wait of jitter, capped at max_wait.

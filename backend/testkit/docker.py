@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from testkit.deploy import run
 from testkit.processes import wait_until
 
 DOCKER = "/usr/bin/docker"
@@ -33,14 +34,8 @@ class Docker:
         self, *args: str, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """`docker ARGS...`; raises DockerError with its stderr when `check` and it fails."""
-        result = subprocess.run(
-            [self.binary, *args],
-            env={**os.environ, "DOCKER_HOST": self.host},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        env = {**os.environ, "DOCKER_HOST": self.host}
+        result = run(self.binary, *args, env=env, check=False, timeout=timeout)
         if check and result.returncode != 0:
             raise DockerError(
                 f"docker {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}"

@@ -9,7 +9,8 @@ and can be told to fail the ways the real one does. For the history backfill it 
 back (the Demo plan's reach; more is a 401 like CoinGecko's). Control it in-process
 (``FakeCoinGecko``) or over HTTP:
 
-    POST /_control/mode   {"mode": "ok|500|429|timeout|html|truncated|wrong_shape|empty",
+    POST /_control/mode   {"mode": "ok|500|429|timeout|html|truncated|wrong_shape|empty|
+                                    401|gzip_bomb|endless",
                            "retry_after": "<optional Retry-After header value>",
                            "endpoint": "all|history"}  (history: the two backfill endpoints only)
     POST /_control/scale  {"factor": 1.1}   multiplies every value (a "changed snapshot")
@@ -23,12 +24,14 @@ whose last word is its base URL (``http://127.0.0.1:9900/api/v3``) once it accep
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import signal
 import sys
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -36,7 +39,20 @@ from types import FrameType
 from typing import Any, Final, NamedTuple, cast
 from urllib.parse import parse_qs, urlsplit
 
-MODES: Final = ("ok", "500", "429", "timeout", "html", "truncated", "wrong_shape", "empty")
+MODES: Final = (
+    "ok",
+    "500",
+    "429",
+    "timeout",
+    "html",
+    "truncated",
+    "wrong_shape",
+    "empty",
+    "401",  # the key was refused (revoked or rotated)
+    "gzip_bomb",  # ~100 KB on the wire that inflates to GZIP_BOMB_BYTES
+    "endless",  # a chunked body that never ends (64 KB every few ms until the client leaves)
+)
+GZIP_BOMB_BYTES: Final = 100_000_000
 RATES_PATH: Final = "/api/v3/exchange_rates"
 SUPPORTED_PATH: Final = "/api/v3/simple/supported_vs_currencies"
 CHART_PATH: Final = "/api/v3/coins/bitcoin/market_chart"
@@ -86,6 +102,15 @@ def _scaled_body(payload: dict[str, Any], factor: float) -> bytes:
         for code, rate in payload["rates"].items()
     }
     return json.dumps({**payload, "rates": rates}, separators=(",", ":")).encode()
+
+
+@functools.cache
+def _gzip_bomb() -> bytes:
+    # Compressed a megabyte at a time: the fake itself never holds the inflated body.
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    megabyte = b" " * 1_000_000
+    parts = [deflate.compress(megabyte) for _ in range(GZIP_BOMB_BYTES // len(megabyte))]
+    return b"".join([*parts, deflate.flush()])
 
 
 class _Server(ThreadingHTTPServer):
@@ -197,8 +222,27 @@ class _Handler(BaseHTTPRequestHandler):
         elif mode == "wrong_shape":
             rates = json.loads(body)["rates"] if not history else {"a": 1}
             self._send(200, json.dumps({"rates": list(rates.values()), "prices": {}}).encode())
+        elif mode == "401":
+            self._send(401, b'{"status":{"error_code":401,"error_message":"invalid API key"}}')
+        elif mode == "gzip_bomb":
+            self._send(200, _gzip_bomb(), {"Content-Encoding": "gzip"})
+        elif mode == "endless":
+            self._endless()
         else:  # empty
             self._send(200, b'{"prices":[]}' if history else b'{"rates":{}}')
+
+    def _endless(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+        self.close_connection = True
+        try:
+            while not self.fake._release.wait(0.005):  # until the client leaves, or stop()
+                self.wfile.write(chunk)
+        except OSError:
+            pass
 
     def _send(
         self,

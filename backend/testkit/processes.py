@@ -70,7 +70,8 @@ def log_tail(path: Path, chars: int = 3000) -> str:
 
 
 class ServerProcess:
-    """A server run as a subprocess, its output appended to `log_dir/<name>.log`.
+    """A server run as a subprocess, its output appended to `log_dir/<name>.log` (or, with
+    `log_dir=None`, on this process's own stdout and stderr, as `make run` shows it).
 
     `start()` returns once `ready_url` answers 200 and raises, with the log's tail, if the process
     exits first or does not answer within `ready_timeout_s`. `stop()` sends `stop_signal` and kills
@@ -83,7 +84,7 @@ class ServerProcess:
         command: list[str],
         ready_url: str,
         env: dict[str, str],
-        log_dir: Path,
+        log_dir: Path | None,
         ready_timeout_s: float = 60,
         stop_signal: int = signal.SIGTERM,
     ) -> None:
@@ -91,10 +92,14 @@ class ServerProcess:
         self.command = command
         self.ready_url = ready_url
         self.env = env
-        self.log_path = log_dir / f"{name}.log"
+        self.log_path = None if log_dir is None else log_dir / f"{name}.log"
         self.ready_timeout_s = ready_timeout_s
         self.stop_signal = stop_signal
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     @property
     def pid(self) -> int:
@@ -103,11 +108,14 @@ class ServerProcess:
         return self.process.pid
 
     def start(self) -> ServerProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:  # append: a restarted server keeps the first log
-            process = subprocess.Popen(
-                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
+        if self.log_path is None:
+            process = subprocess.Popen(self.command, env=self.env)
+        else:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("ab") as log:  # append: a restarted server keeps the first log
+                process = subprocess.Popen(
+                    self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                )
         self.process = process
 
         def answering() -> bool:
@@ -119,9 +127,12 @@ class ServerProcess:
             wait_until(self.ready_url, answering, self.ready_timeout_s, interval_s=0.1)
         except (RuntimeError, TimeoutError) as exc:
             self.stop()
-            raise RuntimeError(
-                f"{self.name}: {exc}\n--- {self.log_path} ---\n{log_tail(self.log_path)}"
-            ) from None
+            output = (
+                "(its output is above)"
+                if self.log_path is None
+                else f"\n--- {self.log_path} ---\n{log_tail(self.log_path)}"
+            )
+            raise RuntimeError(f"{self.name}: {exc} {output}") from None
         except BaseException:
             self.stop()
             raise

@@ -13,6 +13,7 @@ from crypto_rates.main import create_app
 from crypto_rates.persistence import load_sample
 from crypto_rates.runtime import Runtime
 from fastapi import FastAPI
+from pydantic import AliasChoices
 from testkit.postgres import PostgresServer
 from testkit.postgres import available as postgres_available
 
@@ -35,30 +36,23 @@ def fixture_payload(fixture_body: bytes) -> dict[str, Any]:
     return payload
 
 
+def settings_variables() -> set[str]:
+    """Every environment variable Settings reads: each field's name and its aliases."""
+    names = set()
+    for name, field in Settings.model_fields.items():
+        names.add(name)
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        elif isinstance(alias, str):
+            names.add(alias)
+    return {name.upper() for name in names}
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings come from the environment: a developer's variables must not leak into tests."""
-    for name in [
-        "COINGECKO_BASE_URL",
-        "COINGECKO_API_PLAN",
-        "COINGECKO_API_KEY",
-        "REFRESH_INTERVAL",
-        "CACHE_DURATION",
-        "API_TIMEOUT",
-        "STALE_AFTER",
-        "SNAPSHOT_PATH",
-        "SAMPLE_FALLBACK",
-        "HOST",
-        "PORT",
-        "LOG_LEVEL",
-        "LOG_FORMAT",
-        "CORS_ORIGINS",
-        "CRYPTO_RATES_ALLOW_FAST_REFRESH",
-        "DATABASE_URL",
-        "COINGECKO_MONTHLY_CALLS",
-        "BACKFILL",
-        "BACKFILL_CALLS_PER_MINUTE",
-    ]:
+    for name in settings_variables():
         monkeypatch.delenv(name, raising=False)
 
 
@@ -72,6 +66,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "snapshot_path": tmp_path / "snapshot.json",
             "sample_fallback": False,
             "backfill": False,  # test_backfill.py turns it on
+            "allow_test_upstream": True,  # the fake upstream speaks plain http
             **overrides,
         }
         return Settings(**values)

@@ -94,20 +94,17 @@ def test_invalid_values_name_the_variable_in_one_line(
     assert "\n" not in text and "Traceback" not in text
 
 
-def test_pro_plan_uses_the_pro_host_and_header(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COINGECKO_API_PLAN", "pro")
-    monkeypatch.setenv("COINGECKO_API_KEY", "pro-key")
+@pytest.mark.parametrize(
+    ("plan", "host"), [("pro", PRO_BASE_URL), ("demo", PUBLIC_BASE_URL)], ids=["pro", "demo"]
+)
+def test_a_paid_plan_uses_its_host_and_key_header(
+    monkeypatch: pytest.MonkeyPatch, plan: str, host: str
+) -> None:
+    monkeypatch.setenv("COINGECKO_API_PLAN", plan)
+    monkeypatch.setenv("COINGECKO_API_KEY", f"{plan}-key")
     settings = load_settings()
-    assert settings.base_url == PRO_BASE_URL
-    assert settings.auth_headers == {"x-cg-pro-api-key": "pro-key"}
-
-
-def test_demo_plan_uses_the_public_host_and_demo_header(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COINGECKO_API_PLAN", "demo")
-    monkeypatch.setenv("COINGECKO_API_KEY", "demo-key")
-    settings = load_settings()
-    assert settings.base_url == PUBLIC_BASE_URL
-    assert settings.auth_headers == {"x-cg-demo-api-key": "demo-key"}
+    assert settings.base_url == host
+    assert settings.auth_headers == {f"x-cg-{plan}-api-key": f"{plan}-key"}
 
 
 @pytest.mark.parametrize(("plan", "url"), [("pro", PUBLIC_BASE_URL), ("demo", PRO_BASE_URL)])
@@ -117,8 +114,43 @@ def test_a_key_is_never_sent_to_the_other_plans_host(
     monkeypatch.setenv("COINGECKO_API_PLAN", plan)
     monkeypatch.setenv("COINGECKO_API_KEY", "k")
     monkeypatch.setenv("COINGECKO_BASE_URL", url)
-    with pytest.raises(SettingsError, match="does not accept"):
+    with pytest.raises(SettingsError, match="key is only ever sent to"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("plan", "url", "message"),
+    [
+        ("public", "http://mirror.example/api/v3", "must be an https:// URL"),
+        ("demo", "http://api.coingecko.com/api/v3", "must be an https:// URL"),
+        ("demo", "https://mirror.example/api/v3", "only ever sent to api.coingecko.com"),
+        ("pro", "https://pro-api.coingecko.com.evil.example/v3", "only ever sent to pro-api"),
+    ],
+)
+def test_the_key_and_the_data_travel_over_https_to_the_plans_host_only(
+    monkeypatch: pytest.MonkeyPatch, plan: str, url: str, message: str
+) -> None:
+    monkeypatch.setenv("COINGECKO_API_PLAN", plan)
+    if plan != "public":
+        monkeypatch.setenv("COINGECKO_API_KEY", "k")
+    monkeypatch.setenv("COINGECKO_BASE_URL", url)
+    with pytest.raises(SettingsError, match=message):
+        load_settings()
+
+
+def test_an_https_mirror_is_allowed_without_a_key() -> None:
+    settings = Settings(coingecko_base_url="https://mirror.example/api/v3/")
+    assert settings.base_url == "https://mirror.example/api/v3"
+
+
+def test_the_test_switch_allows_the_fake_upstream_on_plain_http(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COINGECKO_API_PLAN", "demo")
+    monkeypatch.setenv("COINGECKO_API_KEY", "k")
+    monkeypatch.setenv("COINGECKO_BASE_URL", "http://127.0.0.1:9900/api/v3")
+    monkeypatch.setenv("CRYPTO_RATES_ALLOW_TEST_UPSTREAM", "1")
+    assert load_settings().base_url == "http://127.0.0.1:9900/api/v3"
 
 
 def test_a_key_without_a_paid_plan_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,5 +174,20 @@ def test_the_key_never_appears_in_the_settings_repr(monkeypatch: pytest.MonkeyPa
 
 
 def test_an_explicit_base_url_overrides_the_plan_default() -> None:
-    settings = Settings(coingecko_base_url="http://127.0.0.1:9900/api/v3/")
-    assert settings.base_url == "http://127.0.0.1:9900/api/v3"
+    settings = Settings(coingecko_base_url="https://127.0.0.1:9900/api/v3/")
+    assert settings.base_url == "https://127.0.0.1:9900/api/v3"
+
+
+def test_the_key_can_come_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    key_file = tmp_path / "api-key"
+    key_file.write_text("file-key\n")
+    monkeypatch.setenv("COINGECKO_API_PLAN", "pro")
+    monkeypatch.setenv("COINGECKO_API_KEY_FILE", str(key_file))
+    assert load_settings().auth_headers == {"x-cg-pro-api-key": "file-key"}
+    monkeypatch.setenv("COINGECKO_API_KEY", "k")
+    with pytest.raises(SettingsError, match="not both"):
+        load_settings()
+    monkeypatch.delenv("COINGECKO_API_KEY")
+    monkeypatch.setenv("COINGECKO_API_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match="COINGECKO_API_KEY_FILE cannot be read"):
+        load_settings()

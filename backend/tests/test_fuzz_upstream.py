@@ -170,7 +170,11 @@ async def _refresh_with(body: bytes) -> tuple[bool, bool, float | None]:
     good = load_sample()
     store.replace(good)
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
-    upstream = Settings(coingecko_base_url="http://upstream.test/api/v3", snapshot_path=None)
+    upstream = Settings(
+        coingecko_base_url="http://upstream.test/api/v3",
+        allow_test_upstream=True,
+        snapshot_path=None,
+    )
     async with httpx.AsyncClient(transport=transport) as http:
         client = CoinGeckoClient(upstream, metrics, http=http)
         database = Database(sqlite_memory())

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from crypto_rates.middleware import request_id_of
 from fastapi import FastAPI
 
 from .conftest import runtime
@@ -30,6 +31,12 @@ async def test_an_unsafe_incoming_request_id_is_replaced(
     response = await client.get("/health/live", headers={"X-Request-ID": bad.encode("utf-8")})
     assert response.headers["x-request-id"] != bad
     assert len(response.headers["x-request-id"]) == 16
+
+
+@pytest.mark.parametrize("bad", [b"abc\n", b"abc\r\n", b"abc\x00", b"x" * 3000])
+def test_a_request_id_with_a_trailing_newline_or_too_long_is_replaced(bad: bytes) -> None:
+    scope = {"type": "http", "headers": [(b"x-request-id", bad)]}
+    assert request_id_of(scope) != bad.decode()
 
 
 async def test_at_debug_level_the_fast_paths_requests_are_logged_too(

@@ -26,7 +26,13 @@ codes = st.sampled_from(sorted(SAMPLE.rates))
 @pytest.fixture(scope="module")
 def api() -> Iterator[TestClient]:
     # No lifespan (no poller): the routes serve the snapshot put in the store here.
-    app = create_app(Settings(coingecko_base_url="http://upstream.test/api/v3", snapshot_path=None))
+    app = create_app(
+        Settings(
+            coingecko_base_url="http://upstream.test/api/v3",
+            allow_test_upstream=True,
+            snapshot_path=None,
+        )
+    )
     app.state.runtime.store.replace(SAMPLE)
     client = TestClient(app, base_url="http://testserver")  # not entered: no lifespan, no poller
     yield client

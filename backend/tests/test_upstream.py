@@ -1,6 +1,8 @@
+import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -8,12 +10,15 @@ import respx
 from crypto_rates.config import Settings
 from crypto_rates.metrics import Metrics
 from crypto_rates.upstream import (
+    MAX_BODY_BYTES,
+    MAX_RETRY_AFTER,
     AttemptStatus,
     CoinGeckoClient,
     RetryPolicy,
     UpstreamError,
     parse_retry_after,
 )
+from testkit.fake_coingecko import FakeCoinGecko
 
 from .conftest import RATES_URL
 
@@ -174,6 +179,21 @@ async def test_the_public_plan_sends_no_key_header(
     assert not [h for h in route.calls.last.request.headers if h.startswith("x-cg-")]
 
 
+@respx.mock
+async def test_backfill_calls_carry_the_key_and_are_bounded_like_the_rates_call(
+    make_settings: Callable[..., Settings], make_client: Callable[..., CoinGeckoClient]
+) -> None:
+    chart_url = RATES_URL.replace("/exchange_rates", "/coins/bitcoin/market_chart")
+    chart = respx.get(url__startswith=chart_url)
+    chart.respond(200, json={"prices": [[1_700_000_000_000, 42.5]]})
+    client = make_client(make_settings(coingecko_api_plan="demo", coingecko_api_key="demo-secret"))
+    assert await client.fetch_market_chart("usd", 1) == [(1_700_000_000.0, 42.5)]
+    assert chart.calls.last.request.headers["x-cg-demo-api-key"] == "demo-secret"
+    chart.respond(200, content=b" " * 2_000_001)
+    with pytest.raises(UpstreamError, match="too large"):
+        await client.fetch_market_chart("usd", 1)
+
+
 # -- retries ---------------------------------------------------------------------------------------
 
 
@@ -286,3 +306,87 @@ async def test_a_long_retry_after_ends_the_cycle_and_is_reported(
     assert route.call_count == 1
     assert sleeps.waits == []
     assert caught.value.retry_after == 3600
+
+
+# -- hostile bodies, from a real HTTP server on 127.0.0.1 ------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["gzip_bomb", "endless"])
+async def test_a_huge_body_is_refused_at_the_limit_without_being_held_in_memory(
+    make_settings: Callable[..., Settings], metrics: Metrics, mode: str
+) -> None:
+    with FakeCoinGecko() as fake:
+        fake.set_mode(mode)
+        client = CoinGeckoClient(make_settings(coingecko_base_url=fake.url, api_timeout=5), metrics)
+        tracemalloc.start()
+        try:
+            with pytest.raises(UpstreamError) as caught:
+                await client.fetch_once()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            await client.aclose()
+    assert (caught.value.status, caught.value.detail) == (
+        AttemptStatus.INVALID_RESPONSE,
+        "body too large",
+    )
+    # The bomb inflates to 100 MB and the endless body never ends; reading stops at the limit.
+    assert peak < 8 * MAX_BODY_BYTES, f"peak {peak / 1e6:.0f} MB while reading the body"
+
+
+async def test_a_gzip_encoded_body_within_the_limit_is_read(
+    make_settings: Callable[..., Settings], metrics: Metrics
+) -> None:
+    with FakeCoinGecko() as fake:
+        client = CoinGeckoClient(make_settings(coingecko_base_url=fake.url), metrics)
+        try:
+            rates = await client.fetch_once()
+        finally:
+            await client.aclose()
+        assert fake.last_headers is not None
+        assert fake.last_headers["accept-encoding"] == "gzip"
+    assert "usd" in rates
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("31536000", MAX_RETRY_AFTER),
+        pytest.param("9" * 400, MAX_RETRY_AFTER, id="400-digits"),
+        ("3599", 3599.0),
+    ],
+)
+def test_retry_after_in_seconds_is_capped(value: str, seconds: float) -> None:
+    assert parse_retry_after(value) == seconds
+
+
+def test_retry_after_as_a_far_future_date_is_capped() -> None:
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == MAX_RETRY_AFTER
+
+
+async def test_a_rotated_key_file_is_read_again_when_the_key_is_refused(
+    make_settings: Callable[..., Settings], metrics: Metrics, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "api-key"
+    key_file.write_text("old-key\n")
+    with FakeCoinGecko() as fake:
+        settings = make_settings(
+            coingecko_base_url=fake.url,
+            coingecko_api_plan="demo",
+            coingecko_api_key_file=key_file,
+        )
+        client = CoinGeckoClient(settings, metrics)
+        try:
+            await client.fetch_once()
+            key_file.write_text("new-key\n")  # the kubelet updates the mounted Secret
+            await client.fetch_once()
+            assert fake.last_headers is not None
+            assert fake.last_headers["x-cg-demo-api-key"] == "old-key"  # no read per request
+            fake.set_mode("401")
+            with pytest.raises(UpstreamError):
+                await client.fetch_once()
+            fake.set_mode("ok")
+            await client.fetch_once()
+        finally:
+            await client.aclose()
+        assert fake.last_headers["x-cg-demo-api-key"] == "new-key"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make certs INVENTORY=... REGISTRY=host:port [REGISTRY_CA=path] [CHECK=1] [ANSIBLE_ARGS=...]: run the
-# registry_ca role on the inventory's k8s_nodes. The inputs are checked here first, one line each.
+# make certs INVENTORY=... REGISTRY=host:port [REGISTRY_CA=path] [REGISTRY_CA_OS_TRUST=1] [CHECK=1]
+# [ANSIBLE_ARGS=...]: run the registry_ca role on the inventory's k8s_nodes. The inputs are checked here
+# first, one line each. The CA is trusted for the registry only (certs.d); REGISTRY_CA_OS_TRUST=1 also
+# puts it into the nodes' OS trust store, for hosts whose tools read nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=deploy/registry/lib.sh
@@ -19,10 +21,15 @@ openssl x509 -in "$CA" -noout -ext basicConstraints 2>/dev/null | grep -q 'CA:TR
     || die "REGISTRY_CA=$CA is not a CA certificate (the server certificate? distribute ca.crt)"
 openssl x509 -in "$CA" -noout -checkend 0 >/dev/null \
     || die "REGISTRY_CA=$CA expired ($(openssl x509 -in "$CA" -noout -enddate)): make registry-rotate-ca makes a new one"
+case ${REGISTRY_CA_OS_TRUST:-0} in
+    0 | "") os_trust=false ;;
+    1) os_trust=true ;;
+    *) die "REGISTRY_CA_OS_TRUST=$REGISTRY_CA_OS_TRUST: 1 puts the CA into the nodes' OS trust store, 0 (default) keeps it out" ;;
+esac
 [ -x "$PLAYBOOK" ] || die "$PLAYBOOK not found: make certs installs it (.venv-ansible)"
 
-extra=$(python3 -c 'import json, sys; print(json.dumps({"registry_ca_registry": sys.argv[1], "registry_ca_file": sys.argv[2]}))' \
-    "$REGISTRY" "$(realpath "$CA")")
+extra=$(python3 -c 'import json, sys; print(json.dumps({"registry_ca_registry": sys.argv[1], "registry_ca_file": sys.argv[2],
+    "registry_ca_os_trust": sys.argv[3] == "true"}))' "$REGISTRY" "$(realpath "$CA")" "$os_trust")
 check=()
 [ -z "${CHECK:-}" ] || check=(--check --diff)
 # shellcheck disable=SC2086 # ANSIBLE_ARGS is a list of options

@@ -72,8 +72,7 @@ pkgs=(
     helm.sh/helm/v3/cmd/helm
 )
 minor=${KUBERNETES_VERSION#*.}; minor=${minor%%.*}
-v=k8s.io/component-base/version
-cv=k8s.io/client-go/pkg/version
+v=k8s.io/component-base/version cv=k8s.io/client-go/pkg/version
 ldflags=(
     -s -w
     -X "$v.gitVersion=${k8s}" -X "$v.gitMajor=1" -X "$v.gitMinor=${minor}" -X "$v.gitTreeState=clean"

@@ -16,8 +16,9 @@
 #   DOCKER_HOST=unix:///run/crypto-rates-images/docker.sock docker run --network host crypto-rates-backend:test
 #
 # Tags: crypto-rates-backend:test, crypto-rates-frontend:test, crypto-rates-fake-coingecko:test (the test kit's
-# fake upstream; test code, never in the other two), and the bases crypto-rates-local/debian:bookworm
-# (python3, nginx) and crypto-rates-local/node:bookworm.
+# fake upstream; test code, never in the other two), crypto-rates-postgres:test (Debian's PostgreSQL in place
+# of the official image), and the bases crypto-rates-local/debian:bookworm (python3, nginx) and
+# crypto-rates-local/node:bookworm.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/sbin:/sbin"   # dockerd
@@ -37,6 +38,7 @@ NODE_TAG=crypto-rates-local/node:$SUITE
 BACKEND_IMAGE=crypto-rates-backend:test
 FRONTEND_IMAGE=crypto-rates-frontend:test
 FAKE_IMAGE=crypto-rates-fake-coingecko:test
+POSTGRES_IMAGE=crypto-rates-postgres:test
 
 step() { printf '\n== %s\n' "$*"; }
 fail() { printf '\nprovision: %s\n' "$*" >&2; exit 1; }
@@ -196,6 +198,7 @@ build() {
         --build-arg NODE_IMAGE="$NODE_TAG" --build-arg NGINX_IMAGE="$DEBIAN_TAG" \
         --secret id=npmrc,src="$WORK/npmrc"
     build_image "$FAKE_IMAGE" deploy/images/fake-coingecko.Dockerfile . --build-arg PYTHON_IMAGE="$DEBIAN_TAG"
+    build_image "$POSTGRES_IMAGE" deploy/images/postgres.Dockerfile deploy/images --build-arg DEBIAN_IMAGE="$DEBIAN_TAG"
 }
 
 case ${1:-} in

@@ -4,11 +4,14 @@
 #
 #   1. the docker-registry pull Secret PULL_SECRET, from REGISTRY_USER and REGISTRY_PASSWORD (or
 #      REGISTRY_PASSWORD_FILE), applied through stdin: never in argv, never printed;
-#   2. helm upgrade --install --atomic --wait with values-$ENV.yaml, the pinned digests (PINNED_VALUES) and
-#      your own values files last (DEPLOY_VALUES, space-separated: e.g. your CoinGecko URL or replicas);
-#   3. helm test; when it fails, the test pod's logs. (Not `helm test --logs`: the chart deletes its
-#      test pod once it passed, and --logs then fails with "pods ... not found", helm issue 9098.)
+#   2. the deploy step, deploy/helm/release.sh: helm upgrade --install --atomic --wait with
+#      values-$ENV.yaml, the pinned digests (PINNED_VALUES) and your own values files last (DEPLOY_VALUES,
+#      space-separated: e.g. your CoinGecko URL or replicas); then helm test, and its pod's logs if it fails.
 # DEPLOY_DRY_RUN=DIR writes DIR/pull-secret.yaml (mode 600) and DIR/commands instead of touching a cluster.
+# SIGNED_BY=owner/name (when the pinned images are releases, which carry a signature): before anything
+# else, refuse any pinned image without a valid cosign signature of that repository's release.yml on
+# main or a vX.Y.Z tag (verify-signatures.sh, logging in with the registry credentials; REGISTRY_CA is
+# trusted besides the system store). Empty (the default): images from make push carry no signature.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=deploy/registry/lib.sh
@@ -23,6 +26,7 @@ PINNED=${PINNED_VALUES:-.artifacts/registry-images.yaml}
 HELM=${HELM:-helm}
 KUBECTL=${KUBECTL:-kubectl}
 TIMEOUT=${DEPLOY_TIMEOUT:-5m}
+SIGNED_BY=${SIGNED_BY:-}
 DRY_RUN=${DEPLOY_DRY_RUN:-}
 read -ra own_values <<<"${DEPLOY_VALUES:-}"
 CHART=deploy/helm/crypto-rates
@@ -41,6 +45,14 @@ check_registry_name "$pinned_registry"
 [ -z "${REGISTRY:-}" ] || [ "$REGISTRY" = "$pinned_registry" ] \
     || die "REGISTRY=$REGISTRY but PINNED_VALUES=$PINNED pins images from $pinned_registry: push to $REGISTRY first, or unset REGISTRY"
 read_credentials
+
+if [ -n "$SIGNED_BY" ]; then
+    mapfile -t pinned_images < <(awk -v registry="$pinned_registry" '$1 == "repository:" { name = $2 }
+        $1 == "digest:" { gsub(/"/, "", $2); print registry "/" name "@" $2 }' "$PINNED")
+    ((${#pinned_images[@]} == 2)) || die "PINNED_VALUES=$PINNED pins ${#pinned_images[@]} images by digest, not 2: run make push again"
+    REGISTRY_USER=$REGISTRY_USER REGISTRY_PASSWORD=$REGISTRY_PASSWORD SIGNED_BY=$SIGNED_BY \
+        "$HERE/verify-signatures.sh" "${pinned_images[@]}"
+fi
 
 if [ -z "$DRY_RUN" ]; then
     kubeconfig=${KUBECONFIG:-$HOME/.kube/config}
@@ -77,26 +89,20 @@ print(json.dumps(namespace), json.dumps(secret), sep="\n---\n")
 
 # Server-side apply keeps no last-applied-configuration annotation, so the Secret exists in one place.
 apply=("$KUBECTL" apply --server-side --field-manager=crypto-rates-deploy -f -)
-upgrade=("$HELM" upgrade --install "$RELEASE" "$CHART" --namespace "$NAMESPACE" --atomic --wait --timeout "$TIMEOUT"
-    -f "$VALUES" -f "$PINNED" "${own_values[@]/#/--values=}" --set "global.imagePullSecrets[0].name=$PULL_SECRET")
-helm_test=("$HELM" test "$RELEASE" --namespace "$NAMESPACE" --timeout "$TIMEOUT")
+release=(env RELEASE="$RELEASE" NAMESPACE="$NAMESPACE" DEPLOY_TIMEOUT="$TIMEOUT" HELM="$HELM" KUBECTL="$KUBECTL"
+    deploy/helm/release.sh)
+upgrade_args=(-f "$VALUES" -f "$PINNED" "${own_values[@]/#/--values=}"
+    --set "global.imagePullSecrets[0].name=$PULL_SECRET")
 
 if [ -n "$DRY_RUN" ]; then
     mkdir -p "$DRY_RUN"
     (umask 077 && render_secret >"$DRY_RUN/pull-secret.yaml")
-    printf '%s\n' "$(printf '%q ' "${apply[@]}") < pull-secret.yaml" "$(printf '%q ' "${upgrade[@]}")" \
-        "$(printf '%q ' "${helm_test[@]}")" >"$DRY_RUN/commands"
+    { echo "$(printf '%q ' "${apply[@]}") < pull-secret.yaml" && "${release[@]}" print "${upgrade_args[@]}"; } \
+        >"$DRY_RUN/commands"
     echo "dry run: $DRY_RUN/pull-secret.yaml (the Namespace and Secret $PULL_SECRET) and $DRY_RUN/commands"
     exit 0
 fi
 
 echo "pull Secret $NAMESPACE/$PULL_SECRET for $pinned_registry (user $REGISTRY_USER)"
 render_secret | "${apply[@]}" >/dev/null
-echo "+ ${upgrade[*]}"
-"${upgrade[@]}"
-echo "+ ${helm_test[*]}"
-if ! "${helm_test[@]}"; then
-    echo "helm test failed; the logs of its pod $RELEASE-test:" >&2
-    "$KUBECTL" logs --namespace "$NAMESPACE" "$RELEASE-test" >&2 || true
-    exit 1
-fi
+"${release[@]}" "${upgrade_args[@]}"

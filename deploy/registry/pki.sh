@@ -8,6 +8,7 @@
 #                     replaces it on the nodes)
 #
 # Keys are ECDSA P-256. Files in REGISTRY_DIR: ca.crt (distribute this), ca.key, server.crt, server.key.
+# The CA is name-constrained to REGISTRY_NAMES and REGISTRY_IPS: it cannot vouch for any other host.
 set -euo pipefail
 # shellcheck source=deploy/registry/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -45,6 +46,25 @@ print(a if a.version == 4 else ":".join(format(int(g, 16), "X") for g in a.explo
 
 SANS=$(expected_sans) || exit 2
 
+# The CA may only vouch for the registry: X.509 name constraints permit exactly REGISTRY_NAMES (and
+# their subdomains) and REGISTRY_IPS, so a certificate it signs for any other host fails verification
+# (Go's crypto/x509, as containerd, Docker and skopeo use, and OpenSSL enforce them). A type without
+# entries is shut entirely: no IP constraint would leave every IP address open.
+expected_constraints() {
+    local constraints=() name ip
+    for name in ${NAMES//,/ }; do constraints+=("permitted;DNS:$name"); done
+    [ -n "${NAMES//[ ,]/}" ] || constraints+=("permitted;DNS:invalid")
+    for ip in ${IPS//,/ }; do
+        constraints+=("permitted;IP:$(python3 -c 'import ipaddress, sys
+n = ipaddress.ip_network(sys.argv[1])
+print(f"{n.network_address}/{n.netmask}")' "$ip")")
+    done
+    [ -n "${IPS//[ ,]/}" ] || constraints+=("excluded;IP:0.0.0.0/0.0.0.0" "excluded;IP:::/::")
+    local IFS=,
+    printf '%s\n' "${constraints[*]}"
+}
+CONSTRAINTS=$(expected_constraints) || exit 2
+
 new_key() { (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null); }
 
 make_ca() {
@@ -55,8 +75,9 @@ make_ca() {
         -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
         -addext "keyUsage=critical,keyCertSign,cRLSign" \
         -addext "subjectKeyIdentifier=hash" \
+        -addext "nameConstraints=critical,$CONSTRAINTS" \
         -out "$DIR/ca.crt"
-    echo "new CA: $DIR/ca.crt (valid $CA_DAYS days; distribute it with make certs)"
+    echo "new CA: $DIR/ca.crt (valid $CA_DAYS days, only for $SANS; distribute it with make certs)"
 }
 
 make_server_cert() {
@@ -90,9 +111,20 @@ server_cert_problem() {
     [ "$have" = "$SANS" ] || echo "names changed (has: $have)"
 }
 
+# Whether the CA's name constraints are exactly the ones REGISTRY_NAMES/REGISTRY_IPS ask for.
+ca_constraints_match() {
+    local have want
+    have=$(openssl x509 -in "$DIR/ca.crt" -noout -ext nameConstraints 2>/dev/null | tail -n +2 | tr -d ' \n')
+    want=$(openssl req -new -x509 -key "$DIR/ca.key" -subj /CN=x -days 1 -addext "nameConstraints=critical,$CONSTRAINTS" 2>/dev/null \
+        | openssl x509 -noout -ext nameConstraints | tail -n +2 | tr -d ' \n')
+    [ -n "$have" ] && [ "$have" = "$want" ]
+}
+
 case ${1:-} in
     ensure)
         [[ -f $DIR/ca.crt && -f $DIR/ca.key ]] || make_ca
+        ca_constraints_match \
+            || die "the CA $DIR/ca.crt is not constrained to exactly $SANS (made for other names, or before name constraints): make registry-rotate-ca, then make certs"
         openssl x509 -in "$DIR/ca.crt" -noout -checkend $((RENEW_DAYS * 86400)) >/dev/null \
             || echo "warning: the CA $DIR/ca.crt expires within $RENEW_DAYS days: make registry-rotate-ca, then make certs" >&2
         problem=$(server_cert_problem)

@@ -99,3 +99,17 @@ def test_terraform_and_charts_are_found() -> None:
 )
 def test_constraint_reader(version: str, constraint: str, expected: bool) -> None:
     assert satisfies(version, constraint) is expected
+
+
+SHELL_LIMIT = 100  # bash provisions (builds); the cluster itself is Python (localcluster.py)
+
+
+def test_shell_in_deploy_cluster_stays_short() -> None:
+    scripts = sorted((REPO / "deploy" / "cluster").rglob("*.sh"))
+    assert scripts, "no shell scripts found under deploy/cluster"
+    long = {
+        str(p.relative_to(REPO)): n
+        for p in scripts
+        if (n := len(p.read_text().splitlines())) > SHELL_LIMIT
+    }
+    assert not long, f"shell scripts over {SHELL_LIMIT} lines (move the logic into Python): {long}"

@@ -12,6 +12,7 @@ import base64
 import copy
 import difflib
 import functools
+import ipaddress
 import json
 import os
 import re
@@ -56,8 +57,9 @@ API_KEY = "cg-test-key-8c1f0e"  # a fake key: must end up in a Secret and nowher
 CHECKOV_SKIPS = {
     "CKV_K8S_15": "pullPolicy IfNotPresent is right for immutable tags and digests; Always makes "
     "every pod start depend on the registry",
-    "CKV_K8S_35": "the backend's contract (docs/INTERFACES.md) reads COINGECKO_API_KEY from the "
-    "environment; the value comes from a Secret, never a ConfigMap, and is never logged",
+    "CKV_K8S_35": "the backend's contract (docs/INTERFACES.md) reads DATABASE_URL from the "
+    "environment, as the postgres image reads POSTGRES_PASSWORD; the values come from Secrets, "
+    "never a ConfigMap, and are never logged (the API key is a mounted file)",
     "CKV_K8S_43": "tags serve dev and kind installs; releases deploy by digest (image.digest, "
     "guarded by test_image_digest_wins_over_tag)",
 }
@@ -78,6 +80,16 @@ def env_values(env: str) -> dict[str, Any]:
     return values
 
 
+# The backend's shared database: more than one replica needs one of them, and the schema says why.
+SHARED_DATABASE_WHY = (
+    "missing property 'a shared database (database.bundled.enabled or database.external."
+    "existingSecret), because replicaCount > 1 or autoscaling runs several pods: with SQLite each "
+    "pod would keep its own history and poll CoinGecko itself'"
+)
+BUNDLED_DB = {"database": {"bundled": {"enabled": True}}}
+EXTERNAL_DB = {"database": {"external": {"existingSecret": "rates-db"}}}
+
+
 WITH_APIS = {"global": {"capabilities": {"apiVersions": OPTIONAL_APIS}}}
 ALL_ON = deep_merge(
     WITH_APIS,
@@ -87,6 +99,7 @@ ALL_ON = deep_merge(
             "config": {"apiPlan": "demo"},
             "apiKey": {"value": API_KEY},
             "autoscaling": {"enabled": True},
+            **BUNDLED_DB,
         },
         "frontend": {"autoscaling": {"enabled": True}},
         "ingress": {
@@ -137,19 +150,39 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 # Rendering
 
 
-@functools.cache
-def _render_cached(values_json: str, name: str, namespace: str) -> tuple[tuple[str, str], ...]:
+def render_raw(values: dict[str, Any], *, name: str = RELEASE) -> dict[str, str]:
     # A fresh load per render: Helm drops disabled subcharts from the loaded chart in place, so a
     # shared Chart would lose the backend for good after one render with backend.enabled=false.
     with helm.Chart.load(CHART) as chart:
-        rendered = chart.render(json.loads(values_json), name=name, namespace=namespace)
-    return tuple(sorted(rendered.items()))
+        rendered: dict[str, str] = chart.render(values, name=name, namespace=NAMESPACE)
+    return rendered
+
+
+# The bundled database's password, generated per render (a cluster keeps the first one); the
+# comparisons below (golden files, packaged vs directory) see it as a placeholder.
+GENERATED_PASSWORD = re.compile(r'^(  password: )"[A-Za-z0-9+/]{43}="$', re.M)
+DATABASE_SECRET_TEMPLATE = "crypto-rates/charts/backend/templates/database/secret.yaml"
+
+
+def without_generated_password(rendered: dict[str, str]) -> dict[str, str]:
+    text = rendered.get(DATABASE_SECRET_TEMPLATE)
+    if text:
+        rendered = rendered | {
+            DATABASE_SECRET_TEMPLATE: GENERATED_PASSWORD.sub(r'\1"<generated>"', text)
+        }
+    return rendered
+
+
+@functools.cache
+def _render_cached(values_json: str, name: str) -> tuple[tuple[str, str], ...]:
+    rendered = render_raw(json.loads(values_json), name=name)
+    return tuple(sorted(without_generated_password(rendered).items()))
 
 
 def render(values: dict[str, Any] | None = None, *, name: str = RELEASE) -> dict[str, str]:
     """Template path -> rendered text, as `helm template` would produce."""
     key = json.dumps(values or {}, sort_keys=True)
-    return dict(_render_cached(key, name, NAMESPACE))
+    return dict(_render_cached(key, name))
 
 
 def parse_documents(rendered: dict[str, str]) -> list[dict[str, Any]]:
@@ -232,7 +265,7 @@ def test_workload_objects_are_written_once_in_the_library() -> None:
             "workload": "unpacked"
         }
         assert not (path / "values.schema.json").exists(), "one schema: the umbrella's $defs"
-        templates = "".join(p.read_text() for p in (path / "templates").iterdir())
+        templates = "".join(p.read_text() for p in (path / "templates").rglob("*") if p.is_file())
         for kind in SHARED_KINDS:
             assert f"kind: {kind}\n" not in templates, f"{name} writes its own {kind}"
     library_text = "".join(p.read_text() for p in (library / "templates").iterdir())
@@ -281,7 +314,7 @@ def test_packaged_chart_renders_like_the_directory(tmp_path: Path) -> None:
         assert {d["name"] for d in packaged.dependencies} == {"backend", "frontend", "workload"}
         assert "dashboards/crypto-rates.json" in {f["name"] for f in packaged.files}
         rendered = packaged.render(ALL_ON, name=RELEASE, namespace=NAMESPACE)
-    assert parse_documents(rendered) == manifests(ALL_ON)
+    assert parse_documents(without_generated_password(rendered)) == manifests(ALL_ON)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,7 +411,6 @@ def test_default_render_is_the_secure_two_part_app() -> None:
         "NetworkPolicy/crypto-rates-backend",
         "NetworkPolicy/crypto-rates-frontend",
         "Pod/crypto-rates-test",
-        "PodDisruptionBudget/crypto-rates-backend",
         "PodDisruptionBudget/crypto-rates-frontend",
         "Service/crypto-rates-backend",
         "Service/crypto-rates-frontend",
@@ -399,6 +431,10 @@ def test_every_optional_feature_on() -> None:
         "HorizontalPodAutoscaler/crypto-rates-backend",
         "HorizontalPodAutoscaler/crypto-rates-frontend",
         "Secret/crypto-rates-backend-api-key",
+        "StatefulSet/crypto-rates-database",
+        "Service/crypto-rates-database",
+        "NetworkPolicy/crypto-rates-database",
+        "Secret/crypto-rates-database",
     } <= rendered
     for doc in docs:
         assert doc["metadata"]["labels"]["team"] == "rates", (
@@ -500,6 +536,8 @@ def test_notes_warn_when_a_feature_is_asked_for_without_its_api() -> None:
 def test_pdb_only_when_more_than_one_replica_is_possible(
     part: str, settings: dict[str, Any], expected: bool
 ) -> None:
+    if part == "backend":
+        settings = deep_merge(settings, BUNDLED_DB)
     pdbs = find(manifests({part: settings}), "PodDisruptionBudget", f"crypto-rates-{part}")
     assert bool(pdbs) == expected
     if pdbs:
@@ -508,7 +546,8 @@ def test_pdb_only_when_more_than_one_replica_is_possible(
 
 @pytest.mark.parametrize("part", ["backend", "frontend"])
 def test_autoscaler_defaults_to_2_to_10_on_cpu_and_memory(part: str) -> None:
-    docs = manifests({part: {"autoscaling": {"enabled": True}}})
+    settings = {"autoscaling": {"enabled": True}} | (BUNDLED_DB if part == "backend" else {})
+    docs = manifests({part: settings})
     hpa = one(docs, "HorizontalPodAutoscaler", f"crypto-rates-{part}")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 10)
@@ -582,6 +621,22 @@ def test_environment_sizes(env: str, replicas: tuple[int, int]) -> None:
         ({"ingress": {"enabled": "yes"}}, "/ingress/enabled"),
         ({"httpRoute": {"enabled": True}}, "/httpRoute/parentRefs"),
         ({"global": {"imagePullSecrets": ["ghcr"]}}, "/global/imagePullSecrets/0"),
+        ({"backend": {"replicaCount": 2}}, SHARED_DATABASE_WHY),
+        ({"backend": {"autoscaling": {"enabled": True}}}, SHARED_DATABASE_WHY),
+        (
+            {"backend": deep_merge(BUNDLED_DB, EXTERNAL_DB)},
+            "one database, not two: database.bundled.enabled or database.external.existingSecret",
+        ),
+        ({"backend": {"database": {"bundled": {"username": "Rates"}}}}, "/username"),
+        ({"backend": {"database": {"bundled": {"database": "a-b"}}}}, "/database/bundled/database"),
+        ({"backend": {"database": {"bundled": {"image": {"tag": ""}}}}}, "/image/tag"),
+        ({"backend": {"database": {"bundled": {"persistence": {"size": "2GB"}}}}}, "/size"),
+        (
+            {"backend": {"database": {"bundled": {"securityContext": {"privileged": True}}}}},
+            "/database/bundled/securityContext/privileged",
+        ),
+        ({"backend": {"database": {"external": {"port": 0}}}}, "/database/external/port"),
+        ({"backend": {"networkPolicy": {"databaseCIDR": "vpc"}}}, "/networkPolicy/databaseCIDR"),
     ],
 )
 def test_schema_rejects_bad_values(values: dict[str, Any], message: str) -> None:
@@ -596,6 +651,7 @@ def test_schema_accepts_the_boundaries() -> None:
                 "replicaCount": 100,
                 "config": {"refreshInterval": 60, "staleAfter": 60},
                 "service": {"port": 65535},
+                **EXTERNAL_DB,
             },
             "frontend": {"replicaCount": 1, "backendPort": 65535, "service": {"port": 1}},
             "monitoring": {"prometheusRule": {"staleAfterIntervals": 2}},
@@ -652,6 +708,76 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+CLUSTER_DNS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+
+
+def egress_allows(policy: dict[str, Any], address: str, port: int) -> bool:
+    """NetworkPolicy semantics for an ipBlock destination: a rule allows the address when one of
+    its ipBlock peers contains it outside every except (or the rule has no `to`) and one of its
+    ports is this one."""
+    for rule in policy["spec"]["egress"]:
+        if not any(p["port"] == port for p in rule.get("ports", [])):
+            continue
+        if "to" not in rule:
+            return True
+        for peer in rule["to"]:
+            block = peer.get("ipBlock")
+            if block and ipaddress.ip_address(address) in ipaddress.ip_network(block["cidr"]):
+                excluded = block.get("except", [])
+                if not any(
+                    ipaddress.ip_address(address) in ipaddress.ip_network(e) for e in excluded
+                ):
+                    return True
+    return False
+
+
+@pytest.mark.parametrize("scenario", ["default", "dev", "staging", "prod"])
+def test_backend_egress_reaches_the_internet_on_443_but_nothing_inside(scenario: str) -> None:
+    values = SCENARIOS[scenario]
+    docs = manifests(values)
+    policy = one(docs, "NetworkPolicy", "crypto-rates-backend")
+    inside = [
+        "169.254.169.254",  # instance metadata (credentials of the node role)
+        "10.100.0.1",  # the kubernetes Service (EKS's service ranges) and the API's endpoints
+        "172.20.0.1",
+        "192.168.1.10",
+        "100.64.3.4",  # shared address space (custom pod networking)
+    ]
+    vpc = values.get("backend", {}).get("networkPolicy", {}).get("vpcCIDR")
+    if vpc:
+        inside.append(str(ipaddress.ip_network(vpc)[10]))
+    for address in inside:
+        assert not egress_allows(policy, address, 443), f"{scenario}: backend reaches {address}"
+    assert egress_allows(policy, "104.16.1.1", 443), f"{scenario}: no HTTPS to the internet"
+    assert not egress_allows(policy, "104.16.1.1", 80)
+    assert not egress_allows(policy, "104.16.1.1", 53), "DNS only to the cluster DNS"
+
+
+@pytest.mark.parametrize("part", ["backend", "frontend"])
+def test_dns_egress_goes_to_the_cluster_dns_only(part: str) -> None:
+    policy = one(manifests(), "NetworkPolicy", f"crypto-rates-{part}")["spec"]
+    dns = [r for r in policy["egress"] if any(p["port"] == 53 for p in r["ports"])]
+    assert dns == [
+        {
+            "to": [CLUSTER_DNS_PEER],
+            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        }
+    ]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_backend_egress_excludes_the_vpc_terraform_creates(env: str) -> None:
+    tfvars = (
+        REPO / "deploy" / "terraform" / "environments" / env / "environment.auto.tfvars"
+    ).read_text()
+    vpc = re.search(r'^vpc_cidr\s*=\s*"([^"]+)"', tfvars, re.M)
+    assert vpc, f"no vpc_cidr in {env}'s environment.auto.tfvars"
+    assert env_values(env)["backend"]["networkPolicy"]["vpcCIDR"] == vpc.group(1)
+
+
 def test_services_network_policies_and_routes_select_the_right_pods() -> None:
     docs = manifests(ALL_ON)
     backend = one(docs, "Deployment", "crypto-rates-backend")["spec"]["template"]["metadata"]
@@ -675,11 +801,11 @@ def test_services_network_policies_and_routes_select_the_right_pods() -> None:
     ]
     assert namespaces == [{"kubernetes.io/metadata.name": "monitoring"}]
     egress_ports = sorted(p["port"] for rule in backend_np["egress"] for p in rule["ports"])
-    assert egress_ports == [53, 53, 443], "backend egress: DNS and HTTPS only"
+    assert egress_ports == [53, 53, 443, 5432], "backend egress: DNS, HTTPS, its database only"
 
     frontend_np = one(docs, "NetworkPolicy", "crypto-rates-frontend")["spec"]
     assert frontend_np["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
-    to_backend = next(r for r in frontend_np["egress"] if "to" in r)
+    to_backend = next(r for r in frontend_np["egress"] if r["ports"][0]["port"] != 53)
     assert matches(to_backend["to"][0]["podSelector"]["matchLabels"], backend["labels"])
     assert to_backend["ports"][0]["port"] == 8000
 
@@ -797,19 +923,204 @@ def test_api_key_lives_only_in_a_secret() -> None:
         assert API_KEY not in text and encoded not in text, f"key leaked into {doc['kind']}"
     for config_map in find(docs, "ConfigMap"):
         assert not [k for k in config_map.get("data", {}) if re.search("KEY|TOKEN|PASSWORD", k)]
-    container = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))["containers"][0]
-    assert env_of(container)["COINGECKO_API_KEY"] == {
-        "secretKeyRef": {"name": "crypto-rates-backend-api-key", "key": "api-key"}
-    }
+    assert_key_mounted_from(docs, "crypto-rates-backend-api-key", "api-key")
 
 
 def test_existing_secret_is_referenced_and_not_created() -> None:
     docs = manifests(env_values("prod"))
     assert not find(docs, "Secret")
-    container = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))["containers"][0]
-    assert env_of(container)["COINGECKO_API_KEY"] == {
-        "secretKeyRef": {"name": "crypto-rates-coingecko", "key": "api-key"}
+    assert_key_mounted_from(docs, "crypto-rates-coingecko", "api-key")
+
+
+def assert_key_mounted_from(docs: list[dict[str, Any]], secret: str, key: str) -> None:
+    """The key reaches the backend as a file from a Secret volume, not an env var: the kubelet
+    updates a mounted Secret (without subPath) in place, so a rotated key needs no restart (the
+    backend re-reads the file when CoinGecko refuses the old key)."""
+    spec = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))
+    container = spec["containers"][0]
+    env = env_of(container)
+    assert "COINGECKO_API_KEY" not in env
+    path = env["COINGECKO_API_KEY_FILE"]
+    (volume,) = [v for v in spec["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == secret
+    assert volume["secret"]["items"] == [{"key": key, "path": key}]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True and "subPath" not in mount
+    assert path == f"{mount['mountPath']}/{key}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The backend's database: none (SQLite, one replica), bundled PostgreSQL or an external one
+
+
+def backend_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    container: dict[str, Any] = pod_spec(one(docs, "Deployment", "crypto-rates-backend"))[
+        "containers"
+    ][0]
+    return container
+
+
+def test_without_a_database_one_replica_keeps_sqlite_on_its_volume() -> None:
+    docs = manifests()
+    assert one(docs, "Deployment", "crypto-rates-backend")["spec"]["replicas"] == 1
+    assert not find(docs, "StatefulSet") and not find(docs, "Secret")
+    env = env_of(backend_container(docs))
+    assert "DATABASE_URL" not in env, "the backend's own default: SQLite under its data dir"
+    assert "/var/lib/crypto-rates" in {
+        m["mountPath"] for m in backend_container(docs)["volumeMounts"]
     }
+
+
+def test_bundled_database_url_is_composed_from_the_password_secret() -> None:
+    docs = manifests({"backend": BUNDLED_DB})
+    env = backend_container(docs)["env"]
+    names = [e["name"] for e in env]
+    # Kubernetes expands $(DATABASE_PASSWORD) only from a variable defined before it.
+    assert names.index("DATABASE_PASSWORD") < names.index("DATABASE_URL")
+    by_name = env_of(backend_container(docs))
+    assert by_name["DATABASE_PASSWORD"] == {
+        "secretKeyRef": {"name": "crypto-rates-database", "key": "password"}
+    }
+    service = one(docs, "Service", "crypto-rates-database")
+    port = service["spec"]["ports"][0]["port"]
+    assert by_name["DATABASE_URL"] == (
+        f"postgresql://crypto_rates:$(DATABASE_PASSWORD)@crypto-rates-database:{port}/crypto_rates"
+    )
+    postgres = pod_spec(one(docs, "StatefulSet", "crypto-rates-database"))["containers"][0]
+    assert env_of(postgres)["POSTGRES_PASSWORD"] == by_name["DATABASE_PASSWORD"]
+    assert (env_of(postgres)["POSTGRES_USER"], env_of(postgres)["POSTGRES_DB"]) == (
+        "crypto_rates",
+        "crypto_rates",
+    )
+
+
+def test_generated_password_lives_only_in_its_secret_and_survives_uninstall() -> None:
+    rendered = render_raw({"backend": BUNDLED_DB})
+    docs = parse_documents(rendered)
+    secret = one(docs, "Secret", "crypto-rates-database")
+    assert secret["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    password = base64.b64decode(secret["data"]["password"]).decode()
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", password), "URL-safe, 32 characters"
+    for doc in docs:
+        if doc is not secret:
+            assert password not in yaml.safe_dump(doc), f"password in {doc['kind']}"
+    again = one(
+        parse_documents(render_raw({"backend": BUNDLED_DB})), "Secret", secret["metadata"]["name"]
+    )
+    assert again["data"]["password"] != secret["data"]["password"], "generated, not a constant"
+
+
+def test_an_existing_password_secret_is_used_and_none_is_generated() -> None:
+    values = {
+        "backend": {
+            "database": {
+                "bundled": {"enabled": True, "existingSecret": "pg", "existingSecretKey": "pw"}
+            }
+        }
+    }
+    docs = manifests(values)
+    assert not find(docs, "Secret")
+    reference = {"secretKeyRef": {"name": "pg", "key": "pw"}}
+    postgres = pod_spec(one(docs, "StatefulSet", "crypto-rates-database"))["containers"][0]
+    assert env_of(postgres)["POSTGRES_PASSWORD"] == reference
+    assert env_of(backend_container(docs))["DATABASE_PASSWORD"] == reference
+
+
+def test_bundled_database_is_one_persistent_pod_reachable_only_from_the_backend() -> None:
+    docs = manifests(ALL_ON)
+    statefulset = one(docs, "StatefulSet", "crypto-rates-database")
+    assert statefulset["spec"]["replicas"] == 1
+    claim = statefulset["spec"]["volumeClaimTemplates"][0]
+    assert claim["metadata"]["name"] == "data"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    database = statefulset["spec"]["template"]["metadata"]
+    container = pod_spec(statefulset)["containers"][0]
+    assert {m["name"]: m["mountPath"] for m in container["volumeMounts"]}["data"] == (
+        "/var/lib/postgresql/data"
+    )
+    assert env_of(container)["PGDATA"].startswith("/var/lib/postgresql/data/")
+    probe = container["readinessProbe"]["exec"]["command"]
+    assert probe[0] == "pg_isready" and "--host=127.0.0.1" in probe
+    assert "pg_ctl" in container["lifecycle"]["preStop"]["exec"]["command"]
+
+    backend = one(docs, "Deployment", "crypto-rates-backend")["spec"]["template"]["metadata"]
+    frontend = one(docs, "Deployment", "crypto-rates-frontend")["spec"]["template"]["metadata"]
+    test_pod = one(docs, "Pod", "crypto-rates-test")["metadata"]
+    service = one(docs, "Service", "crypto-rates-database")["spec"]
+    assert matches(service["selector"], database["labels"])
+    assert service["ports"][0]["targetPort"] == "postgres"
+    for other in (backend, frontend, test_pod):
+        assert not matches(service["selector"], other["labels"])
+    for part in ("backend", "frontend"):
+        selector = one(docs, "Service", f"crypto-rates-{part}")["spec"]["selector"]
+        assert not matches(selector, database["labels"]), f"the {part} Service takes the database"
+
+    policy = one(docs, "NetworkPolicy", "crypto-rates-database")["spec"]
+    assert matches(policy["podSelector"]["matchLabels"], database["labels"])
+    assert policy["policyTypes"] == ["Ingress", "Egress"] and policy["egress"] == []
+    [rule] = policy["ingress"]
+    assert rule["ports"] == [{"port": "postgres", "protocol": "TCP"}]
+    admitted = [source["podSelector"]["matchLabels"] for source in rule["from"]]
+    assert [matches(a, backend["labels"]) for a in admitted] == [True]
+    assert not any(matches(a, other["labels"]) for a in admitted for other in (frontend, test_pod))
+    egress = one(docs, "NetworkPolicy", "crypto-rates-backend")["spec"]["egress"]
+    to_database = next(r for r in egress if r["ports"][0]["port"] == 5432)
+    assert matches(to_database["to"][0]["podSelector"]["matchLabels"], database["labels"])
+
+
+def test_external_database_url_comes_from_its_secret_and_egress_opens_its_port() -> None:
+    values = deep_merge(
+        EXTERNAL_DB, {"replicaCount": 3, "networkPolicy": {"databaseCIDR": "10.30.0.0/16"}}
+    )
+    docs = manifests({"backend": values})
+    assert not find(docs, "StatefulSet") and not find(docs, "Secret")
+    env = env_of(backend_container(docs))
+    assert env["DATABASE_URL"] == {"secretKeyRef": {"name": "rates-db", "key": "database-url"}}
+    assert "DATABASE_PASSWORD" not in env
+    egress = one(docs, "NetworkPolicy", "crypto-rates-backend")["spec"]["egress"]
+    assert {
+        "to": [{"ipBlock": {"cidr": "10.30.0.0/16"}}],
+        "ports": [{"port": 5432, "protocol": "TCP"}],
+    } in egress
+    moved = manifests({"backend": deep_merge(values, {"database": {"external": {"port": 6432}}})})
+    egress = one(moved, "NetworkPolicy", "crypto-rates-backend")["spec"]["egress"]
+    assert sorted(p["port"] for rule in egress for p in rule["ports"]) == [53, 53, 443, 6432]
+
+
+@pytest.mark.parametrize(
+    ("env", "database"), [("dev", "bundled"), ("staging", "external"), ("prod", "external")]
+)
+def test_environments_use_their_database(env: str, database: str) -> None:
+    docs = manifests(env_values(env))
+    url = env_of(backend_container(docs))["DATABASE_URL"]
+    if database == "bundled":
+        assert len(find(docs, "StatefulSet", "crypto-rates-database")) == 1
+        assert "$(DATABASE_PASSWORD)@crypto-rates-database:5432" in url
+    else:
+        assert not find(docs, "StatefulSet")
+        assert url == {"secretKeyRef": {"name": "crypto-rates-database", "key": "database-url"}}
+
+
+def test_bundled_database_image_is_overridable_and_pulled_like_the_backend() -> None:
+    values = {
+        "global": {"imagePullSecrets": [{"name": "shared"}]},
+        "backend": deep_merge(
+            BUNDLED_DB,
+            {
+                "imagePullSecrets": [{"name": "backend-only"}],
+                "database": {
+                    "bundled": {"image": {"repository": "crypto-rates-postgres", "tag": "test"}}
+                },
+            },
+        ),
+    }
+    spec = pod_spec(one(manifests(values), "StatefulSet", "crypto-rates-database"))
+    assert spec["containers"][0]["image"] == "crypto-rates-postgres:test"
+    assert spec["imagePullSecrets"] == [{"name": "shared"}, {"name": "backend-only"}]
+    default = pod_spec(
+        one(manifests({"backend": BUNDLED_DB}), "StatefulSet", "crypto-rates-database")
+    )
+    assert default["containers"][0]["image"].startswith("postgres:")  # the official image
 
 
 def test_config_and_key_changes_roll_the_backend_pods() -> None:
@@ -859,17 +1170,21 @@ POD_UIDS = {
     "crypto-rates-backend": 10001,
     "crypto-rates-frontend": 10002,
     "crypto-rates-test": 10001,
+    "crypto-rates-database": 10004,
 }
 WRITABLE = {
     "crypto-rates-backend": {"/tmp", "/var/lib/crypto-rates"},
     "crypto-rates-frontend": {"/tmp"},
     "crypto-rates-test": {"/tmp"},
+    # The data volume is the StatefulSet's claim; the others are emptyDirs.
+    "crypto-rates-database": {"/tmp", "/run/postgresql", "/var/lib/postgresql/data"},
 }
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Pod")
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_pod_runs_restricted(scenario: str) -> None:
-    pods = [d for d in manifests(SCENARIOS[scenario]) if d["kind"] in ("Deployment", "Pod")]
+    pods = [d for d in manifests(SCENARIOS[scenario]) if d["kind"] in WORKLOAD_KINDS]
     assert pods
     for doc in pods:
         name, spec = doc["metadata"]["name"], pod_spec(doc)
@@ -879,7 +1194,11 @@ def test_every_pod_runs_restricted(scenario: str) -> None:
         assert pod_context["runAsNonRoot"] is True and pod_context["runAsUser"] == uid, name
         assert pod_context["seccompProfile"] == {"type": "RuntimeDefault"}, name
         volumes = {v["name"]: v for v in spec["volumes"]}
-        assert all(set(v) == {"name", "emptyDir"} for v in volumes.values()), name
+        # emptyDirs, and at most the API key's Secret, mounted read-only.
+        secret_volumes = {n for n, v in volumes.items() if set(v) == {"name", "secret"}}
+        assert all(
+            set(v) == {"name", "emptyDir"} for n, v in volumes.items() if n not in secret_volumes
+        ), name
         for container in spec["containers"]:
             context = container["securityContext"]
             assert context["runAsNonRoot"] is True and context["runAsUser"] == uid, name
@@ -890,9 +1209,14 @@ def test_every_pod_runs_restricted(scenario: str) -> None:
             assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
             assert {"cpu", "memory"} <= container["resources"]["requests"].keys(), name
             assert {"cpu", "memory"} <= container["resources"]["limits"].keys(), name
-            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            mounts = {
+                m["mountPath"] for m in container["volumeMounts"] if m["name"] not in secret_volumes
+            }
             assert mounts == WRITABLE[name], name
-            if doc["kind"] == "Deployment":
+            assert all(
+                m.get("readOnly") for m in container["volumeMounts"] if m["name"] in secret_volumes
+            ), name
+            if doc["kind"] != "Pod":
                 assert {"startupProbe", "livenessProbe", "readinessProbe"} <= container.keys()
 
 

@@ -118,6 +118,45 @@ def test_backend_lock_pins_every_dependency_and_names_no_host() -> None:
     assert problems == [], f"{LOCK_FIX}: " + "; ".join(problems)
 
 
+DEV_LOCK = ROOT / "requirements-dev.lock"
+
+
+def unhashed_pins(lock: str) -> list[str]:
+    """Pins (name==version) without a --hash line: pip --require-hashes would refuse the file."""
+    blocks = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", lock)
+    pins = [(re.match(r"[A-Za-z0-9_.-]+==[^\s\\]+", block), block) for block in blocks]
+    return [pin.group(0) for pin, block in pins if pin and "--hash=sha256:" not in block]
+
+
+def test_dev_lock_pins_every_tool_with_hashes_and_make_venv_requires_them() -> None:
+    # CI's Python tools (zizmor, helm-python-sdk, checkers, pytest, ...) are make venv's: the lock
+    # pins them and their dependencies with hashes, and make venv installs nothing else.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    dependencies = [*project["dependencies"], *extras["dev"], *extras["deploy"], *extras["bench"]]
+    lock = DEV_LOCK.read_text()
+    problems = lock_problems(lock, dependencies) + [
+        f"{pin} has no hash" for pin in unhashed_pins(lock)
+    ]
+    assert problems == [], "run scripts/lock-dev.sh: " + "; ".join(problems)
+    recipe = subprocess.run(
+        ["make", "-n", "-B", "-C", str(ROOT), ".venv/.installed"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installs = [line for line in recipe.splitlines() if " install " in line]
+    assert installs == [
+        ".venv/bin/pip install --quiet --require-hashes -r requirements-dev.lock",
+        ".venv/bin/pip install --quiet --no-deps --no-build-isolation -e .",
+    ], installs
+
+
+def test_an_unhashed_pin_is_reported() -> None:
+    lock = "a==1 \\\n    --hash=sha256:00\nb==2\n    # via a\nc==3 \\\n    --hash=sha256:11\n"
+    assert unhashed_pins(lock) == ["b==2"]
+
+
 def test_a_stale_or_leaky_lock_is_reported() -> None:
     lock = "--find-links file:///opt/wheels\nfastapi==0.100.0 \\\n    --hash=sha256:00\n"
     assert lock_problems(lock, ["fastapi>=0.163,<1", "httpx>=0.27"]) == [

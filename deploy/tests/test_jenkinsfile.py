@@ -71,7 +71,12 @@ def calls(name: str, nodes: Any = None) -> list[Node]:
 
 
 def stages() -> dict[str, Node]:
-    return {node["args"][0]: node for node in calls("stage")}
+    """The stages that run steps (a stage grouping others, for their shared agent, is left out)."""
+    return {node["args"][0]: node for node in calls("stage") if child(node, "stages") is None}
+
+
+def groups() -> dict[str, Node]:
+    return {node["args"][0]: node for node in calls("stage") if child(node, "stages") is not None}
 
 
 def child(node: Node, name: str) -> Node | None:
@@ -90,7 +95,7 @@ def make_targets() -> frozenset[str]:
 def test_the_jenkinsfile_is_one_declarative_pipeline() -> None:
     [pipeline] = outline()
     assert pipeline["call"] == "pipeline"
-    assert {"agent", "options", "stages", "post"} <= {n["call"] for n in pipeline["body"]}
+    assert {"agent", "options", "stages"} <= {n["call"] for n in pipeline["body"]}
 
 
 def test_a_missing_brace_fails_the_groovy_compile(tmp_path: Path) -> None:
@@ -196,8 +201,8 @@ def test_each_deploy_stage_deploys_its_environment_through_the_helper() -> None:
         [binding] = bindings
         bound = {b["args"][0]["credentialsId"]: b["args"][0] for b in binding["args"][0]}
         assert bound == {
-            "crypto-rates-registry": {
-                "credentialsId": "crypto-rates-registry",
+            "crypto-rates-registry-pull": {
+                "credentialsId": "crypto-rates-registry-pull",
                 "usernameVariable": "REGISTRY_USER",
                 "passwordVariable": "REGISTRY_PASSWORD",
             },
@@ -225,9 +230,102 @@ def test_staging_and_prod_wait_for_a_named_approver_group_and_dev_does_not() -> 
     ]
 
 
+# --- who may use which credentials where ---------------------------------------------------
+
+BUILD_LABEL, DEPLOY_LABEL = "crypto-rates-build", "crypto-rates-deploy"
+
+
+def agent_label(stage: Node) -> str | None:
+    agent = child(stage, "agent")
+    labels = calls("label", [agent]) if agent else []
+    return labels[0]["args"][0] if labels else None
+
+
+def credential_ids(nodes: Any) -> set[str]:
+    return {
+        binding["args"][0]["credentialsId"]
+        for bind in calls("withCredentials", nodes)
+        for binding in bind["args"][0]
+    }
+
+
+def guard(stage: Node) -> tuple[set[str], set[str], bool]:
+    """(branches, tag patterns, beforeAgent) of a stage's `when`."""
+    when = child(stage, "when") or {"call": "when", "args": [], "body": []}
+    branches = {b["args"][0] for b in calls("branch", [when])}
+    tags = {t["args"][0]["pattern"] for t in calls("tag", [when])}
+    for t in calls("tag", [when]):
+        assert t["args"][0]["comparator"] == "REGEXP", t
+    before_agent = any(b["args"] == [True] for b in calls("beforeAgent", [when]))
+    return branches, tags, before_agent
+
+
+def test_builds_and_deploys_run_on_separate_agent_labels() -> None:
+    [build] = groups().values()
+    assert agent_label(build) == BUILD_LABEL
+    deploys = {name: stage for name, stage in stages().items() if calls("deployTo", stage["body"])}
+    assert len(deploys) == 3
+    for name, stage in stages().items():
+        if name in deploys:
+            assert agent_label(stage) == DEPLOY_LABEL, f"{name} runs on {agent_label(stage)}"
+        else:
+            assert agent_label(stage) is None and stage in calls("stage", [build]), (
+                f"{name} must run in the Build group, on {BUILD_LABEL}"
+            )
+
+
+def test_credentials_are_bound_only_for_main_or_release_tags_and_never_shared() -> None:
+    deploy_ids: set[str] = set()
+    for name, stage in stages().items():
+        ids = credential_ids(stage["body"])
+        if not ids:
+            continue
+        branches, tags, before_agent = guard(stage)
+        assert branches <= {"main"} and (branches or tags), f"{name}: credentials on any ref"
+        for pattern in tags:
+            # The tags release.yml releases (v[0-9]+.[0-9]+.[0-9]+), nothing else.
+            for tag in ("v1.2.3", "v10.0.12"):
+                assert re.fullmatch(pattern, tag), f"{name}: {pattern} refuses {tag}"
+            for tag in ("v1.2.3-rc1", "v1.2", "test", "feature/v1.2.3"):
+                assert not re.fullmatch(pattern, tag), f"{name}: {pattern} admits {tag}"
+        if agent_label(stage) == DEPLOY_LABEL:
+            assert before_agent, f"{name}: no deploy agent for other refs (beforeAgent true)"
+            deploy_ids |= ids
+    build_ids = credential_ids([groups()["Build"]])
+    assert build_ids == {"crypto-rates-registry-push"}
+    assert deploy_ids == {
+        "crypto-rates-registry-pull",
+        *(f"crypto-rates-kubeconfig-{e}" for e in ("dev", "staging", "prod")),
+    }
+    assert build_ids & deploy_ids == set(), "build agents never hold deploy credentials"
+
+
+def documented_credentials() -> dict[str, str]:
+    """docs/CI-CD.md's Jenkins credentials table: id -> the folder it is scoped to."""
+    found = {}
+    for line in CI_CD.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and (m := re.fullmatch(r"`(crypto-rates-[\w<>-]+)`", cells[0])):
+            for environment in ("dev", "staging", "prod"):
+                found[m.group(1).replace("<env>", environment)] = cells[2]
+    return found
+
+
+def test_every_credential_is_documented_scoped_to_the_release_folder() -> None:
+    documented = documented_credentials()
+    used = credential_ids(outline())
+    assert used - set(documented) == set(), "credentials docs/CI-CD.md does not list"
+    for credential in used:
+        # Folder-scoped to the project that builds main and release tags only: a branch or pull
+        # request build (the other project) cannot bind it whatever its Jenkinsfile says.
+        assert documented[credential] == "folder `crypto-rates-release`", (
+            f"{credential}: {documented[credential]}"
+        )
+
+
 CREDENTIAL_LITERAL = re.compile(
     r"""(?x)
-    (?i:password|passwd|secret|token|api_?key)\w*\s*[:=]\s*                 # key: 'value', where the
+    (?i:password|passwd|secret|token|api_?key)\w*\s*[:=]\s*               # key: 'value', where the
     ['"](?![A-Z][A-Z0-9_]*['"])[^'"$]+['"]                               # value is no VARIABLE_NAME
     | AKIA[0-9A-Z]{16}                                                     # AWS access key id
     | -----BEGIN[ A-Z]*PRIVATE\ KEY-----
@@ -265,8 +363,10 @@ def test_options_agent_reports_and_cleanup() -> None:
     [pipeline] = outline()
     options = {n["call"] for n in child(pipeline, "options")["body"]}
     assert {"timeout", "disableConcurrentBuilds", "buildDiscarder", "timestamps"} <= options
-    assert calls("label", [child(pipeline, "agent")]), "the agent is chosen by a documented label"
-    post = child(pipeline, "post")
+    assert child(pipeline, "agent")["args"] == ["${none}"], "each stage chooses its agents"
+    build = groups()["Build"]
+    assert calls("label", [child(build, "agent")]), "the agent is chosen by a documented label"
+    post = child(build, "post")
     [junit] = calls("junit", [child(post, "always")])
     [environment] = calls("=", [child(pipeline, "environment")])
     assert environment["args"][0] == "JUNIT_DIR"

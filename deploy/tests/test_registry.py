@@ -5,7 +5,8 @@ data root holds the real backend and frontend images) and two node images built 
 debootstrap base. Everything here is real: Debian's docker-registry with deploy/registry/config.yml
 on 127.0.0.1, docker push/pull, skopeo, curl and update-ca-certificates inside the nodes,
 ansible-core over sshd.
-The tests run in file order and share one registry and two nodes: later ones build on earlier ones.
+The tests share one registry and two nodes and run in any order: what a test builds on (the push,
+the first make certs and what the nodes said before it) is a fixture that records its outcome.
 """
 
 from __future__ import annotations
@@ -21,16 +22,24 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import helm_python as helm
 import pytest
 import yaml
-from testkit.processes import free_port
+from testkit.deploy import (
+    DOCKER_TRUST,
+    Registry,
+    ansible_inventory,
+    private_registry,
+    run,
+    ssh_key,
+)
+from testkit.processes import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "crypto-rates"
@@ -53,30 +62,6 @@ pytestmark = pytest.mark.skipif(
 # Helpers
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any REGISTRY_* setting of the caller, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "PINNED_"))}
-    env.update(extra)
-    return env
-
-
-def run(
-    *cmd: str | Path,
-    env: dict[str, str] | None = None,
-    input: str | None = None,
-    check: bool = True,
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(c) for c in cmd], cwd=REPO, env=env, input=input, capture_output=True, text=True
-    )
-    if check and result.returncode != 0:
-        command = " ".join(map(str, cmd))
-        raise AssertionError(
-            f"{command} exited {result.returncode}\n{result.stdout}{result.stderr}"
-        )
-    return result
-
-
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     """The failure's own message: exactly one line on stderr after make's lines, non-zero exit."""
     assert result.returncode != 0, f"expected a failure, got exit 0:\n{result.stdout}"
@@ -94,51 +79,6 @@ def pem_body(pem: str) -> str:
 
 
 @dataclass
-class Registry:
-    dir: Path
-    port: int
-    env: dict[str, str]
-    pinned: Path
-    digests: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def addr(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def ca(self) -> Path:
-        return self.dir / "ca.crt"
-
-    def make(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
-        return run("make", "--no-print-directory", *args, env={**self.env, **env}, check=check)
-
-    def get(
-        self, path: str, *, auth: str | None = None, cafile: Path | None = None
-    ) -> tuple[int, dict[str, str]]:
-        context = ssl.create_default_context(cafile=str(cafile or self.ca))
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
-        headers = (
-            {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
-        )
-        try:
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}
-        finally:
-            conn.close()
-
-    def catalog(self) -> list[str]:
-        context = ssl.create_default_context(cafile=str(self.ca))
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
-        auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-        conn.request("GET", "/v2/_catalog", headers={"Authorization": f"Basic {auth}"})
-        body = json.loads(conn.getresponse().read())
-        conn.close()
-        return list(body["repositories"])
-
-
-@dataclass
 class Node:
     name: str
     port: int
@@ -153,11 +93,18 @@ class Node:
         result = self.sh(f"cat {path}", check=False)
         return result.stdout if result.returncode == 0 else None
 
-    def curl_v2(self, registry: Registry) -> subprocess.CompletedProcess[str]:
-        """GET /v2/ from the node with its system trust store only (no --cacert)."""
+    def curl_v2(self, registry: Registry, cacert: str = "") -> subprocess.CompletedProcess[str]:
+        """GET /v2/ from the node with its system trust store only, or with the CA file cacert."""
+        option = f"--cacert {cacert} " if cacert else ""
         return self.sh(
-            f"curl -sS -o /dev/null -w '%{{http_code}}' https://{registry.addr}/v2/", check=False
+            f"curl -sS -o /dev/null -w '%{{http_code}}' {option}https://{registry.addr}/v2/",
+            check=False,
         )
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
@@ -175,35 +122,47 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    tmp = tmp_path_factory.mktemp("registry")
-    port = free_port()
-    env = clean_env(
-        REGISTRY_DIR=str(tmp / "state"),
-        REGISTRY_ADDR=f"127.0.0.1:{port}",
-        REGISTRY_NAMES="localhost",
-        REGISTRY_IPS="127.0.0.1",
-        REGISTRY_USER=USER,
-        REGISTRY_PASSWORD=PASSWORD,
-        PINNED_VALUES=str(tmp / "images.yaml"),
-    )
-    reg = Registry(dir=tmp / "state", port=port, env=env, pinned=tmp / "images.yaml")
-    started = reg.make("registry")
-    assert "healthy" in started.stdout
-    # The Docker daemon trusts registries through /etc/docker/certs.d/<host:port>/ca.crt.
-    trust = Path("/etc/docker/certs.d") / reg.addr
-    trust.mkdir(parents=True, exist_ok=True)
-    shutil.copy(reg.ca, trust / "ca.crt")
-    yield reg
-    shutil.rmtree(trust, ignore_errors=True)
-    reg.make("registry-stop", check=False)
+    with private_registry(tmp_path_factory.mktemp("registry"), USER, PASSWORD) as reg:
+        reg.env["PINNED_VALUES"] = str(reg.pinned(IMAGE_TAG))
+        yield reg
+
+
+@dataclass
+class Push:
+    result: subprocess.CompletedProcess[str]  # make push (with REGISTRY_PASSWORD_FILE)
+    digests: dict[str, str]  # image -> the digest it printed
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
-    """Two containers from the debootstrap base running sshd on their own 127.0.0.1 ports."""
-    tmp = tmp_path_factory.mktemp("ssh")
-    run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp / "id_ed25519")
-    (tmp / "authorized_keys").write_text((tmp / "id_ed25519.pub").read_text())
+def pushed(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Push:
+    """make push of both images, the password read from a file."""
+    password_file = tmp_path_factory.mktemp("push") / "password"
+    password_file.write_text(PASSWORD + "\n")
+    result = registry.make(
+        "push",
+        f"REGISTRY={registry.addr}",
+        f"IMAGE_TAG={IMAGE_TAG}",
+        REGISTRY_PASSWORD="",
+        REGISTRY_PASSWORD_FILE=str(password_file),
+    )
+    printed = re.findall(
+        rf"^{re.escape(registry.addr)}/(\S+)@(sha256:[0-9a-f]{{64}})$", result.stdout, re.M
+    )
+    return Push(result, dict(printed))
+
+
+@pytest.fixture(scope="module")
+def ssh_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ssh")
+
+
+@pytest.fixture(scope="module")
+def nodes(ssh_dir: Path) -> Iterator[list[Node]]:
+    """Two containers from the debootstrap base running sshd on their own 127.0.0.1 ports, and
+    ssh_dir/inventory.json naming them."""
+    tmp = ssh_dir
+    key = ssh_key(tmp)
+    (tmp / "authorized_keys").write_text(key.with_suffix(".pub").read_text())
     (tmp / "authorized_keys").chmod(0o600)
     specs = [
         ("node-1", os.environ["TEST_NODE_IMAGE"], False),
@@ -241,52 +200,41 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
     nodes[1].sh(
         "mkdir -p /etc/containerd && containerd config default >/etc/containerd/config.toml"
     )
-    known_hosts = tmp / "known_hosts"
-    for node in nodes:
-        for _ in range(50):
-            scan = run("ssh-keyscan", "-p", str(node.port), "127.0.0.1", check=False)
-            if scan.stdout.strip():
-                break
-            time.sleep(0.2)
-        assert scan.stdout.strip(), f"sshd of {node.name} does not answer on 127.0.0.1:{node.port}"
-        with known_hosts.open("a") as f:
-            f.write(scan.stdout)
-    inventory = {
-        "all": {
-            "children": {
-                "k8s_nodes": {
-                    "hosts": {
-                        name: {"ansible_host": "127.0.0.1", "ansible_port": node.port}
-                        for (name, _, _), node in zip(specs, nodes, strict=True)
-                    },
-                    "vars": {
-                        "ansible_user": "root",
-                        "ansible_become": False,
-                        "ansible_python_interpreter": "/usr/bin/python3",
-                        "ansible_ssh_private_key_file": str(tmp / "id_ed25519"),
-                        "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts}"
-                        " -o StrictHostKeyChecking=yes",
-                    },
-                }
-            }
-        }
-    }
-    (tmp / "inventory.yml").write_text(yaml.safe_dump(inventory))
-    os.environ["TEST_INVENTORY"] = str(tmp / "inventory.yml")
+    hosts = {name: node.port for (name, _, _), node in zip(specs, nodes, strict=True)}
+    ansible_inventory(tmp, hosts, key)
     yield nodes
     for node in nodes:
         run(DOCKER, "rm", "--force", node.name, check=False)
 
 
-def make_certs(registry: Registry, *, check_mode: bool = False) -> subprocess.CompletedProcess[str]:
-    extra = {"CHECK": "1"} if check_mode else {}
-    env = {
-        "INVENTORY": os.environ["TEST_INVENTORY"],
-        "REGISTRY": registry.addr,
-        "ANSIBLE_FORCE_COLOR": "0",
-        **extra,
-    }
-    return registry.make("certs", **env)
+@pytest.fixture(scope="module")
+def inventory(nodes: list[Node], ssh_dir: Path) -> Path:
+    return ssh_dir / "inventory.json"
+
+
+def make_certs(
+    registry: Registry, inventory: Path, *, check_mode: bool = False
+) -> subprocess.CompletedProcess[str]:
+    return registry.make(
+        "certs",
+        INVENTORY=str(inventory),
+        REGISTRY=registry.addr,
+        ANSIBLE_FORCE_COLOR="0",
+        CHECK="1" if check_mode else "",  # certs.sh: empty is off
+    )
+
+
+@dataclass
+class Certs:
+    before: dict[str, subprocess.CompletedProcess[str]]  # node -> its curl of /v2/ before
+    result: subprocess.CompletedProcess[str]  # the first make certs
+
+
+@pytest.fixture(scope="module")
+def certified(registry: Registry, nodes: list[Node], inventory: Path) -> Certs:
+    """The first make certs, and what each node said to the registry just before it."""
+    before = {node.name: node.curl_v2(registry) for node in nodes}
+    return Certs(before, make_certs(registry, inventory))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,7 +242,7 @@ def make_certs(registry: Registry, *, check_mode: bool = False) -> subprocess.Co
 
 
 def test_tls_chain_verifies_against_the_project_ca_and_fails_without_it(registry: Registry) -> None:
-    status, _ = registry.get("/v2/")
+    status, _, _ = registry.get("/v2/")
     assert status == 401
     with pytest.raises(ssl.SSLCertVerificationError):
         registry.get("/v2/", cafile=Path("/etc/ssl/certs/ca-certificates.crt"))
@@ -304,6 +252,49 @@ def test_tls_chain_verifies_against_the_project_ca_and_fails_without_it(registry
     assert "DNS:localhost, IP Address:127.0.0.1" in text
     assert "ASN1 OID: prime256v1" in text, "the server key should be ECDSA P-256"
     assert "TLS Web Server Authentication" in text
+
+
+def test_the_ca_is_name_constrained_to_the_registry(registry: Registry, tmp_path: Path) -> None:
+    # Whoever holds ca.key can mint certificates, but only for the registry's own names: a
+    # certificate for any other host fails verification against this CA.
+    constraints = run("openssl", "x509", "-in", registry.ca, "-noout", "-ext", "nameConstraints")
+    assert "critical" in constraints.stdout
+    assert (
+        "DNS:localhost" in constraints.stdout
+        and "IP:127.0.0.1/255.255.255.255" in constraints.stdout
+    )
+    for host, san in (
+        ("localhost", "DNS:localhost"),
+        ("evil.example", "DNS:evil.example"),
+        ("other-ip", "IP:10.0.0.1"),
+    ):
+        key, csr, cert = (tmp_path / f"{host}.{ext}" for ext in ("key", "csr", "crt"))
+        run(
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            key,
+        )
+        run("openssl", "req", "-new", "-key", key, "-subj", f"/CN={host}", "-out", csr)
+        extensions = tmp_path / f"{host}.ext"
+        extensions.write_text(f"subjectAltName={san}\nextendedKeyUsage=serverAuth\n")
+        run(
+            "openssl", "x509", "-req", "-in", csr, "-CA", registry.ca,
+            "-CAkey", registry.dir / "ca.key", "-days", "1", "-extfile", extensions, "-out", cert,
+        )  # fmt: skip
+        verify = subprocess.run(
+            ["openssl", "verify", "-CAfile", str(registry.ca), str(cert)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if host == "localhost":
+            assert verify.returncode == 0, verify.stdout + verify.stderr
+        else:
+            assert verify.returncode != 0, f"the CA vouches for {san}"
+            assert "subtree violation" in verify.stdout + verify.stderr
 
 
 def test_plain_http_is_refused(registry: Registry) -> None:
@@ -320,7 +311,7 @@ def test_anonymous_and_wrong_password_get_401_and_the_password_is_bcrypt(
     registry: Registry,
 ) -> None:
     for path in ("/v2/", "/v2/_catalog", "/v2/crypto-rates-backend/tags/list"):
-        status, headers = registry.get(path)
+        status, headers, _ = registry.get(path)
         assert status == 401, path
         assert headers["www-authenticate"] == 'Basic realm="crypto-rates-registry"'
     assert registry.get("/v2/", auth=f"{USER}:wrong")[0] == 401
@@ -351,7 +342,12 @@ def test_registry_config_is_the_repos_with_delete_and_storage_health(registry: R
     )
 
 
-def test_push_stops_before_any_push_without_or_with_wrong_credentials(registry: Registry) -> None:
+def test_push_stops_before_any_push_without_or_with_wrong_credentials(tmp_path: Path) -> None:
+    with private_registry(tmp_path, USER, PASSWORD) as registry:  # its own: an empty catalog
+        push_with_bad_credentials(registry)
+
+
+def push_with_bad_credentials(registry: Registry) -> None:
     args = ("push", f"REGISTRY={registry.addr}", f"IMAGE_TAG={IMAGE_TAG}")
     no_user = one_line_error(registry.make(*args, check=False, REGISTRY_USER=""))
     assert "REGISTRY_USER is not set" in no_user
@@ -367,28 +363,14 @@ def test_push_stops_before_any_push_without_or_with_wrong_credentials(registry: 
 
 
 def test_push_of_both_images_pins_digests_and_pull_by_digest_returns_the_same_image(
-    registry: Registry, tmp_path: Path
+    registry: Registry, pushed: Push, tmp_path: Path
 ) -> None:
-    password_file = tmp_path / "password"
-    password_file.write_text(PASSWORD + "\n")
-    pushed = registry.make(
-        "push",
-        f"REGISTRY={registry.addr}",
-        f"IMAGE_TAG={IMAGE_TAG}",
-        REGISTRY_PASSWORD="",
-        REGISTRY_PASSWORD_FILE=str(password_file),
-    )
-    assert TOKEN not in pushed.stdout + pushed.stderr
-    printed = dict(
-        re.findall(
-            rf"^{re.escape(registry.addr)}/(\S+)@(sha256:[0-9a-f]{{64}})$", pushed.stdout, re.M
-        )
-    )
-    assert set(printed) == set(IMAGES), pushed.stdout
-    registry.digests.update(printed)
+    assert TOKEN not in pushed.result.stdout + pushed.result.stderr
+    printed = pushed.digests
+    assert set(printed) == set(IMAGES), pushed.result.stdout
     assert sorted(registry.catalog()) == sorted(IMAGES)
 
-    pinned = yaml.safe_load(registry.pinned.read_text())
+    pinned = yaml.safe_load(registry.pinned(IMAGE_TAG).read_text())
     assert pinned["global"]["imageRegistry"] == registry.addr
     for image in IMAGES:
         part = image.removeprefix("crypto-rates-")
@@ -501,11 +483,7 @@ def test_push_names_an_unreachable_registry_and_an_expired_certificate(
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(50):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+        wait_until(f"the expired registry on 127.0.0.1:{port}", partial(listening, port), 5, 0.1)
         error = one_line_error(
             registry.make(
                 "push",
@@ -525,34 +503,33 @@ def test_push_names_an_unreachable_registry_and_an_expired_certificate(
 # Certificates on the nodes, with Ansible over SSH
 
 
-def test_nodes_do_not_trust_the_registry_before_make_certs(
-    registry: Registry, nodes: list[Node]
-) -> None:
-    for node in nodes:
-        result = node.curl_v2(registry)
+def test_nodes_do_not_trust_the_registry_before_make_certs(certified: Certs) -> None:
+    assert set(certified.before) == {f"crypto-rates-registry-node-{n}" for n in (1, 2)}
+    for name, result in certified.before.items():
         assert result.returncode == 60, (
-            f"{node.name}: expected curl's TLS verification error (60), got {result}"
+            f"{name}: expected curl's TLS verification error (60), got {result}"
         )
 
 
 def test_make_certs_makes_every_node_trust_the_registry(
-    registry: Registry, nodes: list[Node]
+    registry: Registry, nodes: list[Node], certified: Certs
 ) -> None:
-    result = make_certs(registry)
+    result = certified.result
     counts = recap(result.stdout)
     assert set(counts) == {"node-1", "node-2"}
     assert all(
         c["changed"] > 0 and c["failed"] == 0 and c["unreachable"] == 0 for c in counts.values()
     ), counts
-    assert result.stdout.count("RUNNING HANDLER [registry_ca : Update the OS trust store]") == 1
+    assert "RUNNING HANDLER [registry_ca : Update the OS trust store]" not in result.stdout
     ca = registry.ca.read_text()
     certs_d = f"/etc/containerd/certs.d/{registry.addr}"
     for node in nodes:
-        assert node.curl_v2(registry).stdout == "401", (
-            f"{node.name} should trust the registry with its system store"
-        )
-        assert node.read(f"/usr/local/share/ca-certificates/{CA_NAME}.crt") == ca
+        # Trusted for this registry only (certs.d), not by the system store.
+        assert node.curl_v2(registry).returncode == 60, f"{node.name}: the OS store trusts the CA"
+        assert node.read(f"/usr/local/share/ca-certificates/{CA_NAME}.crt") is None
+        assert node.curl_v2(registry, cacert=f"{certs_d}/ca.crt").stdout == "401"
         assert node.read(f"{certs_d}/ca.crt") == ca
+        assert node.read(f"/etc/containers/certs.d/{registry.addr}/ca.crt") == ca
         hosts = node.read(f"{certs_d}/hosts.toml") or ""
         assert f'server = "https://{registry.addr}"' in hosts
         assert f'ca = "{certs_d}/ca.crt"' in hosts
@@ -566,16 +543,16 @@ def test_make_certs_makes_every_node_trust_the_registry(
 
 
 def test_skopeo_on_a_node_inspects_the_pushed_image_with_only_the_distributed_ca(
-    registry: Registry, nodes: list[Node]
+    registry: Registry, nodes: list[Node], pushed: Push, certified: Certs
 ) -> None:
-    assert registry.digests, "needs the push test"
+    assert pushed.digests
     auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     authfile = json.dumps({"auths": {registry.addr: {"auth": auth}}})
     node = nodes[0]  # the node without Docker: no /etc/docker/certs.d either
     # The credentials go in an auth file (the equivalent of --creds that keeps them out of argv).
     node.sh("umask 077 && cat >/root/registry-auth.json", input=authfile)
     try:
-        for image, digest in registry.digests.items():
+        for image, digest in pushed.digests.items():
             out = node.sh(
                 f"skopeo inspect --authfile /root/registry-auth.json docker://{registry.addr}/{image}@{digest}"
             ).stdout
@@ -584,8 +561,25 @@ def test_skopeo_on_a_node_inspects_the_pushed_image_with_only_the_distributed_ca
         node.sh("rm -f /root/registry-auth.json")
 
 
-def test_second_run_changes_nothing(registry: Registry, nodes: list[Node]) -> None:
-    result = make_certs(registry)
+def test_the_os_trust_store_is_an_opt_in_and_opting_out_removes_the_ca(
+    registry: Registry, nodes: list[Node], inventory: Path, certified: Certs
+) -> None:
+    opted_in = registry.make(
+        "certs", INVENTORY=str(inventory), REGISTRY=registry.addr,
+        REGISTRY_CA_OS_TRUST="1", ANSIBLE_FORCE_COLOR="0",
+    )  # fmt: skip
+    assert opted_in.stdout.count("RUNNING HANDLER [registry_ca : Update the OS trust store]") == 1
+    for node in nodes:
+        assert node.curl_v2(registry).stdout == "401", f"{node.name}: opted in, not trusted"
+    opted_out = make_certs(registry, inventory)
+    assert opted_out.stdout.count("RUNNING HANDLER [registry_ca : Update the OS trust store]") == 1
+    for node in nodes:
+        assert node.curl_v2(registry).returncode == 60, f"{node.name} still trusts the CA"
+        assert node.read(f"/usr/local/share/ca-certificates/{CA_NAME}.crt") is None
+
+
+def test_second_run_changes_nothing(registry: Registry, inventory: Path, certified: Certs) -> None:
+    result = make_certs(registry, inventory)
     assert all(c["changed"] == 0 for c in recap(result.stdout).values()), result.stdout
     assert "RUNNING HANDLER" not in result.stdout
 
@@ -602,7 +596,7 @@ def node_files(node: Node, registry: Registry) -> dict[str, str]:
 
 
 def test_rotation_replaces_the_ca_and_check_mode_changes_nothing_first(
-    registry: Registry, nodes: list[Node]
+    registry: Registry, nodes: list[Node], inventory: Path, certified: Certs
 ) -> None:
     old_ca = registry.ca.read_text()
     registry.make("registry-rotate-ca")
@@ -614,7 +608,7 @@ def test_rotation_replaces_the_ca_and_check_mode_changes_nothing_first(
         assert node.curl_v2(registry).returncode == 60, "the nodes still trust only the old CA"
 
     before = {node.name: node_files(node, registry) for node in nodes}
-    checked = make_certs(registry, check_mode=True)
+    checked = make_certs(registry, inventory, check_mode=True)
     assert all(c["changed"] > 0 for c in recap(checked.stdout).values()), (
         "--check should report the changes"
     )
@@ -622,33 +616,29 @@ def test_rotation_replaces_the_ca_and_check_mode_changes_nothing_first(
         "--check changed files"
     )
 
-    rotated = make_certs(registry)
+    rotated = make_certs(registry, inventory)
     assert all(c["changed"] > 0 for c in recap(rotated.stdout).values())
     for node in nodes:
-        assert node.curl_v2(registry).stdout == "401"
-        bundle = node.read("/etc/ssl/certs/ca-certificates.crt") or ""
-        assert pem_body(new_ca) in bundle.replace("\n", "")
-        assert pem_body(old_ca) not in bundle.replace("\n", ""), (
-            f"{node.name} still trusts the old CA"
+        certs_d = f"/etc/containerd/certs.d/{registry.addr}"
+        assert node.curl_v2(registry, cacert=f"{certs_d}/ca.crt").stdout == "401"
+        bundle = (node.read("/etc/ssl/certs/ca-certificates.crt") or "").replace("\n", "")
+        assert pem_body(new_ca) not in bundle and pem_body(old_ca) not in bundle, (
+            f"{node.name}: a registry CA in the OS trust store"
         )
-        store = node.sh(
-            "ls /usr/local/share/ca-certificates /etc/containerd/certs.d"
-        ).stdout.split()
-        assert store.count(f"{CA_NAME}.crt") == 1
-        assert node.read(f"/etc/containerd/certs.d/{registry.addr}/ca.crt") == new_ca
+        assert node.read(f"{certs_d}/ca.crt") == new_ca
+        assert node.read(f"/etc/containers/certs.d/{registry.addr}/ca.crt") == new_ca
         if node.docker:
             assert node.read(f"/etc/docker/certs.d/{registry.addr}/ca.crt") == new_ca
-    shutil.copy(registry.ca, Path("/etc/docker/certs.d") / registry.addr / "ca.crt")
+    shutil.copy(registry.ca, DOCKER_TRUST / registry.addr / "ca.crt")  # what pushes trust
 
 
-def test_make_certs_refuses_bad_input_in_one_line(registry: Registry, tmp_path: Path) -> None:
+def test_make_certs_refuses_bad_input_in_one_line(registry: Registry, inventory: Path) -> None:
     missing = one_line_error(
         registry.make(
             "certs", "INVENTORY=/nonexistent.yml", f"REGISTRY={registry.addr}", check=False
         )
     )
     assert "INVENTORY=/nonexistent.yml does not exist" in missing
-    inventory = os.environ["TEST_INVENTORY"]
     not_a_ca = one_line_error(
         registry.make(
             "certs",
@@ -670,7 +660,7 @@ def test_make_certs_refuses_bad_input_in_one_line(registry: Registry, tmp_path: 
 
 
 def test_make_deploy_renders_the_pull_secret_and_the_helm_commands(
-    registry: Registry, tmp_path: Path
+    registry: Registry, pushed: Push, tmp_path: Path
 ) -> None:
     out = tmp_path / "deploy"
     result = registry.make("deploy", "ENV=staging", f"DEPLOY_DRY_RUN={out}")
@@ -698,7 +688,7 @@ def test_make_deploy_renders_the_pull_secret_and_the_helm_commands(
     expected = (
         "helm upgrade --install crypto-rates deploy/helm/crypto-rates --namespace crypto-rates"
         " --atomic --wait --timeout 5m -f deploy/helm/crypto-rates/values-staging.yaml"
-        f" -f {registry.pinned}"
+        f" -f {registry.pinned(IMAGE_TAG)}"
         r" --set global.imagePullSecrets\[0\].name=crypto-rates-registry"
     )
     assert upgrade.strip() == expected
@@ -706,7 +696,7 @@ def test_make_deploy_renders_the_pull_secret_and_the_helm_commands(
 
 
 def test_make_deploy_without_cluster_or_helm_says_so_in_one_line(
-    registry: Registry, tmp_path: Path
+    registry: Registry, pushed: Push, tmp_path: Path
 ) -> None:
     no_cluster = one_line_error(
         registry.make("deploy", check=False, KUBECONFIG="/nonexistent/kubeconfig")

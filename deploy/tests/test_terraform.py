@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+import jsonschema
 import pytest
 import yaml
 
@@ -206,6 +207,12 @@ def test_every_output_has_a_description() -> None:
         "cluster_endpoint_public_access_cidrs",
         "backend_image_tag",
         "frontend_image_tag",
+        "db_engine_version",
+        "db_instance_class",
+        "db_allocated_storage_gib",
+        "db_max_allocated_storage_gib",
+        "db_backup_retention_days",
+        "db_password_rotation_days",
     ],
 )
 def test_environment_inputs_for_names_cidrs_and_sizes_are_validated(name: str) -> None:
@@ -404,6 +411,13 @@ def test_values_file_uses_the_ingress_class_issuers_and_monitoring_terraform_ins
     ingress = values.get("ingress", {})
     if ingress.get("enabled"):
         assert ingress.get("className") == addons["ingress_class_name"]
+        annotations = ingress.get("annotations", {})
+        # Without them the controller makes an internal ALB with instance targets.
+        assert annotations.get("alb.ingress.kubernetes.io/scheme") == "internet-facing"
+        assert annotations.get("alb.ingress.kubernetes.io/target-type") == "ip"
+        if ingress.get("tls"):
+            ports = json.loads(annotations["alb.ingress.kubernetes.io/listen-ports"])
+            assert {"HTTPS": 443} in ports and annotations["alb.ingress.kubernetes.io/ssl-redirect"]
     issuer = ingress.get("clusterIssuer")
     if issuer:
         assert issuer in addons["cluster_issuers"], f"no ClusterIssuer {issuer} is installed"
@@ -412,43 +426,297 @@ def test_values_file_uses_the_ingress_class_issuers_and_monitoring_terraform_ins
         assert settings(env)["enable_kube_prometheus_stack"], "monitoring needs the Operator CRDs"
 
 
+def test_the_load_balancer_controller_serves_the_ingress_class_and_ingress_nginx_is_gone() -> None:
+    # ingress-nginx was retired by Kubernetes SIG Network; the AWS Load Balancer Controller
+    # (installed anyway, for load balancers) creates the IngressClass the values files name and
+    # serves it.
+    addons = locals_of(MODULES / "addons")
+    releases = in_dir(MODULES / "addons", "resource", labels=2)
+    charts = {body["chart"] for (rtype, _), body in releases.items() if rtype == "helm_release"}
+    assert "ingress-nginx" not in charts and "ingress_nginx" not in addons["charts"]
+    controller = releases[("helm_release", "aws_load_balancer_controller")]
+    [values] = controller["values"]
+    assert "ingressClass = local.ingress_class_name" in values
+    assert "createIngressClassResource = true" in values
+    assert addons["ingress_class_name"] == "alb"
+
+
 # --- CI access -------------------------------------------------------------------------------
 
 OIDC = MODULES / "github-oidc"
 
 
-def trust_statements() -> list[dict[str, Any]]:
-    trust = typed(OIDC / "main.tf", "data")[("aws_iam_policy_document", "trust")]
-    dynamic = [d["statement"]["content"][0] for d in trust.get("dynamic", [])]
-    return trust["statement"] + dynamic
+# The trust policies are computed per environment from the HCL (the module's locals and policy
+# documents, the root's module call, the environment's settings and the operator example), then
+# evaluated against the claims of the jobs that exist, the way STS evaluates them.
 
 
-def test_oidc_trust_is_limited_to_this_repository_and_protected_refs_or_environments() -> None:
-    oidc_locals = locals_of(OIDC)
-    statements = trust_statements()
-    assert statements
-    for statement in statements:
-        assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
-        assert statement["principals"][0]["type"] == "Federated"
-        conditions = {c["variable"]: c for c in statement["condition"]}
-        aud = conditions["${local.issuer}:aud"]
-        assert (aud["test"], aud["values"]) == ("StringEquals", ["sts.amazonaws.com"])
-        sub = conditions["${local.issuer}:sub"]
-        subjects = oidc_locals[re.fullmatch(r"\$\{local\.(\w+)\}", sub["values"]).group(1)]
-        templates = re.findall(r'\\?"(repo:[^"\\]*(?:\$\{[^}]*\}[^"\\]*)*)\\?"', subjects)
-        assert templates, f"no subject templates in {subjects}"
-        for template in templates:
-            assert template.startswith("repo:${var.github_repository}:"), template
-            kind = template.removeprefix("repo:${var.github_repository}:")
-            assert re.fullmatch(
-                r"ref:refs/heads/\$\{branch\}|environment:\$\{environment\}|ref:refs/tags/\$\{pattern\}",
-                kind,
-            ), kind
-            # Wildcards only ever in tag patterns, whose validation allows nothing but "*".
-            if sub["test"] == "StringLike":
-                assert kind.startswith("ref:refs/tags/"), "only tags may be matched by pattern"
-        assert sub["test"] in {"StringEquals", "StringLike"}
-    assert oidc_locals["issuer"] == "token.actions.githubusercontent.com"
+def top_level_split(text: str) -> list[str]:
+    """Split at commas outside brackets, braces, parentheses and quotes."""
+    parts, depth, quoted, current = [], 0, False, ""
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in "([{":
+            depth += 1
+        elif not quoted and char in ")]}":
+            depth -= 1
+        if char == "," and depth == 0 and not quoted:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [p for p in [*parts, current.strip()] if p]
+
+
+def whole_expression(text: str) -> str | None:
+    """The inside of "${...}" when the whole string is one expression, else None (a template)."""
+    if not (text.startswith("${") and text.endswith("}")):
+        return None
+    depth = 0
+    for index, char in enumerate(text[1:], start=1):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth == 0:
+            return text[2:-1] if index == len(text) - 1 else None
+    return None
+
+
+class Scope:
+    """var.*, local.* and loop variables of one configuration, each evaluated when first used.
+
+    A module's variables are its caller's expressions, evaluated in the caller's scope."""
+
+    def __init__(
+        self,
+        variables: dict[str, Any],
+        local_exprs: dict[str, Any],
+        caller: Scope | None = None,
+    ) -> None:
+        self.variables, self.local_exprs, self.caller = variables, local_exprs, caller
+        self.loop: dict[str, Any] = {}
+
+    def lookup(self, name: str) -> Any:
+        if name in self.loop:
+            return self.loop[name]
+        kind, _, key = name.partition(".")
+        if kind == "var":
+            assert key in self.variables, f"var.{key} has no value"
+            value = self.variables[key]
+            return evaluate(value, self.caller) if self.caller else value
+        assert kind == "local" and key in self.local_exprs, f"cannot evaluate {name}"
+        return evaluate(self.local_exprs[key], self)
+
+
+def evaluate(expression: Any, scope: Scope) -> Any:
+    """The HCL subset the CI-access module uses: templates, references, for, concat, length."""
+    if isinstance(expression, list):
+        return [evaluate(item, scope) for item in expression]
+    if isinstance(expression, dict):
+        return {k: evaluate(v, scope) for k, v in expression.items() if k != "__comments__"}
+    if not isinstance(expression, str):
+        return expression
+    inner = whole_expression(expression)
+    if inner is None:  # a template: substitute each ${reference}
+        return re.sub(r"\$\{([\w.]+)\}", lambda m: str(scope.lookup(m.group(1))), expression)
+    return evaluate_term(inner.strip(), scope)
+
+
+def evaluate_term(term: str, scope: Scope) -> Any:
+    if re.fullmatch(r"(var|local)\.\w+|\w+", term):
+        return scope.lookup(term)
+    if match := re.fullmatch(r"concat\((.*)\)", term, re.S):
+        return [
+            item for part in top_level_split(match.group(1)) for item in evaluate_term(part, scope)
+        ]
+    if match := re.fullmatch(r"length\((.+)\) > 0 \? \[1\] : \[\]", term):
+        return [1] if evaluate_term(match.group(1), scope) else []
+    if match := re.fullmatch(r'\[for (\w+) in ([\w.]+) : "(.*)"\]', term, re.S):
+        name, source, template = match.groups()
+        items = []
+        for item in evaluate_term(source, scope):
+            scope.loop[name] = item
+            items.append(evaluate(template, scope))
+        scope.loop.pop(name, None)
+        return items
+    if match := re.fullmatch(r"\[(.*)\]", term, re.S):
+        return [evaluate_term(part, scope) for part in top_level_split(match.group(1))]
+    if match := re.fullmatch(r'"([^"]*)"', term):
+        return evaluate(match.group(1), scope)
+    raise AssertionError(f"the test cannot evaluate `{term}`: extend evaluate_term")
+
+
+def root_inputs(env: str) -> dict[str, Any]:
+    """One environment's root variables: defaults, its settings, the operator example."""
+    declared = in_dir(ENV_DIRS[env], "variable")
+    values = {name: body["default"] for name, body in declared.items() if "default" in body}
+    return values | example(ENV_DIRS[env] / "terraform.tfvars.example") | settings(env)
+
+
+def module_scope(env: str, module: str) -> Scope:
+    """The scope of one local module as one environment's root calls it."""
+    root = Scope(root_inputs(env), locals_of(ENV_DIRS[env]))
+    call = in_dir(ENV_DIRS[env], "module")[module]
+    directory = module_dir(ENV_DIRS[env], call["source"])
+    declared = in_dir(directory, "variable")
+    defaults = {name: body["default"] for name, body in declared.items() if "default" in body}
+    passed = {name: value for name, value in call.items() if name in declared}
+    return Scope(defaults | passed, locals_of(directory), caller=root)
+
+
+def oidc_scope(env: str) -> Scope:
+    assert in_dir(ENV_DIRS[env], "module")["github_oidc"]["source"] == "../../modules/github-oidc"
+    return module_scope(env, "github_oidc")
+
+
+def policy_document(env: str, name: str) -> list[dict[str, Any]]:
+    """The statements of one aws_iam_policy_document of the module, computed for one environment."""
+    scope = oidc_scope(env)
+    document = typed(OIDC / "main.tf", "data")[("aws_iam_policy_document", name)]
+    bodies = list(document.get("statement", []))
+    for dynamic in document.get("dynamic", []):
+        block = dynamic["statement"]
+        bodies += [block["content"][0] for _ in evaluate(block["for_each"], scope)]
+    statements = []
+    for body in bodies:
+        conditions = [
+            {
+                "test": c["test"],
+                "variable": evaluate(c["variable"], scope),
+                "values": evaluate(c["values"], scope),
+            }
+            for c in body.get("condition", [])
+        ]
+        statements.append({**body, "condition": conditions})
+    return statements
+
+
+def string_like(pattern: str) -> re.Pattern[str]:
+    """IAM's StringLike: '*' any run of characters, '?' one character, nothing else special."""
+    return re.compile(".*".join(".".join(map(re.escape, p.split("?"))) for p in pattern.split("*")))
+
+
+def assumes(statements: list[dict[str, Any]], claims: dict[str, str]) -> bool:
+    """Whether a token with these claims may assume a role with this trust policy."""
+    issuer = "token.actions.githubusercontent.com"
+
+    def holds(condition: dict[str, Any]) -> bool:
+        claim = claims.get(condition["variable"].removeprefix(f"{issuer}:"))
+        if claim is None:
+            return False
+        if condition["test"] == "StringEquals":
+            return claim in condition["values"]
+        assert condition["test"] == "StringLike", condition["test"]
+        return any(string_like(v).fullmatch(claim) for v in condition["values"])
+
+    return any(
+        s["effect"] == "Allow"
+        and s["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+        and all(holds(c) for c in s["condition"])
+        for s in statements
+    )
+
+
+def job_claims(repository: str, subject: str, workflow: str, ref: str) -> dict[str, str]:
+    return {
+        "aud": "sts.amazonaws.com",
+        "sub": f"repo:{repository}:{subject}",
+        "job_workflow_ref": f"{repository}/.github/workflows/{workflow}@{ref}",
+    }
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_trust_policy_checks_the_audience_and_names_this_repository(env: str) -> None:
+    repository = root_inputs(env)["github_repository"]
+    for name in ("push_trust", "deploy_trust"):
+        statements = policy_document(env, name)
+        assert statements, f"{env}: {name} has no statement"
+        for statement in statements:
+            conditions = {c["variable"]: c for c in statement["condition"]}
+            aud = conditions["token.actions.githubusercontent.com:aud"]
+            assert (aud["test"], aud["values"]) == ("StringEquals", ["sts.amazonaws.com"])
+            sub = conditions["token.actions.githubusercontent.com:sub"]
+            assert sub["values"], f"{env}: {name} trusts no subject"
+            for subject in sub["values"]:
+                assert subject.startswith(f"repo:{repository}:"), subject
+                if sub["test"] == "StringLike":  # wildcards only ever in release tag patterns
+                    assert subject.startswith(f"repo:{repository}:ref:refs/tags/v"), subject
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_deploy_role_trusts_only_its_environment_running_the_deploy_workflow(env: str) -> None:
+    repository = root_inputs(env)["github_repository"]
+    [statement] = policy_document(env, "deploy_trust")
+    conditions = {c["variable"].rpartition(":")[2]: c for c in statement["condition"]}
+    assert conditions["sub"] == {
+        "test": "StringEquals",
+        "variable": "token.actions.githubusercontent.com:sub",
+        "values": [f"repo:{repository}:environment:{env}"],
+    }
+    workflow_refs = conditions["job_workflow_ref"]["values"]
+    assert workflow_refs == [
+        f"{repository}/.github/workflows/deploy.yml@refs/heads/main",
+        f"{repository}/.github/workflows/deploy.yml@refs/tags/v*.*.*",
+    ]
+    deploy = yaml.safe_load((REPO / ".github" / "workflows" / "deploy.yml").read_text())
+    assert deploy["jobs"]["deploy"]["environment"]["name"] == "${{ inputs.environment }}"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_push_role_trusts_protected_refs_only_and_never_an_environment(env: str) -> None:
+    repository = root_inputs(env)["github_repository"]
+    subjects = [
+        value
+        for statement in policy_document(env, "push_trust")
+        for c in statement["condition"]
+        if c["variable"].endswith(":sub")
+        for value in c["values"]
+    ]
+    assert subjects == [
+        f"repo:{repository}:ref:refs/heads/main",
+        f"repo:{repository}:ref:refs/tags/v*.*.*",
+    ]
+
+
+# (job, claims without the repository) -> the roles it may assume; "deploy:<env>" is <env>'s.
+JOBS = {
+    "release images on main": ("ref:refs/heads/main", "release.yml", "refs/heads/main"),
+    "release images on a tag": ("ref:refs/tags/v1.2.3", "release.yml", "refs/tags/v1.2.3"),
+    "ci on a pull request": ("pull_request", "ci.yml", "refs/pull/7/merge"),
+    "ci on a feature branch": ("ref:refs/heads/feature", "ci.yml", "refs/heads/feature"),
+}
+
+
+def deploy_job(env: str, ref: str, workflow: str = "deploy.yml") -> tuple[str, str, str]:
+    return (f"environment:{env}", workflow, ref)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_only_the_deploy_workflow_in_the_environment_may_assume_its_deploy_role(env: str) -> None:
+    repository = root_inputs(env)["github_repository"]
+    push, deploy = policy_document(env, "push_trust"), policy_document(env, "deploy_trust")
+    others = [e for e in ENVIRONMENTS if e != env]
+    cases = {
+        **{name: (job, set()) for name, job in JOBS.items()},
+        "release images on main": (JOBS["release images on main"], {"push"}),
+        "release images on a tag": (JOBS["release images on a tag"], {"push"}),
+        "deploy from main": (deploy_job(env, "refs/heads/main"), {"deploy"}),
+        "deploy from a release tag": (deploy_job(env, "refs/tags/v1.2.3"), {"deploy"}),
+        "deploy from a feature branch": (deploy_job(env, "refs/heads/feature"), set()),
+        "deploy from a non-release tag": (deploy_job(env, "refs/tags/test"), set()),
+        "another workflow in the environment": (
+            deploy_job(env, "refs/heads/main", "release.yml"),
+            set(),
+        ),
+        **{f"deploy to {other}": (deploy_job(other, "refs/heads/main"), set()) for other in others},
+    }
+    for name, ((subject, workflow, ref), expected) in cases.items():
+        claims = job_claims(repository, subject, workflow, ref)
+        granted = {
+            role for role, policy in (("push", push), ("deploy", deploy)) if assumes(policy, claims)
+        }
+        assert granted == expected, f"{env}: {name} may assume {granted or 'nothing'}"
+        fork = job_claims("someone/crypto-rates", subject, workflow, ref)
+        assert not assumes(push, fork) and not assumes(deploy, fork), f"{env}: a fork's {name}"
 
 
 def terraform_regex_of(variable: dict[str, Any]) -> re.Pattern[str]:
@@ -477,28 +745,122 @@ def test_github_repository_must_name_exactly_one_repository(
     assert bool(terraform_regex_of(variable).search(repository)) is accepted
 
 
-def test_ci_role_can_only_push_to_the_ecr_repositories_and_deploy_to_one_namespace() -> None:
+def test_push_role_has_no_cluster_access_and_the_deploy_role_one_namespace_and_no_push() -> None:
     resources = typed(OIDC / "main.tf", "resource")
-    permissions = typed(OIDC / "main.tf", "data")[("aws_iam_policy_document", "permissions")]
-    for statement in permissions["statement"]:
-        if statement["resources"] == ["*"]:
-            assert statement["actions"] == ["ecr:GetAuthorizationToken"]
-        assert not any(a.endswith(":*") or a == "*" for a in statement["actions"])
-    scope = resources[("aws_eks_access_policy_association", "github_actions")]["access_scope"][0]
-    assert scope == {"type": "namespace", "namespaces": ["${var.deploy_namespace}"]}
+    documents = typed(OIDC / "main.tf", "data")
+    push = {
+        a for s in documents[("aws_iam_policy_document", "push")]["statement"] for a in s["actions"]
+    }
+    deploy = {
+        a
+        for s in documents[("aws_iam_policy_document", "deploy")]["statement"]
+        for a in s["actions"]
+    }
+    assert "ecr:PutImage" in push and not any(a.startswith("eks:") for a in push)
+    assert "eks:DescribeCluster" in deploy
+    assert deploy & {"ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:BatchDeleteImage"} == set()
+    for name in ("push", "deploy"):
+        for statement in documents[("aws_iam_policy_document", name)]["statement"]:
+            if statement["resources"] == ["*"]:
+                assert statement["actions"] == ["ecr:GetAuthorizationToken"]
+            assert not any(a.endswith(":*") or a == "*" for a in statement["actions"])
+    entries = {k: v for k, v in resources.items() if k[0].startswith("aws_eks_access")}
+    assert (
+        entries[("aws_eks_access_entry", "deploy")]["principal_arn"] == "${aws_iam_role.deploy.arn}"
+    )
+    assert len(entries) == 2, f"only the deploy role may enter the cluster: {sorted(entries)}"
+    association = entries[("aws_eks_access_policy_association", "deploy")]
+    assert association["access_scope"][0] == {
+        "type": "namespace",
+        "namespaces": ["${var.deploy_namespace}"],
+    }
     assert not any(rtype == "aws_iam_access_key" for rtype, _ in resources)
 
 
 # --- registry, cluster and state -----------------------------------------------------------
 
 
-def test_ecr_repositories_are_immutable_scanned_encrypted_and_expire_old_images() -> None:
+def test_ecr_repositories_are_immutable_scanned_and_encrypted() -> None:
     resources = typed(MODULES / "registry" / "main.tf", "resource")
     repository = resources[("aws_ecr_repository", "this")]
     assert repository["image_tag_mutability"] == "IMMUTABLE"
     assert repository["image_scanning_configuration"][0]["scan_on_push"] is True
     assert repository["encryption_configuration"][0]["encryption_type"] == "KMS"
-    assert ("aws_ecr_lifecycle_policy", "this") in resources
+
+
+def ecr_lifecycle_rules(env: str) -> list[dict[str, Any]]:
+    policy = typed(MODULES / "registry" / "main.tf", "resource")[
+        ("aws_ecr_lifecycle_policy", "this")
+    ]
+    assert policy["policy"] == "${jsonencode({rules = local.lifecycle_rules})}", policy["policy"]
+    return evaluate("${local.lifecycle_rules}", module_scope(env, "registry"))
+
+
+def ecr_expired(rules: list[dict[str, Any]], images: list[dict[str, Any]]) -> set[str]:
+    """ECR's lifecycle evaluation: rules by priority; an image whose tags a rule selects cannot be
+    expired by a lower-priority rule; sinceImagePushed expires by age, imageCountMoreThan keeps
+    the newest countNumber of the images it selects. images: {"id", "tags", "age_days"}."""
+    expired, claimed = set(), set()
+    for rule in sorted(rules, key=lambda r: r["rulePriority"]):
+        selection = rule["selection"]
+        assert rule["action"] == {"type": "expire"}
+        status, prefixes = selection["tagStatus"], selection.get("tagPrefixList", [])
+        assert status != "tagged" or prefixes or selection.get("tagPatternList"), rule
+        assert "tagPatternList" not in selection, "extend the simulation for tagPatternList"
+
+        def selects(
+            image: dict[str, Any], status: str = status, prefixes: list[str] = prefixes
+        ) -> bool:
+            if status == "untagged":
+                return not image["tags"]
+            if status == "tagged":
+                return any(t.startswith(p) for t in image["tags"] for p in prefixes)
+            return status == "any"
+
+        chosen = [i for i in images if i["id"] not in claimed and selects(i)]
+        claimed |= {i["id"] for i in chosen}
+        if selection["countType"] == "sinceImagePushed":
+            assert selection["countUnit"] == "days"
+            expired |= {i["id"] for i in chosen if i["age_days"] > selection["countNumber"]}
+        else:
+            assert selection["countType"] == "imageCountMoreThan"
+            newest_first = sorted(chosen, key=lambda i: i["age_days"])
+            expired |= {i["id"] for i in newest_first[selection["countNumber"] :]}
+    return expired
+
+
+def signature_tag(digest: str) -> str:
+    return f"sha256-{digest}.sig"  # where cosign stores the signature of image sha256:<digest>
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_ecr_lifecycle_keeps_every_release_and_signature_and_expires_old_main_builds(
+    env: str,
+) -> None:
+    rules = ecr_lifecycle_rules(env)
+    keep = settings(env)["ecr_main_builds_to_keep"]
+    images = []
+    # Releases, the oldest first: prod may still run 1.0.0 (or roll back to it).
+    for n in range(5):
+        digest = f"{n:064x}"
+        images.append({"id": f"release {n}", "tags": [f"1.{n}.0"], "age_days": 900 - n})
+        images.append(
+            {"id": f"release {n} sig", "tags": [signature_tag(digest)], "age_days": 900 - n}
+        )
+    builds = keep + 25
+    for n in range(builds):  # main builds, newest first, each with its signature
+        digest = f"{n + 100:064x}"
+        images.append({"id": f"main {n}", "tags": [f"sha-{n:040x}"], "age_days": n})
+        images.append({"id": f"main {n} sig", "tags": [signature_tag(digest)], "age_days": n})
+    images.append({"id": "untagged new", "tags": [], "age_days": 1})
+    images.append({"id": "untagged old", "tags": [], "age_days": 60})
+    expired = ecr_expired(rules, images)
+    assert not {i for i in expired if i.startswith("release")}, f"{env}: releases expire"
+    assert not {i for i in expired if i.endswith("sig") and i.startswith("release")}
+    assert {i for i in expired if i.startswith("main") and not i.endswith("sig")} == {
+        f"main {n}" for n in range(keep, builds)
+    }
+    assert "untagged old" in expired and "untagged new" not in expired
 
 
 def test_cluster_has_private_and_restricted_public_endpoint_logs_and_encrypted_secrets() -> None:
@@ -511,6 +873,27 @@ def test_cluster_has_private_and_restricted_public_endpoint_logs_and_encrypted_s
     assert eks["authentication_mode"] == "API"
     cidrs = in_dir(ENV_DIRS["dev"], "variable")["cluster_endpoint_public_access_cidrs"]
     assert "0.0.0.0/" in cidrs["validation"][0]["condition"], "the whole internet must be refused"
+
+
+# The keys this project sets, as the vpc-cni add-on's configuration schema declares them
+# (`aws eks describe-addon-configuration --addon-name vpc-cni`): string flags "true"/"false".
+VPC_CNI_CONFIGURATION_SCHEMA = {
+    "type": "object",
+    "properties": {"enableNetworkPolicy": {"type": "string", "enum": ["true", "false"]}},
+}
+
+
+def test_vpc_cni_add_on_enforces_network_policies() -> None:
+    # Without enableNetworkPolicy the add-on's node agent is off and every NetworkPolicy is
+    # accepted and ignored.
+    eks = named(MODULES / "cluster" / "main.tf", "module")["eks"]
+    addon = eks["cluster_addons"]["vpc-cni"]
+    assert addon.get("configuration_values") == "${jsonencode(local.vpc_cni_configuration)}"
+    configuration = locals_of(MODULES / "cluster")["vpc_cni_configuration"]
+    assert set(configuration) <= set(VPC_CNI_CONFIGURATION_SCHEMA["properties"])
+    jsonschema.validate(configuration, VPC_CNI_CONFIGURATION_SCHEMA)
+    assert configuration["enableNetworkPolicy"] == "true"
+    assert addon["before_compute"] is True, "nodes must start with the policy agent"
 
 
 def test_state_bucket_is_versioned_kms_encrypted_private_and_tls_only() -> None:
@@ -535,6 +918,104 @@ def test_state_bucket_is_versioned_kms_encrypted_private_and_tls_only() -> None:
     ]
     [deny] = policy["statement"]
     assert deny["effect"] == "Deny" and deny["condition"][0]["variable"] == "aws:SecureTransport"
+
+
+# --- the database ----------------------------------------------------------------------------
+
+DATABASE = MODULES / "database"
+
+
+def database_call() -> dict[str, Any]:
+    return in_dir(ENV_DIRS["dev"], "module")["database"]
+
+
+def test_database_is_rds_postgres_private_encrypted_with_an_rds_managed_password() -> None:
+    rds = in_dir(DATABASE, "module")["rds"]
+    assert rds["source"] == "terraform-aws-modules/rds/aws" and rds["version"] == "~> 6.13"
+    assert rds["engine"] == "postgres"
+    assert rds["storage_encrypted"] is True
+    assert rds["publicly_accessible"] is False
+    # RDS generates the password into Secrets Manager: no password input, no generated secret.
+    assert rds["manage_master_user_password"] is True
+    assert "password" not in rds
+    code = "\n".join(p.read_text() for p in DATABASE.glob("*.tf"))
+    assert not re.search(r'resource\s+"(random_password|kubernetes_secret\w*)"', code)
+    assert rds["subnet_ids"] == "${var.subnet_ids}"
+    assert rds["vpc_security_group_ids"] == ["${aws_security_group.database.id}"]
+    assert {"name": "rds.force_ssl", "value": "1"} in rds["parameters"]
+    call = database_call()
+    assert call["subnet_ids"] == "${module.network.private_subnet_ids}"
+    assert call["allowed_security_group_id"] == "${module.cluster.node_security_group_id}"
+    assert in_dir(MODULES / "cluster", "output")["node_security_group_id"]["value"] == (
+        "${module.eks.node_security_group_id}"
+    )
+
+
+def test_database_admits_only_the_cluster_nodes_on_5432() -> None:
+    resources = in_dir(DATABASE, "resource", labels=2)
+    rules = {k: v for k, v in resources.items() if k[0].startswith("aws_vpc_security_group")}
+    assert list(rules) == [("aws_vpc_security_group_ingress_rule", "from_nodes")]
+    [rule] = rules.values()
+    assert rule["security_group_id"] == "${aws_security_group.database.id}"
+    assert rule["referenced_security_group_id"] == "${var.allowed_security_group_id}"
+    assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == (
+        "tcp",
+        "${local.port}",
+        "${local.port}",
+    )
+    assert locals_of(DATABASE)["port"] == 5432
+    group = resources[("aws_security_group", "database")]
+    assert "ingress" not in group and "egress" not in group, "rules only as separate resources"
+
+
+@pytest.mark.parametrize(("env", "protected"), [("dev", False), ("staging", False), ("prod", True)])
+def test_prod_database_is_protected_backed_up_and_multi_az(env: str, protected: bool) -> None:
+    values = settings(env)
+    assert values["db_deletion_protection"] is protected
+    assert values["db_multi_az"] is protected
+    assert values["db_backup_retention_days"] >= (14 if protected else 1)
+    call = database_call()
+    for name in ("deletion_protection", "multi_az"):
+        assert call[name] == f"${{var.db_{name}}}"
+    assert call["backup_retention_days"] == "${var.db_backup_retention_days}"
+    rds = in_dir(DATABASE, "module")["rds"]
+    assert rds["deletion_protection"] == "${var.deletion_protection}"
+    assert rds["backup_retention_period"] == "${var.backup_retention_days}"
+    # A protected database also leaves a final snapshot and its backups behind when deleted.
+    assert rds["skip_final_snapshot"] == "${!var.deletion_protection}"
+    assert rds["delete_automated_backups"] == "${!var.deletion_protection}"
+
+
+def test_database_url_reaches_the_secret_the_chart_reads_without_terraform_seeing_it() -> None:
+    secret = locals_of(ENV_DIRS["dev"])["database_url_from"]
+    assert database_call()["kubernetes_secret_name"] == "${local.database_url_from}"
+    for env in ("staging", "prod"):
+        external = yaml.safe_load((CHART / f"values-{env}.yaml").read_text())["backend"]["database"]
+        assert external["external"]["existingSecret"] == secret, env
+    backend = yaml.safe_load((CHART / "charts" / "backend" / "values.yaml").read_text())
+    key = backend["database"]["external"]["existingSecretKey"]
+    assert locals_of(DATABASE)["secret_key"] == key
+    # Terraform hands the chart of External Secrets only names, the host and the secret's ARN.
+    release = in_dir(DATABASE, "resource", labels=2)[("helm_release", "database_url")]
+    [values] = release["values"]
+    assert "password" not in values.lower()
+    assert "module.rds.db_instance_master_user_secret_arn" in values
+    policy = in_dir(DATABASE, "module")["external_secrets_pod_identity"]
+    assert policy["external_secrets_secrets_manager_arns"] == [
+        "${module.rds.db_instance_master_user_secret_arn}"
+    ]
+    template = (
+        DATABASE / "charts" / "database-url" / "templates" / "externalsecret.yaml"
+    ).read_text()
+    assert "{{ .Values.secretKey }}:" in template
+    assert "{{ .password | urlquery }}" in template and "sslmode=require" in template
+    # Every environment on AWS uses the RDS database, dev too.
+    sets = {s["name"]: s["value"] for s in app_release()["set"]}
+    assert sets["backend.database.bundled.enabled"] == "false"
+    assert sets["backend.database.external.existingSecret"] == (
+        "${module.database.kubernetes_secret_name}"
+    )
+    assert "module.database" in str(app_release()["depends_on"])
 
 
 # --- secrets and checkov ---------------------------------------------------------------------
@@ -621,8 +1102,9 @@ def test_checkov_finds_no_failed_checks() -> None:
 # `terraform plan` is where a too-long name would fail, and it cannot run here, so the names are
 # computed: from our HCL, and for the community modules from their naming rules (module defaults
 # included) at the versions the constraints resolve to, read in their sources:
-#   eks-pod-identity v1.12.1 (main.tf, aws_lb_controller.tf), eks v20.37.2 (main.tf and
-#   modules/eks-managed-node-group/main.tf), vpc v5.21.0 (vpc-flow-logs.tf).
+#   eks-pod-identity v1.12.1 (main.tf, aws_lb_controller.tf, external_secrets.tf), eks v20.37.2
+#   (main.tf and modules/eks-managed-node-group/main.tf), vpc v5.21.0 (vpc-flow-logs.tf), rds
+#   v6.13.1 (main.tf, modules/db_instance/main.tf).
 # The AWS provider's name_prefix leaves room for its 26-character unique suffix.
 IAM_LIMITS = {
     ("aws_iam_role", "name"): 64,
@@ -686,6 +1168,11 @@ def eks_pod_identity_names(args: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{args.get('policy_name_prefix', 'AmazonEKS_')}LoadBalancerController"
         )
         names.append(("aws_iam_policy", attribute, f"{policy}{suffix}"))
+    if args.get("attach_external_secrets_policy", False):
+        policy = args.get("external_secrets_policy_name") or (
+            f"{args.get('policy_name_prefix', 'AmazonEKS_')}ExternalSecrets"
+        )
+        names.append(("aws_iam_policy", attribute, f"{policy}{suffix}"))
     assert not args.get("attach_custom_policy"), "model the custom policy's name too"
     return names
 
@@ -723,10 +1210,20 @@ def vpc_names(args: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
+def rds_names(args: dict[str, Any]) -> list[tuple[str, str, str]]:
+    # Its only IAM object is the enhanced-monitoring role (rds v6.13.1, main.tf), off by default.
+    if not args.get("create_monitoring_role", False):
+        return []
+    role = args.get("monitoring_role_name", "rds-monitoring-role")
+    prefixed = args.get("monitoring_role_use_name_prefix", False)
+    return [("aws_iam_role", *(("name_prefix", f"{role}-") if prefixed else ("name", role)))]
+
+
 COMMUNITY_MODULE_NAMES = {
     "terraform-aws-modules/eks-pod-identity/aws": eks_pod_identity_names,
     "terraform-aws-modules/eks/aws": eks_names,
     "terraform-aws-modules/vpc/aws": vpc_names,
+    "terraform-aws-modules/rds/aws": rds_names,
 }
 
 
@@ -833,11 +1330,6 @@ def release_tag_filter() -> re.Pattern[str]:
     [pattern] = workflow[True]["push"]["tags"]  # YAML 1.1 reads the key "on" as True
     assert "*" not in pattern and "?" not in pattern, f"update this conversion for {pattern}"
     return re.compile(pattern.replace(".", r"\."))
-
-
-def string_like(pattern: str) -> re.Pattern[str]:
-    """IAM's StringLike: '*' any run of characters, '?' one character, nothing else special."""
-    return re.compile(".*".join(".".join(map(re.escape, p.split("?"))) for p in pattern.split("*")))
 
 
 RELEASE_TAGS = ["v0.0.1", "v1.2.3", "v10.20.300"]

@@ -7,6 +7,7 @@ written as a checker that returns problems so it can also be shown failing on a 
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -336,13 +337,269 @@ def test_deploy_uses_oidc_atomic_upgrade_smoke_test_and_rollback(workflows: dict
     job = workflows["deploy.yml"]["jobs"]["deploy"]
     assert job["environment"]["name"] == "${{ inputs.environment }}"
     aws = next(s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", ""))
-    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+    # The environment's deploy role (Terraform's github_deploy_role_arn), never the push role.
+    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
     scripts = {step.get("name", ""): step.get("run", "") for step in job["steps"]}
     upgrade = scripts["helm upgrade"]
-    assert all(flag in upgrade for flag in ("--atomic", "--wait", "digest=", '-f "${VALUES}"'))
-    assert "helm test" in scripts["Smoke test (helm test and the public URL)"]
+    assert upgrade.startswith("deploy/helm/release.sh upgrade "), upgrade
+    assert all(flag in upgrade for flag in ("digest=", '-f "${VALUES}"'))
+    assert "deploy/helm/release.sh test" in scripts["Smoke test (helm test and the public URL)"]
     rollback = next(s for s in job["steps"] if "helm rollback" in s.get("run", ""))
     assert rollback["if"].startswith("failure()")
+
+
+def test_the_deploy_step_has_one_home(workflows: dict[str, Any]) -> None:
+    """helm upgrade, helm test and the test pod's logs live in deploy/helm/release.sh: the
+    workflows, make deploy (and through it the Jenkinsfile) call it instead of writing them out."""
+    release = (ROOT / "deploy" / "helm" / "release.sh").read_text(encoding="utf-8")
+    for part in ("upgrade --install", "--atomic --wait", 'test "$RELEASE"', "logs --namespace"):
+        assert part in release, part
+    for name, workflow in workflows.items():
+        for job_name, job in workflow.get("jobs", {}).items():
+            for step in job.get("steps", []):
+                run = step.get("run", "")
+                assert not re.search(r"\bhelm (upgrade|install|test)\b", run), (
+                    f"{name} job {job_name} step {step.get('name')!r} runs helm upgrade or test "
+                    "itself: call deploy/helm/release.sh"
+                )
+    assert "deploy/helm/release.sh" in (ROOT / "deploy" / "registry" / "deploy.sh").read_text()
+
+
+def test_release_images_push_with_the_push_role_only(workflows: dict[str, Any]) -> None:
+    # The image build runs third-party actions on main and tags: it gets the ECR-only push role.
+    roles = {
+        (workflow, job_name, step["with"]["role-to-assume"])
+        for workflow, document in workflows.items()
+        for job_name, job in document["jobs"].items()
+        for step in job.get("steps", [])
+        if "configure-aws-credentials" in step.get("uses", "")
+    }
+    assert roles == {
+        ("release.yml", "images", "${{ vars.AWS_PUSH_ROLE_ARN }}"),
+        ("deploy.yml", "deploy", "${{ vars.AWS_DEPLOY_ROLE_ARN }}"),
+    }
+
+
+# --- signatures checked before a deploy ---------------------------------------------------
+
+VERIFY = ROOT / "deploy" / "registry" / "verify-signatures.sh"
+DIGEST = "sha256:" + "ab" * 32
+FAKE_COSIGN = """#!/usr/bin/env python3
+import json, os, sys
+stdin = sys.stdin.read() if sys.argv[1] == "login" else ""
+call = {"argv": sys.argv[1:], "stdin": stdin, "docker_config": os.environ.get("DOCKER_CONFIG", "")}
+with open(os.environ["COSIGN_CALLS"], "a") as calls:
+    calls.write(json.dumps(call) + "\\n")
+if sys.argv[1] == "verify" and os.environ.get("COSIGN_VERIFY") != "ok":
+    print("Error: no matching signatures: none of the expected identities matched", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def run_verify(
+    tmp_path: Path, *images: str, verdict: str = "ok", **env: str
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    cosign = tmp_path / "cosign"
+    cosign.write_text(FAKE_COSIGN)
+    cosign.chmod(0o755)
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text("")
+    result = subprocess.run(
+        [str(VERIFY), *images],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "COSIGN": str(cosign),
+            "COSIGN_CALLS": str(calls),
+            "COSIGN_VERIFY": verdict,
+            "SIGNED_BY": "my-org/crypto.rates",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result, [json.loads(line) for line in calls.read_text().splitlines()]
+
+
+def option(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+def test_signature_check_pins_the_release_workflow_on_protected_refs(tmp_path: Path) -> None:
+    image = f"registry.example:5000/crypto-rates-backend@{DIGEST}"
+    result, calls = run_verify(tmp_path, image)
+    assert result.returncode == 0, result.stderr
+    [call] = calls
+    argv = call["argv"]
+    assert argv[0] == "verify" and argv[-1] == image
+    assert (
+        option(argv, "--certificate-oidc-issuer") == "https://token.actions.githubusercontent.com"
+    )
+    # cosign (Go's RE2) and Python agree on this subset: anchors, groups, classes, escapes.
+    identity = re.compile(option(argv, "--certificate-identity-regexp"))
+    workflow = "https://github.com/my-org/crypto.rates/.github/workflows/"
+    for accepted in ("release.yml@refs/heads/main", "release.yml@refs/tags/v1.2.3"):
+        assert identity.fullmatch(workflow + accepted), accepted
+    for refused in (
+        f"{workflow}release.yml@refs/heads/feature",  # a copy of release.yml on another branch
+        f"{workflow}release.yml@refs/heads/main-copy",
+        f"{workflow}release.yml@refs/tags/v1.2.3-rc",
+        f"{workflow}release.yml@refs/tags/test",
+        f"{workflow}release.yml@refs/pull/7/merge",
+        f"{workflow}ci.yml@refs/heads/main",
+        "https://github.com/my-org/crypto-rates/.github/workflows/release.yml@refs/heads/main",
+        "https://github.com/my-org/cryptoXrates/.github/workflows/release.yml@refs/heads/main",
+        "https://github.com/other/crypto.rates/.github/workflows/release.yml@refs/heads/main",
+    ):
+        assert not identity.search(refused), refused
+
+
+def test_signature_check_refuses_an_unsigned_image_and_a_tag(tmp_path: Path) -> None:
+    image = f"registry.example:5000/crypto-rates-backend@{DIGEST}"
+    result, _ = run_verify(tmp_path, image, verdict="no signature")
+    assert result.returncode == 2
+    assert f"{image} has no valid signature by my-org/crypto.rates's release.yml" in result.stderr
+    assert "no matching signatures" in result.stderr
+    result, calls = run_verify(tmp_path, "registry.example:5000/crypto-rates-backend:1.2.3")
+    assert result.returncode == 2 and "is not REGISTRY/NAME@sha256:" in result.stderr
+    assert calls == [], "nothing is verified by tag"
+    result, calls = run_verify(tmp_path, image, SIGNED_BY="my-org/*")
+    assert result.returncode == 2 and "SIGNED_BY=my-org/* is not owner/name" in result.stderr
+
+
+def test_signature_check_logs_in_with_the_registry_credentials_through_stdin(
+    tmp_path: Path,
+) -> None:
+    image = f"123456789012.dkr.ecr.eu-central-1.amazonaws.com/crypto-rates-frontend@{DIGEST}"
+    result, calls = run_verify(tmp_path, image, REGISTRY_USER="AWS", REGISTRY_PASSWORD="t0ken-x")
+    assert result.returncode == 0, result.stderr
+    login, verify = calls
+    assert login["argv"] == [
+        "login",
+        "123456789012.dkr.ecr.eu-central-1.amazonaws.com",
+        "--username",
+        "AWS",
+        "--password-stdin",
+    ]
+    assert login["stdin"].strip() == "t0ken-x"
+    assert "t0ken-x" not in result.stdout + result.stderr + " ".join(verify["argv"])
+    assert login["docker_config"] and verify["docker_config"] == login["docker_config"]
+    assert not Path(login["docker_config"]).exists(), "the login is removed afterwards"
+
+
+def test_make_deploy_with_signed_by_refuses_unsigned_images_before_the_cluster(
+    tmp_path: Path,
+) -> None:
+    pinned = tmp_path / "pinned.yaml"
+    pinned.write_text(
+        f"""global:
+  imageRegistry: "127.0.0.1:5000"
+backend:
+  image:
+    repository: crypto-rates-backend
+    digest: "{DIGEST}"
+frontend:
+  image:
+    repository: crypto-rates-frontend
+    digest: "{DIGEST.replace("ab", "cd")}"
+"""
+    )
+    cosign = tmp_path / "cosign"
+    cosign.write_text(FAKE_COSIGN)
+    cosign.chmod(0o755)
+    calls = tmp_path / "calls.jsonl"
+
+    def deploy(verdict: str, signed_by: str) -> tuple[subprocess.CompletedProcess[str], str]:
+        calls.write_text("")
+        result = subprocess.run(
+            [str(ROOT / "deploy" / "registry" / "deploy.sh")],
+            env={
+                "PATH": "/usr/bin:/bin",
+                "ENV": "dev",
+                "PINNED_VALUES": str(pinned),
+                "REGISTRY_USER": "puller",
+                "REGISTRY_PASSWORD": "pull-pass",
+                "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
+                "SIGNED_BY": signed_by,
+                "COSIGN": str(cosign),
+                "COSIGN_CALLS": str(calls),
+                "COSIGN_VERIFY": verdict,
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result, calls.read_text()
+
+    refused, called = deploy("no signature", "my-org/crypto-rates")
+    assert refused.returncode == 2
+    assert f"127.0.0.1:5000/crypto-rates-backend@{DIGEST} has no valid signature" in refused.stderr
+    assert "no cluster" not in refused.stderr, "verification comes before the cluster"
+    verified, called = deploy("ok", "my-org/crypto-rates")
+    assert verified.stdout.count("signature verified") == 2, verified.stdout
+    assert "no cluster" in verified.stderr
+    unverified, called = deploy("no signature", "")
+    assert called == "" and "no cluster" in unverified.stderr, "SIGNED_BY unset: no check"
+
+
+def test_deploy_verifies_both_signatures_before_it_touches_the_cluster(
+    workflows: dict[str, Any],
+) -> None:
+    steps = workflows["deploy.yml"]["jobs"]["deploy"]["steps"]
+    names = [step.get("name", step.get("uses", "")) for step in steps]
+    verify = names.index("Verify the release signatures")
+    assert (
+        names.index("Resolve image digests in ECR") < verify < names.index("Connect to the cluster")
+    )
+    step = steps[verify]
+    assert step["env"]["SIGNED_BY"] == "${{ github.repository }}"
+    assert "deploy/registry/verify-signatures.sh" in step["run"]
+    for part in ("backend", "frontend"):
+        assert f"crypto-rates-{part}@${{{part.upper()}_DIGEST}}" in step["run"]
+    assert "sigstore/cosign-installer" in names[verify - 1]
+
+
+def release_cache_problems(workflow: dict[str, Any]) -> list[str]:
+    """Ways a release job could restore something an untrusted job wrote to the Actions cache."""
+    problems = []
+    for job_name, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            uses, given = step.get("uses", ""), step.get("with", {})
+            where = f"{job_name}: {step.get('name', uses)}"
+            if action_name(uses) in {"actions/cache", "actions/cache/restore"}:
+                problems.append(f"{where} restores an Actions cache")
+            if given.get("cache") not in (None, "", False):
+                problems.append(f"{where} turns on the {given['cache']} cache")
+            if "gha" in str(given.get("cache-from", "")) + str(given.get("cache-to", "")):
+                problems.append(f"{where} uses the BuildKit gha cache")
+            if (
+                action_name(uses) == "docker/build-push-action"
+                and given.get("no-cache") is not True
+            ):
+                problems.append(f"{where} may reuse cached layers (no-cache: true)")
+    return problems
+
+
+def test_release_builds_share_no_cache_with_other_jobs(workflows: dict[str, Any]) -> None:
+    assert release_cache_problems(workflows["release.yml"]) == []
+
+
+def test_a_cached_release_build_is_named() -> None:
+    build = {
+        "uses": "docker/build-push-action@" + "0" * 40,
+        "name": "Build",
+        "with": {"cache-from": "type=gha,scope=x"},
+    }
+    python = {
+        "uses": "actions/setup-python@" + "0" * 40,
+        "name": "Python",
+        "with": {"cache": "pip"},
+    }
+    assert release_cache_problems({"jobs": {"images": {"steps": [build, python]}}}) == [
+        "images: Build uses the BuildKit gha cache",
+        "images: Build may reuse cached layers (no-cache: true)",
+        "images: Python turns on the pip cache",
+    ]
 
 
 def test_no_long_lived_cloud_keys_anywhere() -> None:

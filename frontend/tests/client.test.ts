@@ -58,7 +58,9 @@ describe("ApiClient.rates", () => {
         res.writeHead(304, { etag });
         res.end();
       } else {
-        json(res, 200, RATES, { etag });
+        // Answered when the body was built (age_seconds after fetched_at), as the backend does.
+        const date = new Date(Date.parse(RATES.fetched_at) + RATES.age_seconds * 1000).toUTCString();
+        json(res, 200, RATES, { etag, date });
       }
     });
     const first = await client.rates(null);

@@ -158,6 +158,22 @@ def test_present_tools_are_used_as_they_are_without_apt(sandbox: Sandbox) -> Non
     assert sandbox.apt_calls() == []
 
 
+def test_a_file_named_by_its_path_counts_when_it_exists_executable_or_not(
+    sandbox: Sandbox,
+) -> None:
+    library = sandbox.root / "lib" / "libc.a"  # libc6-dev's static libc: a file, not a command
+    (sandbox.root / "scripts" / "system-tools.txt").write_text(f"{library} libc6-dev cgo\n")
+
+    missing = sandbox.run("cgo", as_nobody=True)
+    assert missing.returncode == 1 and f"needs {library} (not on PATH)" in missing.stderr, missing
+
+    library.parent.mkdir(mode=0o755)
+    library.write_text("")
+    library.chmod(0o644)
+    found = sandbox.run("cgo", as_nobody=True)
+    assert (found.returncode, found.stdout, found.stderr) == (0, "", ""), found
+
+
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="installing is the root path (CI: root)")
 
 

@@ -15,7 +15,7 @@ from testkit.processes import wait_until
 
 from benchmarks import floor_app, old_design
 from benchmarks.procfs import tree_cpu_seconds, tree_pids, tree_rss_bytes
-from benchmarks.wrk import WrkError, parse_wrk_output, run_wrk
+from benchmarks.wrk import WrkError, WrkResult, parse_wrk_output, run_wrk
 
 OldClient = tuple[FakeCoinGecko, FlaskClient]
 
@@ -166,3 +166,34 @@ def test_deployed_report_judges_nginx_on_per_round_ratios() -> None:
     rows[0]["p99_s"] = 0.011
     rows[0]["rounds"] = [{"requests_per_s": r} for r in (10, 20, 13)]
     assert [ok for _, ok, _ in deployed.report(rows)[1]] == [False, False, True]  # type: ignore[arg-type]
+
+
+def _wrk(rps: float, p99_s: float, requests: int = 1000, non_ok: int = 0) -> WrkResult:
+    return WrkResult(requests, 8.0, 1, rps, 0.001, 0.002, 0.003, p99_s, 0, non_ok)
+
+
+def test_each_endpoint_row_is_judged_on_its_multiple_and_its_p99() -> None:
+    from benchmarks.run import Case, row_verdict
+
+    case = Case("one rate", "ours", "/api/v1/rates/eth", target=1.5)
+    case.rounds = [_wrk(rps, 0.010) for rps in (1400, 1600, 1800)]
+    assert row_verdict(case, old_rps=1000).startswith("ok (>= 1.5x old")
+    assert row_verdict(case, old_rps=1100).startswith("MISS throughput (")  # 1600 < 1.5 x 1100
+    case.rounds[1] = _wrk(1600, 0.030)
+    case.rounds[2] = _wrk(1800, 0.030)
+    assert row_verdict(case, old_rps=1000).startswith("MISS p99 (")  # median p99 30 ms
+    assert row_verdict(case, old_rps=1100).startswith("MISS throughput, p99 (")
+    assert row_verdict(Case("floor", "floor", "/"), old_rps=1000) == ""
+
+
+def test_an_error_case_counts_the_answers_that_are_not_errors() -> None:
+    from benchmarks.run import Case
+
+    missing = Case("404", "ours", "/api/v1/rates/xyz", status=404)
+    missing.rounds = [_wrk(1000, 0.01, requests=1000, non_ok=1000)]
+    assert missing.errors() == 0
+    missing.rounds.append(_wrk(1000, 0.01, requests=1000, non_ok=990))
+    assert missing.errors() == 10
+    ok = Case("rates", "ours", "/api/v1/rates")
+    ok.rounds = [_wrk(1000, 0.01, requests=1000, non_ok=3)]
+    assert ok.errors() == 3

@@ -1,8 +1,8 @@
 """The JSON bodies of the rate endpoints, rendered as bytes with their ETags.
 
 Response models (`schemas.py`) only document these shapes; the bytes are built here. Bodies carry
-`age_seconds`/`stale`, so a list rendering serves one second of age; the table inside is
-serialised once per (snapshot, query) and spliced in as bytes.
+`age_seconds`/`stale`, so a rendering serves one second of age; a list's table and a history's
+points are serialised once per (snapshot, query) and spliced in as bytes.
 """
 
 import hashlib
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from crypto_rates.coingecko_payload import rates_payload
-from crypto_rates.conversion import cross_rate
+from crypto_rates.conversion import convert, cross_rate
 from crypto_rates.history import SeriesOut, Window
 from crypto_rates.http_caching import Representation
 from crypto_rates.json_encoding import dumps, iso
@@ -23,7 +23,11 @@ T = TypeVar("T")
 
 
 class BodyCache:
-    """A small LRU: keys start with the snapshot version, so old snapshots age out by themselves."""
+    """A small LRU: keys start with the snapshot version, so old snapshots age out by themselves.
+
+    Bounded, so parameters a client varies at will (search terms, amounts) cost at most `maxsize`
+    renderings in memory; they are rendered anew once evicted.
+    """
 
     def __init__(self, maxsize: int = 512) -> None:
         self._maxsize = maxsize
@@ -133,12 +137,19 @@ def legacy_body(cache: BodyCache, snapshot: Snapshot, fresh: Freshness) -> Repre
     return cache.get((snapshot.version, "legacy", fresh.cache_status), render)
 
 
-def detail_body(snapshot: Snapshot, fresh: Freshness, code: str, base: str) -> Representation:
+def detail_body(
+    cache: BodyCache, snapshot: Snapshot, fresh: Freshness, code: str, base: str
+) -> Representation:
     """The /api/v1/rates/{code} body (code and base known)."""
-    rate = snapshot.rates[code]
-    row = dumps(rate_row(rate, cross_rate(rate.value, snapshot.rates[base].value)))
-    body = b"{" + envelope(snapshot, base, fresh) + b',"rate":' + row + b"}"
-    return Representation(body, etag_for(snapshot, code, base, fresh.stale))
+
+    def render() -> Representation:
+        rate = snapshot.rates[code]
+        row = dumps(rate_row(rate, cross_rate(rate.value, snapshot.rates[base].value)))
+        body = b"{" + envelope(snapshot, base, fresh) + b',"rate":' + row + b"}"
+        return Representation(body, etag_for(snapshot, code, base, fresh.stale))
+
+    key = (snapshot.version, "detail", code, base, fresh.age_seconds, fresh.stale)
+    return cache.get(key, render)
 
 
 def history_body(
@@ -186,15 +197,24 @@ def _iso(unix: float) -> str:
 
 
 def conversion_body(
+    cache: BodyCache,
     snapshot: Snapshot,
     fresh: Freshness,
     source: str,
     target: str,
     amount: float,
-    rate: float,
-    result: float,
 ) -> Representation:
-    """The /api/v1/convert body."""
-    fields = dumps({"from": source, "to": target, "amount": amount, "rate": rate, "result": result})
-    body = fields[:-1] + b"," + freshness_fields(snapshot, fresh) + b"}"
-    return Representation(body, etag_for(snapshot, source, target, amount, fresh.stale))
+    """The /api/v1/convert body (both codes known, the amount within the route's bounds)."""
+
+    def render() -> Representation:
+        value_from, value_to = snapshot.rates[source].value, snapshot.rates[target].value
+        # Cannot fail: the route admits amounts up to MAX_AMOUNT (api/rates.py); times rates up
+        # to 1e30 that stays far below overflow.
+        result = convert(amount, value_from, value_to)
+        rate = cross_rate(value_to, value_from)
+        fields = {"from": source, "to": target, "amount": amount, "rate": rate, "result": result}
+        body = dumps(fields)[:-1] + b"," + freshness_fields(snapshot, fresh) + b"}"
+        return Representation(body, etag_for(snapshot, source, target, amount, fresh.stale))
+
+    key = (snapshot.version, "convert", source, target, amount, fresh.age_seconds, fresh.stale)
+    return cache.get(key, render)

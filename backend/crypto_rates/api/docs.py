@@ -1,9 +1,9 @@
 """GET /openapi.json, and GET /docs: Swagger UI served from this process, not a CDN.
 
 Clusters without internet access, strict Content-Security-Policies and offline laptops all get a
-working API explorer: the UI's files come from the `swagger-ui-bundle` package and the page has no
-inline script (its bootstrap is /docs/init.js). The files are Swagger UI 5 (OpenAPI 3.1, which
-FastAPI emits) as bundled by the `fastapi-offline` package; we use only its static folder.
+working API explorer: the UI's files are Swagger UI 5 (OpenAPI 3.1, which FastAPI emits) as
+bundled by the `fastapi-offline` package, of which we use only its static folder, and the page has
+no inline script (its bootstrap is /docs/init.js).
 """
 
 from importlib.resources import files

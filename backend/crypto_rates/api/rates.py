@@ -91,7 +91,8 @@ def code_query(name: str, value: str) -> Any:
     )
 
 
-def refuse_encoded_slash(request: Request) -> None:
+# Both checks are coroutines: a plain `def` dependency runs in the thread pool, a hop per request.
+async def refuse_encoded_slash(request: Request) -> None:
     """`/api/v1/rates/eth%2Fhistory` is an unknown code, not the history route."""
     raw_path: bytes = request.scope.get("raw_path") or b""
     if b"%2f" in raw_path.partition(b"?")[0].lower():
@@ -101,10 +102,13 @@ def refuse_encoded_slash(request: Request) -> None:
         )
 
 
-def refuse_repeated_parameters(request: Request) -> None:
+async def refuse_repeated_parameters(request: Request) -> None:
     """`?base=usd&base=eur` is a mistake to report, not a choice of the last value."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):  # pragma: no cover - these routes are APIRoutes
+        return
+    query = request.query_params
+    if len(query.multi_items()) == len(query):  # each name once: the common case
         return
     single = [
         p.alias
@@ -112,7 +116,7 @@ def refuse_repeated_parameters(request: Request) -> None:
         if get_origin(p.field_info.annotation) not in (list, tuple)
     ]
     for name in single:
-        values = request.query_params.getlist(name)
+        values = query.getlist(name)
         if len(values) > 1:
             given = ", ".join(repr(_short(v)) for v in values[:5])
             raise ApiProblem(
@@ -120,6 +124,22 @@ def refuse_repeated_parameters(request: Request) -> None:
                 f"parameter {name!r} takes one value but was given {len(values)} ({given}); "
                 "send it once",
             )
+
+
+async def refuse_unknown_parameters(request: Request) -> None:
+    """`?junk=1` is a mistake to report, and refusing it keeps cache-busters (`?_=<time>`) from
+    making one micro-cache entry each in front of us (422s are never cached)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):  # pragma: no cover - these routes are APIRoutes
+        return
+    known = {p.alias for p in route.dependant.query_params}
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        valid = ", ".join(sorted(known)) or "none"
+        raise ApiProblem(
+            422,
+            f"unknown parameter {_short(unknown[0])!r}; this endpoint reads: {valid}",
+        )
 
 
 def _short(code: str) -> str:
@@ -140,7 +160,11 @@ def install_rate_routes(app: FastAPI, responder: RateResponder) -> None:
     get = partial(
         app.get,
         tags=["rates"],
-        dependencies=[Depends(refuse_encoded_slash), Depends(refuse_repeated_parameters)],
+        dependencies=[
+            Depends(refuse_encoded_slash),
+            Depends(refuse_repeated_parameters),
+            Depends(refuse_unknown_parameters),
+        ],
     )
     runtime = responder.runtime
 
@@ -195,6 +219,8 @@ def install_rate_routes(app: FastAPI, responder: RateResponder) -> None:
         summary="All rates per 1 BTC (the old service's shape)",
         response_model=LegacyRates,
         responses={**NOT_MODIFIED, **problem_responses(503)},
+        # The old service ignored any query (jQuery's ?_=<time>, say): so does this route.
+        dependencies=[],
     )
     async def legacy_rates(request: Request) -> Response:
         return respond(request, responder.legacy(current()))

@@ -14,7 +14,6 @@ from crypto_rates.api.bodies import (
     legacy_body,
     list_body,
 )
-from crypto_rates.conversion import convert, cross_rate
 from crypto_rates.history import Window as HistoryWindow
 from crypto_rates.history import earliest, select
 from crypto_rates.http_caching import RawHeaders, Representation, cache_control, negotiate
@@ -26,6 +25,9 @@ class RateResponder:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.cache = BodyCache()
+        # Amounts are any number a client sends: their own cache, so varied amounts cannot evict
+        # the lists, details and histories.
+        self.conversions = BodyCache()
         self._interval = runtime.settings.refresh_interval
         self._stale_after = runtime.settings.effective_stale_after
         self._cache_control = (-1, "")  # (unix second, header): it changes once a second
@@ -49,7 +51,7 @@ class RateResponder:
         return legacy_body(self.cache, snapshot, self.freshness(snapshot))
 
     def detail(self, snapshot: Snapshot, code: str, base: str) -> Representation:
-        return detail_body(snapshot, self.freshness(snapshot), code, base)
+        return detail_body(self.cache, snapshot, self.freshness(snapshot), code, base)
 
     def history(
         self, snapshot: Snapshot, code: str, base: str, window: HistoryWindow, csv: bool
@@ -69,13 +71,8 @@ class RateResponder:
         self, snapshot: Snapshot, source: str, target: str, amount: float
     ) -> Representation:
         """`amount` of `source` in `target`, both codes known to `snapshot`."""
-        value_from, value_to = snapshot.rates[source].value, snapshot.rates[target].value
-        # Cannot fail: the route admits amounts up to MAX_AMOUNT (api/rates.py); times rates up to
-        # 1e30 that stays far below overflow.
-        result = convert(amount, value_from, value_to)
-        rate = cross_rate(value_to, value_from)
         fresh = self.freshness(snapshot)
-        return conversion_body(snapshot, fresh, source, target, amount, rate, result)
+        return conversion_body(self.conversions, snapshot, fresh, source, target, amount)
 
     def respond(
         self, representation: Representation, if_none_match: str | None, accept_encoding: str | None

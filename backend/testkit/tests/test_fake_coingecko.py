@@ -226,7 +226,19 @@ def test_http_control_refuses_bad_input_saying_why(
 
 
 def test_all_documented_modes_are_served(fake: FakeCoinGecko) -> None:
-    assert MODES == ("ok", "500", "429", "timeout", "html", "truncated", "wrong_shape", "empty")
+    assert MODES == (
+        "ok",
+        "500",
+        "429",
+        "timeout",
+        "html",
+        "truncated",
+        "wrong_shape",
+        "empty",
+        "401",
+        "gzip_bomb",
+        "endless",
+    )
 
 
 def test_url_before_start_and_double_start_are_errors() -> None:

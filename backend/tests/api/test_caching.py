@@ -2,13 +2,27 @@
 
 import gzip
 import re
+import time
 
 import httpx
 import pytest
+from crypto_rates.api.fast_path import FastPath
+from crypto_rates.config import Settings
 from crypto_rates.persistence import load_sample
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from ..conftest import runtime
+
+
+def fast_path_of(app: FastAPI) -> FastPath:
+    """The FastPath in the app's front door of ASGI layers (each holds the next as `.app`)."""
+    layer = getattr(app, "front", None)
+    while layer is not None and not isinstance(layer, FastPath):
+        layer = getattr(layer, "app", None)
+    assert isinstance(layer, FastPath), "no FastPath in front of the app"
+    return layer
+
 
 RATE_URLS = [
     "/api/rates",
@@ -84,6 +98,21 @@ async def test_max_age_is_the_time_to_the_next_refresh(
     assert 118 <= max_age <= 120
 
 
+async def test_max_age_never_exceeds_the_refresh_interval(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A capped but long Retry-After (an hour) puts the next poll far away; browsers and caches
+    must still come back within one refresh interval."""
+
+    class FakePoller:
+        next_refresh_at = time.time() + 10 * settings.refresh_interval
+
+    runtime(app).poller = FakePoller()  # type: ignore[assignment]
+    header = (await client.get("/api/v1/rates?base=usd")).headers["cache-control"]
+    max_age = int(re.search(r"max-age=(\d+)", header).group(1))  # type: ignore[union-attr]
+    assert max_age <= settings.refresh_interval
+
+
 @pytest.mark.parametrize("url", ["/api/rates", "/api/v1/rates", "/api/v1/rates?base=eur"])
 async def test_large_bodies_are_gzipped_when_asked(client: httpx.AsyncClient, url: str) -> None:
     plain = await client.get(url, headers={"Accept-Encoding": "identity"})
@@ -124,14 +153,28 @@ async def test_the_gzip_body_is_a_real_gzip_stream(app: FastAPI) -> None:
     ],
 )
 async def test_fast_path_and_route_answer_identically(
-    client: httpx.AsyncClient, fast: str, routed: str
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, fast: str, routed: str
 ) -> None:
+    # Which requests the fast path hands to the route (run directly, or behind the request
+    # middleware and FastAPI) instead of answering from its own renderings.
+    fast_path = fast_path_of(app)
+    behind: list[str] = []
+
+    async def recording(scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope["query_string"].decode()
+        behind.append(scope["path"] + (f"?{query}" if query else ""))
+        await routed_by(scope, receive, send)
+
+    routed_by = fast_path._routed
+    monkeypatch.setattr(fast_path, "_routed", recording)
     # Bodies carry age_seconds: retry until no second boundary fell between the two requests.
     for _ in range(5):
         a = await client.get(fast)
         b = await client.get(routed)
         if a.content == (await client.get(fast)).content:
             break
+    assert routed in behind, f"{routed} should be answered by the route: {behind}"
+    assert fast not in behind, f"the fast path passed {fast} on instead of answering it"
     assert a.content == b.content
     assert a.headers["etag"] == b.headers["etag"]
     assert a.headers["cache-control"] == b.headers["cache-control"]
@@ -158,3 +201,21 @@ async def test_fast_path_requests_are_counted_under_their_route(
     for handler in ("/api/v1/rates", "/api/rates"):
         labels = {"method": "GET", "handler": handler, "status": "2xx"}
         assert registry.get_sample_value("crypto_app_requests_total", labels) == 1
+
+
+def test_varied_amounts_are_bounded_and_leave_the_other_bodies_cached(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crypto_rates.api.responder import RateResponder
+
+    now = time.time()
+    monkeypatch.setattr("crypto_rates.api.responder.time.time", lambda: now)  # one second of age
+    responder = RateResponder(runtime(app))
+    snapshot = load_sample()
+    first = responder.detail(snapshot, "eth", "usd")
+    for n in range(1, 1200):
+        responder.conversion(snapshot, "eth", "usd", float(n))
+    assert len(responder.conversions) == 512  # bounded, however many amounts are asked
+    assert responder.detail(snapshot, "eth", "usd") is first  # not evicted by the amounts
+    again = responder.conversion(snapshot, "eth", "usd", 1199.0)
+    assert again is responder.conversion(snapshot, "eth", "usd", 1199.0)  # served from cache

@@ -325,3 +325,24 @@ async def test_sample_is_labelled_everywhere(client: httpx.AsyncClient) -> None:
     for url in ("/api/v1/rates", "/api/v1/rates/usd"):
         body = (await client.get(url)).json()
         assert body["source"] == "sample" and body["stale"] is True
+
+
+@pytest.mark.parametrize(
+    ("url", "valid"),
+    [
+        ("/api/v1/rates?_=1733280000000", "base, q, type"),
+        ("/api/v1/rates/eth?base=usd&junk=1", "base"),
+        ("/api/v1/convert?from=eth&to=usd&callback=x", "amount, from, to"),
+    ],
+)
+async def test_unknown_parameters_are_refused_naming_the_valid_ones(
+    client: httpx.AsyncClient, url: str, valid: str
+) -> None:
+    response = await client.get(url)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert f"this endpoint reads: {valid}" in response.json()["detail"]
+
+
+async def test_the_legacy_route_still_ignores_any_query(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/rates?_=1733280000000")).status_code == 200

@@ -55,6 +55,7 @@ def start_service(fake: FakeCoinGecko, log_path: Path, **env: str) -> Service:
         "COINGECKO_API_PLAN": "public",
         "REFRESH_INTERVAL": "1",
         "CRYPTO_RATES_ALLOW_FAST_REFRESH": "1",  # test hook: intervals below 60 s
+        "CRYPTO_RATES_ALLOW_TEST_UPSTREAM": "1",  # test hook: the fake speaks plain http
         "API_TIMEOUT": "0.5",
         "SNAPSHOT_PATH": "",
         "SAMPLE_FALLBACK": "false",

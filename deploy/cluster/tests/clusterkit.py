@@ -1,5 +1,5 @@
-"""Helpers for tests against the local cluster (deploy/cluster/cluster.sh): its settings, kubectl
-and helm runners, Go module sources. The fixtures are in conftest.py."""
+"""Helpers for tests against the local cluster (localcluster.py): its settings, kubectl and helm
+runners, Go module sources. The fixtures are in conftest.py."""
 
 from __future__ import annotations
 
@@ -10,15 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from localcluster import ControlPlane, read_env
+from testkit.deploy import run
+
 REPO = Path(__file__).resolve().parents[3]
 CLUSTER_DIR = REPO / "deploy" / "cluster"
-CLUSTER_SH = CLUSTER_DIR / "cluster.sh"
-
-
-def read_env(path: Path) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs if not k.lstrip().startswith("#")}
-
 
 VERSIONS = read_env(CLUSTER_DIR / "versions.env")
 
@@ -30,34 +26,36 @@ class Cluster:
     ]  # cluster.env: KUBECONFIG, CLUSTER_BIN, API_SERVER, CA_CERT, SERVICE_CIDR, ...
 
     @property
+    def control_plane(self) -> ControlPlane:
+        return ControlPlane(Path(self.env["CLUSTER_DIR"]))
+
+    @property
     def bin(self) -> Path:
         return Path(self.env["CLUSTER_BIN"])
 
-    def run(
-        self, tool: str, *args: str, stdin: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        """Run kubectl or helm against this cluster; a failure names the command and its stderr."""
-        env = {
-            **os.environ,
+    @property
+    def kube_env(self) -> dict[str, str]:
+        """The settings that point kubectl and helm at this cluster (helm's homes inside the
+        cluster's directory)."""
+        return {
             "KUBECONFIG": self.env["KUBECONFIG"],
             "HELM_CACHE_HOME": self.env["CLUSTER_DIR"] + "/helm/cache",
             "HELM_CONFIG_HOME": self.env["CLUSTER_DIR"] + "/helm/config",
             "HELM_DATA_HOME": self.env["CLUSTER_DIR"] + "/helm/data",
         }
-        result = subprocess.run(
-            [str(self.bin / tool), *args],
+
+    def run(
+        self, tool: str, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl or helm against this cluster; a failure names the command and its output."""
+        return run(
+            self.bin / tool,
+            *args,
+            env={**os.environ, **self.kube_env},
             input=stdin,
-            capture_output=True,
-            text=True,
-            env=env,
+            check=check,
             timeout=300,
         )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"{tool} {' '.join(args)} failed ({result.returncode}):\n"
-                f"{result.stderr}{result.stdout}"
-            )
-        return result
 
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True

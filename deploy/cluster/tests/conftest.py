@@ -1,4 +1,4 @@
-"""A real control plane for the tests: deploy/cluster/cluster.sh up in a temporary directory,
+"""A real control plane for the tests: localcluster.ControlPlane up in a temporary directory,
 down (processes stopped, directory removed) when the session ends, whatever happened.
 
 Fixtures: `cluster` (the running control plane and kubectl/helm runners) and `crds` (the
@@ -7,23 +7,22 @@ prometheus-operator and Gateway API CRDs, read from their Go modules, installed 
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clusterkit import CLUSTER_SH, VERSIONS, Cluster, module_dir, read_env
+from clusterkit import VERSIONS, Cluster, module_dir
+from localcluster import ControlPlane
 
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    workdir = Path(tempfile.mkdtemp(prefix="crypto-rates-cluster-"))
+    plane = ControlPlane(Path(tempfile.mkdtemp(prefix="crypto-rates-cluster-")))
     try:
-        subprocess.run([str(CLUSTER_SH), "up", str(workdir)], check=True, timeout=600)
-        yield Cluster(read_env(workdir / "cluster.env"))
+        yield Cluster(plane.up())
     finally:
-        subprocess.run([str(CLUSTER_SH), "down", str(workdir)], check=False, timeout=120)
+        plane.down()
 
 
 CRD_FILES = {

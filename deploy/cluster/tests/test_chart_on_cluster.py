@@ -17,14 +17,14 @@ import copy
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from clusterkit import REPO, Cluster
+from testkit.processes import wait_until
 
 CHART = REPO / "deploy" / "helm" / "crypto-rates"
 ENVS = ("dev", "staging", "prod")
@@ -86,18 +86,30 @@ def make_namespace(cluster: Cluster, name: str, env: str) -> None:
             name,
             f"--from-literal={key.get('existingSecretKey', 'api-key')}=cg-fake-key-for-tests",
         )
+    managed = env_values(env).get("backend", {}).get("database", {}).get("external", {})
+    if managed.get("existingSecret"):  # what Terraform's External Secrets writes in production
+        cluster.kubectl(
+            "create",
+            "secret",
+            "generic",
+            managed["existingSecret"],
+            "-n",
+            name,
+            f"--from-literal={managed.get('existingSecretKey', 'database-url')}="
+            "postgresql://crypto_rates:test-only@database.invalid:5432/crypto_rates",
+        )
 
 
-def wait_until(what: str, check: Callable[[], Any], timeout: float = 90) -> Any:
-    """Poll check() until it returns something truthy; fail naming `what` and the last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
+def kept_on_uninstall(env: str) -> set[str]:
+    """What `helm uninstall` leaves on purpose: the bundled database's password Secret
+    (helm.sh/resource-policy: keep) and its volume claim (the data), as kubectl names them."""
+    bundled = env_values(env).get("backend", {}).get("database", {}).get("bundled", {})
+    if not bundled.get("enabled"):
+        return set()
+    return {
+        f"secret/{RELEASE}-database",
+        f"persistentvolumeclaim/data-{RELEASE}-database-0",
+    }
 
 
 def listable_kinds(cluster: Cluster) -> list[str]:
@@ -135,15 +147,15 @@ def pods_created(
     )
     want = deployment["spec"].get("replicas", 1)
 
-    def ready() -> list[dict[str, Any]] | None:
+    def ready() -> list[dict[str, Any]]:
         failures = pod_failures(cluster, namespace, selector)
         if failures:
             raise AssertionError(f"{deployment['metadata']['name']}: pods refused: {failures}")
         pods: list[dict[str, Any]] = cluster.get("pods", "-n", namespace, "-l", selector)["items"]
-        return pods if len(pods) >= want else None
+        return pods if len(pods) >= want else []
 
     pods: list[dict[str, Any]] = wait_until(
-        f"{want} pod(s) of {deployment['metadata']['name']}", ready
+        f"{want} pod(s) of {deployment['metadata']['name']}", ready, 90, interval_s=1
     )
     return pods
 
@@ -306,7 +318,7 @@ def test_upgrade_rollback_uninstall(cluster: Cluster, release: dict[str, Any]) -
             and rs["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":9.9.9-upgrade")
         ]
 
-    wait_until("a ReplicaSet with the new image", new_set)
+    wait_until("a ReplicaSet with the new image", new_set, 90, interval_s=1)
     pods_created(cluster, ns, upgraded)
 
     # rollback restores revision 1
@@ -320,17 +332,24 @@ def test_upgrade_rollback_uninstall(cluster: Cluster, release: dict[str, Any]) -
     # uninstall: nothing of the release is left, not even the pods its ReplicaSets created
     cluster.helm("uninstall", RELEASE, "-n", ns, "--wait")
 
+    before: set[str] = release["before"]
+
+    kept = kept_on_uninstall(env)
+
     def left_behind() -> set[str]:
-        return inventory(cluster, ns) - release["before"]
+        return inventory(cluster, ns) - before
 
     try:
         wait_until(
-            "the namespace to hold only what was there before the install",
-            lambda: not left_behind(),
+            "the namespace to hold only what was there before the install (and the kept data)",
+            lambda: left_behind() == kept,
             120,
+            interval_s=1,
         )
-    except AssertionError:
-        raise AssertionError(f"helm uninstall left behind: {sorted(left_behind())}") from None
+    except TimeoutError:
+        raise AssertionError(
+            f"helm uninstall left behind {sorted(left_behind())}, expected only {sorted(kept)}"
+        ) from None
 
 
 # --- the checks can fail -----------------------------------------------------------------------
@@ -338,7 +357,7 @@ def test_upgrade_rollback_uninstall(cluster: Cluster, release: dict[str, Any]) -
 
 # Chart values the API server refuses (the HTTPRoute CRD's schema) that values.schema.json once
 # accepted; it now refuses them itself, before anything reaches a cluster.
-SERVER_REFUSED = {
+SERVER_REFUSED: dict[str, dict[str, Any]] = {
     "hostname-with-port": {"httpRoute": {"hostnames": ["crypto-rates.example.com:443"]}},
     "upper-case-hostname": {"httpRoute": {"hostnames": ["Crypto-Rates.example.com"]}},
     "misspelt-parentref-field": {

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from testkit.deploy import REPO, run
 from testkit.docker import Docker
 from testkit.processes import free_port, http_get, wait_until
 
-ROOT = Path(__file__).resolve().parents[3]
-FIXTURE = ROOT / "backend" / "crypto_rates" / "data" / "sample-exchange-rates.json"
+FIXTURE = REPO / "backend" / "crypto_rates" / "data" / "sample-exchange-rates.json"
 BACKEND = "crypto-rates-backend:test"
 FRONTEND = "crypto-rates-frontend:test"
 FAKE = "crypto-rates-fake-coingecko:test"
@@ -36,9 +34,7 @@ TEST_CODE = ("testkit", "fake_coingecko*", "conftest.py", "e2e_stack.py")
 
 
 def revision() -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    return run("git", "rev-parse", "HEAD").stdout.strip()
 
 
 # ---- what the images are --------------------------------------------------------------------
@@ -180,6 +176,8 @@ def stack(docker: Docker) -> Iterator[Stack]:
                 f"PORT={backend_port}",
                 "--env",
                 f"COINGECKO_BASE_URL={fake_url}/api/v3",
+                "--env",
+                "CRYPTO_RATES_ALLOW_TEST_UPSTREAM=1",
             )
         )
         backend_url = f"http://127.0.0.1:{backend_port}"
@@ -234,11 +232,12 @@ def test_rates_through_nginx_are_the_fixtures_from_the_upstream(stack: Stack) ->
 def test_backend_persists_its_snapshot_despite_the_read_only_root(
     docker: Docker, stack: Stack
 ) -> None:
+    # Without DATABASE_URL the backend keeps its state in SQLite next to SNAPSHOT_PATH (issue 26).
     def persisted() -> bool:
-        command = ("exec", stack.backend, "test", "-s", "/var/lib/crypto-rates/snapshot.json")
+        command = ("exec", stack.backend, "test", "-s", "/var/lib/crypto-rates/crypto-rates.db")
         return docker.run(*command, check=False).returncode == 0
 
-    wait_until("the snapshot on the volume", persisted, 10)
+    wait_until("the SQLite database on the volume", persisted, 10)
 
 
 @pytest.mark.parametrize(
@@ -260,3 +259,114 @@ def test_containers_stop_cleanly_on_their_stop_signal(
     docker.run("stop", "--time", "10", name, timeout=30)
     state = docker.inspect(name, "{{.State.ExitCode}} {{.State.OOMKilled}}")
     assert state == "0 false", docker.logs(name)
+
+
+# ---- the PostgreSQL stand-in (deploy/images/postgres.Dockerfile) ----------------------------
+
+POSTGRES = "crypto-rates-postgres:test"
+
+
+@dataclass
+class Database:
+    name: str
+    port: int
+    password: str
+
+    def url(self, password: str | None = None) -> str:
+        secret = self.password if password is None else password
+        return f"postgresql://crypto_rates:{secret}@127.0.0.1:{self.port}/crypto_rates"
+
+
+def psql(docker: Docker, database: Database, sql: str, password: str | None = None) -> str:
+    """One statement over TCP with a password, as the backend connects (not the trusted socket)."""
+    result = docker.run(
+        "exec", database.name, "psql", database.url(password), "-tAc", sql, check=False
+    )
+    return result.stdout.strip() if result.returncode == 0 else f"ERROR {result.stderr.strip()}"
+
+
+@pytest.fixture(scope="module")
+def database(docker: Docker) -> Iterator[Database]:
+    """The image as the chart and compose run it: uid 10004, read-only root, socket dir and /tmp in
+    memory, data on a volume below its mount point."""
+    volume = f"{NAME}-postgres"
+    docker.run("volume", "rm", "--force", volume, check=False)
+    docker.run("volume", "create", volume)
+    port, password = free_port(), "pw-" + revision()[:12]
+    with ExitStack() as running:
+        running.callback(docker.run, "volume", "rm", "--force", volume, check=False)
+        name = running.enter_context(
+            docker.container(
+                f"{NAME}-postgres",
+                POSTGRES,
+                *HARDENING,
+                "--tmpfs",
+                "/run/postgresql:mode=1777",
+                "--volume",
+                f"{volume}:/var/lib/postgresql/data",
+                "--env",
+                f"PGPORT={port}",
+                "--env",
+                "PGDATA=/var/lib/postgresql/data/pgdata",
+                "--env",
+                "POSTGRES_USER=crypto_rates",
+                "--env",
+                "POSTGRES_DB=crypto_rates",
+                "--env",
+                f"POSTGRES_PASSWORD={password}",
+            )
+        )
+        database = Database(name, port, password)
+        ready = ("exec", name, "pg_isready", "--host=127.0.0.1", f"--port={port}")
+        wait_until("PostgreSQL ready", lambda: docker.run(*ready, check=False).returncode == 0, 60)
+        yield database
+
+
+def test_postgres_image_creates_the_user_and_database_it_is_given(
+    docker: Docker, database: Database
+) -> None:
+    assert psql(docker, database, "select current_user, current_database()") == (
+        "crypto_rates|crypto_rates"
+    )
+    assert psql(docker, database, "select 1", password="wrong").startswith("ERROR")
+    assert "password authentication failed" in psql(docker, database, "select 1", "wrong")
+
+
+def test_postgres_image_runs_as_10004_on_a_read_only_root(
+    docker: Docker, database: Database
+) -> None:
+    top = docker.output("top", database.name, "-eo", "pid,uid").splitlines()[1:]
+    assert {line.split()[1] for line in top} == {"10004"}
+    assert docker.inspect(database.name, "{{.HostConfig.ReadonlyRootfs}}") == "true"
+
+
+def test_postgres_image_keeps_its_data_across_a_restart_and_stops_fast(
+    docker: Docker, database: Database
+) -> None:
+    # psql 15 prints every statement's status of a -c string, not only the last one's.
+    assert psql(docker, database, "create table kept (v int); insert into kept values (7)") == (
+        "CREATE TABLE\nINSERT 0 1"
+    )
+    # The image's stop signal (SIGINT) is PostgreSQL's fast shutdown: exit 0 within the 10 s.
+    docker.run("stop", "--time", "10", database.name, timeout=30)
+    assert docker.inspect(database.name, "{{.State.ExitCode}}") == "0", docker.logs(database.name)
+    docker.run("start", database.name)
+    ready = ("exec", database.name, "pg_isready", "--host=127.0.0.1", f"--port={database.port}")
+    wait_until("PostgreSQL back", lambda: docker.run(*ready, check=False).returncode == 0, 60)
+    assert psql(docker, database, "select v from kept") == "7"
+
+
+def test_postgres_image_refuses_a_first_start_without_a_password(docker: Docker) -> None:
+    result = docker.run(
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        *HARDENING,
+        "--env",
+        "POSTGRES_PASSWORD=",
+        POSTGRES,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "POSTGRES_PASSWORD is empty" in result.stderr

@@ -40,6 +40,27 @@ export function maxAgeSeconds(cacheControl: string | null): number | null {
   return match ? Number(match[1]) : null;
 }
 
+/**
+ * The body's age and staleness as of this answer, not as of when it was built: a cached copy
+ * (nginx's, standing in for a failing backend) keeps the `age_seconds` and `stale` it was built
+ * with. The age is recomputed from `fetched_at` and the answer's `Date` (both server clocks, so the
+ * browser's clock does not matter), and the data is stale past the answer's `stale-if-error`
+ * (the backend's STALE_AFTER).
+ */
+export function asOfAnswer<T extends { fetched_at: string; age_seconds: number; stale: boolean }>(
+  body: T,
+  date: string | null,
+  cacheControl: string | null,
+): T {
+  const answeredAt = Date.parse(date ?? "");
+  const fetchedAt = Date.parse(body.fetched_at);
+  if (Number.isNaN(answeredAt) || Number.isNaN(fetchedAt)) return body;
+  const age = Math.max(body.age_seconds, Math.floor((answeredAt - fetchedAt) / 1000));
+  const limit = /(?:^|,)\s*stale-if-error=(\d+)\s*(?:,|$)/i.exec(cacheControl ?? "");
+  const stale = body.stale || (limit !== null && age > Number(limit[1]));
+  return { ...body, age_seconds: age, stale };
+}
+
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -102,11 +123,13 @@ export class ApiClient {
     const headers: Record<string, string> = { Accept: "application/json" };
     if (etag !== null) headers["If-None-Match"] = etag;
     const response = await this.get("/api/v1/rates", headers);
-    const maxAge = maxAgeSeconds(response.headers.get("cache-control"));
+    const cacheControl = response.headers.get("cache-control");
+    const maxAge = maxAgeSeconds(cacheControl);
     if (response.status === 304) return { kind: "not-modified", maxAgeSeconds: maxAge };
     const body = await this.json(response);
     if (!isRatesList(body)) throw this.invalid("The rates response does not have the expected shape.");
-    return { kind: "fresh", body, etag: response.headers.get("etag"), maxAgeSeconds: maxAge };
+    const honest = asOfAnswer(body, response.headers.get("date"), cacheControl);
+    return { kind: "fresh", body: honest, etag: response.headers.get("etag"), maxAgeSeconds: maxAge };
   }
 
   /** The recorded series of `code`, in units of `code` per 1 `base`. */

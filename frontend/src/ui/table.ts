@@ -68,11 +68,13 @@ export class RatesTable {
   }
 
   render(rows: readonly Rate[], base: Rate, sel: Selection, counts: Record<TypeFilter, number>): void {
+    const focused = this.focusedButton();
     this.renderChips(sel.type, counts);
     if (this.els.search.value !== sel.q) this.els.search.value = sel.q;
     this.renderHead(base, sel);
     this.els.body.replaceChildren(...(rows.length > 0 ? rows.map((r) => this.row(r, base)) : [this.emptyRow(sel)]));
     this.els.body.removeAttribute("aria-busy");
+    this.refocus(focused);
     // Counted so the end-to-end tests can tell a re-render from an untouched table (304).
     this.renders += 1;
     this.els.body.dataset.renders = String(this.renders);
@@ -82,6 +84,30 @@ export class RatesTable {
       this.els.foot,
       `${rows.length} of ${counts.all} currencies · values are units of each currency per 1 ${base.code.toUpperCase()} (${base.name})`,
     );
+  }
+
+  /** The chip, sort or code button that has focus, as a selector for its replacement after a render. */
+  private focusedButton(): string | null {
+    const el = document.activeElement;
+    const ours = [this.els.chips, this.els.head, this.els.body].some((part) => part.contains(el));
+    if (!(el instanceof HTMLButtonElement) || !ours) return null;
+    for (const attr of ["data-type", "data-sort", "data-code"]) {
+      const value = el.getAttribute(attr);
+      if (value !== null) return `button[${attr}="${CSS.escape(value)}"]`;
+    }
+    return null;
+  }
+
+  /** A render replaces the buttons: without this, a keyboard user's focus would fall back to the page. */
+  private refocus(selector: string | null): void {
+    if (selector === null || document.activeElement !== document.body) return;
+    for (const part of [this.els.chips, this.els.head, this.els.body]) {
+      const button = part.querySelector<HTMLButtonElement>(selector);
+      if (button !== null) {
+        button.focus({ preventScroll: true });
+        return;
+      }
+    }
   }
 
   private renderChips(active: TypeFilter, counts: Record<TypeFilter, number>): void {

@@ -6,6 +6,9 @@ locals {
   backend_repository  = "crypto-rates-backend"
   frontend_repository = "crypto-rates-frontend"
 
+  # The Secret the chart reads DATABASE_URL from (values-staging.yaml, values-prod.yaml).
+  database_url_from = "crypto-rates-database"
+
   chart_path  = "${path.module}/../../../helm/crypto-rates"
   values_file = "${local.chart_path}/values-${var.environment}.yaml"
 
@@ -50,20 +53,22 @@ module "cluster" {
 module "registry" {
   source = "../../modules/registry"
 
-  repository_names      = toset([local.backend_repository, local.frontend_repository])
-  create                = var.create_ecr_repositories
-  tagged_images_to_keep = var.ecr_tagged_images_to_keep
-  tags                  = local.tags
+  repository_names    = toset([local.backend_repository, local.frontend_repository])
+  create              = var.create_ecr_repositories
+  main_builds_to_keep = var.ecr_main_builds_to_keep
+  tags                = local.tags
 }
 
 module "github_oidc" {
   source = "../../modules/github-oidc"
 
-  role_name            = "${local.name}-github-actions"
+  push_role_name       = "${local.name}-github-push"
+  deploy_role_name     = "${local.name}-github-deploy"
+  create_push_role     = var.create_ecr_repositories
   github_repository    = var.github_repository
   branches             = var.github_branches
-  environments         = var.github_environments
   tag_patterns         = var.github_tag_patterns
+  environment          = var.environment
   create_oidc_provider = var.create_github_oidc_provider
   ecr_repository_arns  = values(module.registry.repository_arns)
   cluster_name         = module.cluster.cluster_name
@@ -84,6 +89,34 @@ module "addons" {
 
   # The charts wait for ready pods, so the node group and the cluster add-ons must exist first.
   depends_on = [module.cluster]
+}
+
+# The app's PostgreSQL (RDS) and the Secret with its DATABASE_URL in the app namespace. Every
+# environment on AWS uses it, dev too (the chart's bundled PostgreSQL is for clusters without one).
+module "database" {
+  source = "../../modules/database"
+
+  name                      = local.name
+  region                    = var.aws_region
+  vpc_id                    = module.network.vpc_id
+  subnet_ids                = module.network.private_subnet_ids
+  allowed_security_group_id = module.cluster.node_security_group_id
+  cluster_name              = module.cluster.cluster_name
+  app_namespace             = kubernetes_namespace_v1.app.metadata[0].name
+  kubernetes_secret_name    = local.database_url_from
+  engine_version            = var.db_engine_version
+  instance_class            = var.db_instance_class
+  allocated_storage_gib     = var.db_allocated_storage_gib
+  max_allocated_storage_gib = var.db_max_allocated_storage_gib
+  multi_az                  = var.db_multi_az
+  deletion_protection       = var.db_deletion_protection
+  backup_retention_days     = var.db_backup_retention_days
+  password_rotation_days    = var.db_password_rotation_days
+  log_retention_days        = var.log_retention_days
+  tags                      = local.tags
+
+  # External Secrets' webhook Service needs the load balancer controller's webhook serving.
+  depends_on = [module.addons]
 }
 
 # The app namespace enforces the "restricted" Pod Security Standard.
@@ -129,6 +162,19 @@ resource "helm_release" "crypto_rates" {
     name  = "frontend.image.tag"
     value = var.frontend_image_tag
   }
+  # The RDS database in every environment (values-dev.yaml's bundled one is for other clusters).
+  set {
+    name  = "backend.database.bundled.enabled"
+    value = "false"
+  }
+  set {
+    name  = "backend.database.external.existingSecret"
+    value = module.database.kubernetes_secret_name
+  }
+  set {
+    name  = "backend.networkPolicy.databaseCIDR"
+    value = var.vpc_cidr
+  }
 
   # Terraform installs the first release; from then on the Deploy workflow owns upgrades (helm
   # upgrade by image digest, with the same values file), so Terraform must not roll them back.
@@ -136,5 +182,5 @@ resource "helm_release" "crypto_rates" {
     ignore_changes = all
   }
 
-  depends_on = [module.addons]
+  depends_on = [module.addons, module.database]
 }

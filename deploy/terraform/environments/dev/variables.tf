@@ -109,13 +109,13 @@ variable "log_retention_days" {
   }
 }
 
-variable "ecr_tagged_images_to_keep" {
-  description = "Tagged images kept per ECR repository (1-1000); older ones expire."
+variable "ecr_main_builds_to_keep" {
+  description = "Builds of main (sha-<commit> tags) kept per ECR repository (1-1000); older ones expire. Release tags and signatures are always kept."
   type        = number
 
   validation {
-    condition     = var.ecr_tagged_images_to_keep >= 1 && var.ecr_tagged_images_to_keep <= 1000
-    error_message = "ecr_tagged_images_to_keep must be from 1 to 1000."
+    condition     = var.ecr_main_builds_to_keep >= 1 && var.ecr_main_builds_to_keep <= 1000
+    error_message = "ecr_main_builds_to_keep must be from 1 to 1000."
   }
 }
 
@@ -124,9 +124,75 @@ variable "enable_kube_prometheus_stack" {
   type        = bool
 }
 
-variable "github_environments" {
-  description = "GitHub environments (with protection rules) whose jobs may assume the CI role, e.g. [\"prod\"]."
-  type        = list(string)
+variable "db_engine_version" {
+  description = "PostgreSQL version of the RDS instance, major or major.minor (e.g. 17)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^1[4-9](\\.[0-9]+)?$", var.db_engine_version))
+    error_message = "db_engine_version must be a PostgreSQL major from 14 to 19, optionally with a minor, e.g. 17 or 17.6."
+  }
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class, e.g. db.t4g.micro."
+  type        = string
+
+  validation {
+    condition     = can(regex("^db\\.[a-z0-9]+\\.[a-z0-9]+$", var.db_instance_class))
+    error_message = "db_instance_class must be an RDS instance class such as db.t4g.micro."
+  }
+}
+
+variable "db_allocated_storage_gib" {
+  description = "Initial database storage in GiB (20-1000)."
+  type        = number
+
+  validation {
+    condition     = var.db_allocated_storage_gib >= 20 && var.db_allocated_storage_gib <= 1000
+    error_message = "db_allocated_storage_gib must be from 20 to 1000."
+  }
+}
+
+variable "db_max_allocated_storage_gib" {
+  description = "Ceiling of database storage autoscaling in GiB (db_allocated_storage_gib to 2000)."
+  type        = number
+
+  validation {
+    condition     = var.db_max_allocated_storage_gib >= var.db_allocated_storage_gib && var.db_max_allocated_storage_gib <= 2000
+    error_message = "db_max_allocated_storage_gib must be from db_allocated_storage_gib to 2000."
+  }
+}
+
+variable "db_multi_az" {
+  description = "A standby database in a second AZ (prod)."
+  type        = bool
+}
+
+variable "db_deletion_protection" {
+  description = "Refuse deleting the database, and keep a final snapshot and its backups (prod)."
+  type        = bool
+}
+
+variable "db_backup_retention_days" {
+  description = "Days of automated database backups and point-in-time recovery (1-35)."
+  type        = number
+
+  validation {
+    condition     = var.db_backup_retention_days >= 1 && var.db_backup_retention_days <= 35
+    error_message = "db_backup_retention_days must be from 1 to 35."
+  }
+}
+
+variable "db_password_rotation_days" {
+  description = "Days between rotations of the database master password (1-365); restart the backends after one."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.db_password_rotation_days >= 1 && var.db_password_rotation_days <= 365
+    error_message = "db_password_rotation_days must be from 1 to 365."
+  }
 }
 
 # --- Set by the operator (terraform.tfvars) ----------------------------------------------------
@@ -163,20 +229,20 @@ variable "cluster_admin_principal_arns" {
 }
 
 variable "github_repository" {
-  description = "The repository (owner/name) whose GitHub Actions may assume the CI role; nothing else can."
+  description = "The repository (owner/name) whose GitHub Actions may assume the push and deploy roles; nothing else can."
   type        = string
 }
 
 variable "github_branches" {
-  description = "Branches whose workflow runs may assume the CI role; protect them in GitHub."
+  description = "Protected branches whose runs may push images and whose deploy workflow may deploy (from the GitHub environment only)."
   type        = list(string)
   default     = ["main"]
 }
 
 variable "github_tag_patterns" {
-  description = "Release tag patterns (protected by a tag ruleset) whose runs may assume the CI role: [\"v*.*.*\"] for the release image push."
+  description = "Release tag patterns (protected by a tag ruleset) whose runs may push images and whose deploy workflow may deploy: [\"v*.*.*\"] for vX.Y.Z."
   type        = list(string)
-  default     = []
+  default     = ["v*.*.*"]
 }
 
 variable "create_github_oidc_provider" {

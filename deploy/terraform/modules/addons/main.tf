@@ -1,7 +1,11 @@
 # Cluster add-ons as Helm releases. Chart versions are pinned here and bumped in review.
 locals {
   lb_controller_service_account = "aws-load-balancer-controller"
-  ingress_class_name            = "nginx"
+  # The AWS Load Balancer Controller serves Ingresses of this class with an ALB (the chart's
+  # ingress.className in values-<env>.yaml). It replaced ingress-nginx, which Kubernetes SIG Network
+  # retired (best-effort maintenance ended March 2026): one AWS-maintained controller that was
+  # installed anyway, no proxy pods in the request path, TLS from ACM.
+  ingress_class_name = "alb"
   # The names the chart's values files refer to (ingress.clusterIssuer).
   cluster_issuers = {
     letsencrypt-staging = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -10,7 +14,6 @@ locals {
 
   charts = {
     aws_load_balancer_controller = { repository = "https://aws.github.io/eks-charts", version = "1.13.0" }
-    ingress_nginx                = { repository = "https://kubernetes.github.io/ingress-nginx", version = "4.12.1" }
     cert_manager                 = { repository = "https://charts.jetstack.io", version = "v1.17.2" }
     metrics_server               = { repository = "https://kubernetes-sigs.github.io/metrics-server", version = "3.12.2" }
     kube_prometheus_stack        = { repository = "https://prometheus-community.github.io/helm-charts", version = "72.8.0" }
@@ -59,41 +62,12 @@ resource "helm_release" "aws_load_balancer_controller" {
       create = true
       name   = local.lb_controller_service_account
     }
+    ingressClass               = local.ingress_class_name
+    createIngressClassResource = true
+    ingressClassConfig         = { default = false }
   })]
 
   depends_on = [module.lb_controller_pod_identity]
-}
-
-# ingress-nginx terminates TLS with cert-manager's certificates behind an NLB that the load
-# balancer controller provisions (IP targets, so traffic goes straight to the controller pods).
-resource "helm_release" "ingress_nginx" {
-  name             = "ingress-nginx"
-  namespace        = "ingress-nginx"
-  create_namespace = true
-  repository       = local.charts.ingress_nginx.repository
-  chart            = "ingress-nginx"
-  version          = local.charts.ingress_nginx.version
-  atomic           = true
-
-  values = [yamlencode({
-    controller = {
-      replicaCount = 2
-      ingressClassResource = {
-        name    = local.ingress_class_name
-        default = true
-      }
-      service = {
-        annotations = {
-          "service.beta.kubernetes.io/aws-load-balancer-type"            = "external"
-          "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type" = "ip"
-          "service.beta.kubernetes.io/aws-load-balancer-scheme"          = "internet-facing"
-        }
-      }
-      metrics = { enabled = true, serviceMonitor = { enabled = var.enable_kube_prometheus_stack } }
-    }
-  })]
-
-  depends_on = [helm_release.aws_load_balancer_controller, helm_release.kube_prometheus_stack]
 }
 
 resource "helm_release" "cert_manager" {
@@ -129,7 +103,7 @@ resource "helm_release" "letsencrypt_issuers" {
     issuers      = local.cluster_issuers
   })]
 
-  depends_on = [helm_release.cert_manager, helm_release.ingress_nginx]
+  depends_on = [helm_release.cert_manager, helm_release.aws_load_balancer_controller]
 }
 
 resource "helm_release" "metrics_server" {

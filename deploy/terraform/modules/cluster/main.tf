@@ -1,3 +1,12 @@
+# The VPC CNI add-on's configuration (the schema of `aws eks describe-addon-configuration
+# --addon-name vpc-cni`): its node agent enforces Kubernetes NetworkPolicies only when
+# enableNetworkPolicy is "true" (a string); without it the chart's policies are accepted and ignored.
+locals {
+  vpc_cni_configuration = {
+    enableNetworkPolicy = "true"
+  }
+}
+
 # EKS through the community module (v20 input names). Access is managed by EKS access entries
 # (authentication_mode = "API"); no aws-auth ConfigMap.
 
@@ -69,7 +78,11 @@ module "eks" {
     coredns                = { most_recent = true }
     kube-proxy             = { most_recent = true }
     eks-pod-identity-agent = { most_recent = true, before_compute = true }
-    vpc-cni                = { most_recent = true, before_compute = true }
+    vpc-cni = {
+      most_recent          = true
+      before_compute       = true
+      configuration_values = jsonencode(local.vpc_cni_configuration)
+    }
   }
 
   eks_managed_node_groups = {

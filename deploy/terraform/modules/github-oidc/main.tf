@@ -1,17 +1,26 @@
-# CI access without long-lived keys: GitHub's OIDC token is exchanged for short-lived credentials of
-# a role that only this repository's protected branches and environments can assume.
+# CI access without long-lived keys: GitHub's OIDC token is exchanged for short-lived credentials.
+# Two roles, so that no job holds more than it needs:
+#   - the push role (protected branches and release tags): push images to ECR, nothing in a cluster;
+#   - the deploy role (one GitHub environment, behind its required reviewers, and only inside the
+#     deploy workflow of a protected ref): read ECR, helm upgrade in one namespace.
+# A job on main (e.g. the release image build with its third-party actions) carries a
+# "ref:refs/heads/main" subject, which the deploy role does not trust.
 locals {
   issuer = "token.actions.githubusercontent.com"
 
-  # Exact subjects (StringEquals, no wildcards): a fork, another repository, a pull request or any
-  # other branch carries a different "sub" claim and is refused.
-  subjects = concat(
-    [for branch in var.branches : "repo:${var.github_repository}:ref:refs/heads/${branch}"],
-    [for environment in var.environments : "repo:${var.github_repository}:environment:${environment}"],
-  )
+  # Exact subjects (StringEquals, no wildcards) for branches; only the tag part may hold wildcards
+  # (StringLike), the repository part stays exact.
+  push_branch_subjects = [for branch in var.branches : "repo:${var.github_repository}:ref:refs/heads/${branch}"]
+  push_tag_subjects    = [for pattern in var.tag_patterns : "repo:${var.github_repository}:ref:refs/tags/${pattern}"]
 
-  # Only the tag part may hold wildcards; the repository part stays exact.
-  tag_subjects = [for pattern in var.tag_patterns : "repo:${var.github_repository}:ref:refs/tags/${pattern}"]
+  deploy_subject = "repo:${var.github_repository}:environment:${var.environment}"
+
+  # job_workflow_ref is "<owner>/<repo>/<workflow path>@<ref>": the deploy workflow file as it is on
+  # a protected branch or release tag, whether dispatched by hand or called from release.yml.
+  deploy_workflow_refs = concat(
+    [for branch in var.branches : "${var.github_repository}/${var.deploy_workflow}@refs/heads/${branch}"],
+    [for pattern in var.tag_patterns : "${var.github_repository}/${var.deploy_workflow}@refs/tags/${pattern}"],
+  )
 
   oidc_provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : data.aws_iam_openid_connect_provider.github[0].arn
 }
@@ -32,9 +41,11 @@ data "aws_iam_openid_connect_provider" "github" {
   url = "https://${local.issuer}"
 }
 
-data "aws_iam_policy_document" "trust" {
+# --- push role: protected branches and release tags, ECR push only ----------------------------
+
+data "aws_iam_policy_document" "push_trust" {
   statement {
-    sid     = "GitHubActionsOfThisRepository"
+    sid     = "ProtectedBranchesOfThisRepository"
     effect  = "Allow"
     actions = ["sts:AssumeRoleWithWebIdentity"]
 
@@ -52,15 +63,15 @@ data "aws_iam_policy_document" "trust" {
     condition {
       test     = "StringEquals"
       variable = "${local.issuer}:sub"
-      values   = local.subjects
+      values   = local.push_branch_subjects
     }
   }
 
   dynamic "statement" {
-    for_each = length(local.tag_subjects) > 0 ? [1] : []
+    for_each = length(local.push_tag_subjects) > 0 ? [1] : []
 
     content {
-      sid     = "GitHubActionsOfThisRepositoryOnVersionTags"
+      sid     = "ReleaseTagsOfThisRepository"
       effect  = "Allow"
       actions = ["sts:AssumeRoleWithWebIdentity"]
 
@@ -78,22 +89,24 @@ data "aws_iam_policy_document" "trust" {
       condition {
         test     = "StringLike"
         variable = "${local.issuer}:sub"
-        values   = local.tag_subjects
+        values   = local.push_tag_subjects
       }
     }
   }
 }
 
-resource "aws_iam_role" "github_actions" {
-  name                 = var.role_name
-  description          = "GitHub Actions of ${var.github_repository}: push images, deploy to ${var.cluster_name}"
-  assume_role_policy   = data.aws_iam_policy_document.trust.json
+resource "aws_iam_role" "push" {
+  count = var.create_push_role ? 1 : 0
+
+  name                 = var.push_role_name
+  description          = "GitHub Actions of ${var.github_repository} on protected refs: push images to ECR (no cluster access)"
+  assume_role_policy   = data.aws_iam_policy_document.push_trust.json
   max_session_duration = 3600
 
   tags = var.tags
 }
 
-data "aws_iam_policy_document" "permissions" {
+data "aws_iam_policy_document" "push" {
   statement {
     sid       = "EcrLogin"
     effect    = "Allow"
@@ -102,18 +115,91 @@ data "aws_iam_policy_document" "permissions" {
   }
 
   statement {
-    sid    = "EcrPushAndPull"
+    sid    = "EcrPush"
     effect = "Allow"
     actions = [
       "ecr:BatchCheckLayerAvailability",
       "ecr:BatchGetImage",
       "ecr:CompleteLayerUpload",
       "ecr:DescribeImages",
-      "ecr:DescribeImageScanFindings",
       "ecr:GetDownloadUrlForLayer",
       "ecr:InitiateLayerUpload",
       "ecr:PutImage",
       "ecr:UploadLayerPart",
+    ]
+    resources = var.ecr_repository_arns
+  }
+}
+
+resource "aws_iam_role_policy" "push" {
+  count = var.create_push_role ? 1 : 0
+
+  name   = "push-images"
+  role   = aws_iam_role.push[0].id
+  policy = data.aws_iam_policy_document.push.json
+}
+
+# --- deploy role: one GitHub environment, the deploy workflow only --------------------------
+
+data "aws_iam_policy_document" "deploy_trust" {
+  statement {
+    sid     = "DeployWorkflowInOneEnvironment"
+    effect  = "Allow"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.issuer}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.issuer}:sub"
+      values   = [local.deploy_subject]
+    }
+
+    # STS validates GitHub's job_workflow_ref claim (since January 2026): the job must run the
+    # deploy workflow file of a protected ref, not any workflow that names the environment.
+    condition {
+      test     = "StringLike"
+      variable = "${local.issuer}:job_workflow_ref"
+      values   = local.deploy_workflow_refs
+    }
+  }
+}
+
+resource "aws_iam_role" "deploy" {
+  name                 = var.deploy_role_name
+  description          = "GitHub Actions of ${var.github_repository}, environment ${var.environment}: deploy to ${var.cluster_name}"
+  assume_role_policy   = data.aws_iam_policy_document.deploy_trust.json
+  max_session_duration = 3600
+
+  tags = var.tags
+}
+
+# Read the images (digests, cosign signatures); no push.
+data "aws_iam_policy_document" "deploy" {
+  statement {
+    sid       = "EcrLogin"
+    effect    = "Allow"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # this action has no resource-level scoping
+  }
+
+  statement {
+    sid    = "EcrRead"
+    effect = "Allow"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:DescribeImages",
+      "ecr:GetDownloadUrlForLayer",
     ]
     resources = var.ecr_repository_arns
   }
@@ -126,24 +212,24 @@ data "aws_iam_policy_document" "permissions" {
   }
 }
 
-resource "aws_iam_role_policy" "github_actions" {
-  name   = "push-images-and-deploy"
-  role   = aws_iam_role.github_actions.id
-  policy = data.aws_iam_policy_document.permissions.json
+resource "aws_iam_role_policy" "deploy" {
+  name   = "read-images-and-deploy"
+  role   = aws_iam_role.deploy.id
+  policy = data.aws_iam_policy_document.deploy.json
 }
 
-# Inside the cluster the role is admin of the app namespace only (helm upgrade of the chart).
-resource "aws_eks_access_entry" "github_actions" {
+# Inside the cluster the deploy role is admin of the app namespace only (helm upgrade of the chart).
+resource "aws_eks_access_entry" "deploy" {
   cluster_name  = var.cluster_name
-  principal_arn = aws_iam_role.github_actions.arn
+  principal_arn = aws_iam_role.deploy.arn
   type          = "STANDARD"
 
   tags = var.tags
 }
 
-resource "aws_eks_access_policy_association" "github_actions" {
+resource "aws_eks_access_policy_association" "deploy" {
   cluster_name  = var.cluster_name
-  principal_arn = aws_eks_access_entry.github_actions.principal_arn
+  principal_arn = aws_eks_access_entry.deploy.principal_arn
   policy_arn    = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy"
 
   access_scope {

@@ -1,10 +1,21 @@
-variable "role_name" {
-  description = "Name of the IAM role GitHub Actions assumes."
+variable "push_role_name" {
+  description = "Name of the IAM role that pushes images (protected branches and release tags)."
   type        = string
 }
 
+variable "deploy_role_name" {
+  description = "Name of the IAM role that deploys to this environment's cluster."
+  type        = string
+}
+
+variable "create_push_role" {
+  description = "Create the push role; false where another environment's role pushes to these repositories."
+  type        = bool
+  default     = true
+}
+
 variable "github_repository" {
-  description = "The one repository (owner/name) whose workflows may assume the role."
+  description = "The one repository (owner/name) whose workflows may assume the roles."
   type        = string
 
   validation {
@@ -14,7 +25,7 @@ variable "github_repository" {
 }
 
 variable "branches" {
-  description = "Branches (protect them in GitHub) whose workflow runs may assume the role."
+  description = "Protected branches whose runs may push images, and whose deploy workflow may deploy."
   type        = list(string)
 
   validation {
@@ -23,18 +34,29 @@ variable "branches" {
   }
 }
 
-variable "environments" {
-  description = "GitHub environments (give them protection rules) whose jobs may assume the role."
-  type        = list(string)
+variable "environment" {
+  description = "The one GitHub environment (give it required reviewers) whose deploy jobs may assume the deploy role."
+  type        = string
 
   validation {
-    condition     = alltrue([for e in var.environments : can(regex("^[A-Za-z0-9._-]+$", e))])
-    error_message = "environments must be plain GitHub environment names such as \"prod\" (no wildcards)."
+    condition     = can(regex("^[A-Za-z0-9._-]+$", var.environment))
+    error_message = "environment must be a plain GitHub environment name such as \"prod\" (no wildcards)."
+  }
+}
+
+variable "deploy_workflow" {
+  description = "Path of the only workflow whose jobs may assume the deploy role (pinned through job_workflow_ref)."
+  type        = string
+  default     = ".github/workflows/deploy.yml"
+
+  validation {
+    condition     = can(regex("^[.]github/workflows/[A-Za-z0-9._-]+[.]ya?ml$", var.deploy_workflow))
+    error_message = "deploy_workflow must be a workflow file path such as \".github/workflows/deploy.yml\" (no wildcards)."
   }
 }
 
 variable "tag_patterns" {
-  description = "Release tag patterns (protect them with a tag ruleset) whose workflow runs may assume the role: [\"v*.*.*\"] for release.yml's vX.Y.Z tags."
+  description = "Release tag patterns (protect them with a tag ruleset) whose runs may push images and whose deploy workflow may deploy: [\"v*.*.*\"] for release.yml's vX.Y.Z tags."
   type        = list(string)
   default     = []
 
@@ -53,12 +75,12 @@ variable "create_oidc_provider" {
 }
 
 variable "ecr_repository_arns" {
-  description = "ECR repositories the role may push images to."
+  description = "ECR repositories the push role may push to and the deploy role may read."
   type        = list(string)
 }
 
 variable "cluster_name" {
-  description = "EKS cluster the role deploys to."
+  description = "EKS cluster the deploy role deploys to."
   type        = string
 }
 
@@ -68,7 +90,7 @@ variable "cluster_arn" {
 }
 
 variable "deploy_namespace" {
-  description = "The only Kubernetes namespace the role may change."
+  description = "The only Kubernetes namespace the deploy role may change."
   type        = string
 }
 

@@ -17,35 +17,43 @@ resource "aws_ecr_repository" "this" {
   tags = var.tags
 }
 
+# What expires: untagged images (failed or superseded pushes) after some days, and builds of main
+# (sha-<commit>) beyond the newest N. Release tags (X.Y.Z) and cosign's signature tags
+# (sha256-<digest>.sig, also .att/.sbom) match no rule, so a release and its signature stay as long
+# as the repository: a node replacing one in prod can still pull it, and a rollback finds it.
+# No "tagStatus = any" rule: it would count releases and signatures among the N.
+locals {
+  lifecycle_rules = [
+    {
+      rulePriority = 1
+      description  = "Expire untagged images after ${var.untagged_image_expiry_days} days"
+      selection = {
+        tagStatus   = "untagged"
+        countType   = "sinceImagePushed"
+        countUnit   = "days"
+        countNumber = var.untagged_image_expiry_days
+      }
+      action = { type = "expire" }
+    },
+    {
+      rulePriority = 2
+      description  = "Keep the last ${var.main_builds_to_keep} builds of main (sha-<commit>)"
+      selection = {
+        tagStatus     = "tagged"
+        tagPrefixList = ["sha-"]
+        countType     = "imageCountMoreThan"
+        countNumber   = var.main_builds_to_keep
+      }
+      action = { type = "expire" }
+    },
+  ]
+}
+
 resource "aws_ecr_lifecycle_policy" "this" {
   for_each = aws_ecr_repository.this
 
   repository = each.value.name
-  policy = jsonencode({
-    rules = [
-      {
-        rulePriority = 1
-        description  = "Expire untagged images after ${var.untagged_image_expiry_days} days"
-        selection = {
-          tagStatus   = "untagged"
-          countType   = "sinceImagePushed"
-          countUnit   = "days"
-          countNumber = var.untagged_image_expiry_days
-        }
-        action = { type = "expire" }
-      },
-      {
-        rulePriority = 2
-        description  = "Keep the last ${var.tagged_images_to_keep} tagged images"
-        selection = {
-          tagStatus   = "any"
-          countType   = "imageCountMoreThan"
-          countNumber = var.tagged_images_to_keep
-        }
-        action = { type = "expire" }
-      },
-    ]
-  })
+  policy     = jsonencode({ rules = local.lifecycle_rules })
 }
 
 data "aws_ecr_repository" "existing" {

@@ -9,9 +9,14 @@ variable "create" {
   default     = true
 }
 
-variable "tagged_images_to_keep" {
-  description = "How many tagged images each repository keeps; older ones expire."
+variable "main_builds_to_keep" {
+  description = "How many builds of main (sha-<commit> tags) each repository keeps; older ones expire. Release tags never expire."
   type        = number
+
+  validation {
+    condition     = var.main_builds_to_keep >= 1 && floor(var.main_builds_to_keep) == var.main_builds_to_keep
+    error_message = "main_builds_to_keep must be a whole number of at least 1."
+  }
 }
 
 variable "untagged_image_expiry_days" {

@@ -6,6 +6,9 @@ Arguments besides "context" and "component":
   env             the container's env/envFrom block as YAML (rendered by the part's chart), or ""
   writable        list of (dict "name" "tmp" "path" "/tmp"): an emptyDir volume mounted at each path
   checksums       optional: pod annotations that roll the pods when what they hash changes
+  secretFile      optional: (dict "secret" NAME "key" KEY "path" DIR): that key of that Secret as
+                  the file DIR/KEY, mounted as a directory (never subPath) so the kubelet updates it
+                  in place when the Secret changes
   backendClient   optional: true labels the pods as API clients the backend admits
 Usage: {{ include "workload.deployment" (dict "context" $ "component" "web" "port" 8080 "env" (include "frontend.env" .) "writable" (list (dict "name" "tmp" "path" "/tmp"))) }}
 */}}
@@ -133,11 +136,25 @@ spec:
             - name: {{ .name }}
               mountPath: {{ .path }}
             {{- end }}
+            {{- with .secretFile }}
+            - name: secret-file
+              mountPath: {{ .path }}
+              readOnly: true
+            {{- end }}
       volumes:
         # The root filesystem is read-only; these are the only writable paths.
         {{- range .writable }}
         - name: {{ .name }}
           emptyDir:
             sizeLimit: 64Mi
+        {{- end }}
+        {{- with .secretFile }}
+        - name: secret-file
+          secret:
+            secretName: {{ .secret }}
+            defaultMode: 0444
+            items:
+              - key: {{ .key }}
+                path: {{ .key }}
         {{- end }}
 {{- end -}}

@@ -22,13 +22,15 @@ app.kubernetes.io/instance: {{ .release }}
 {{- end -}}
 
 {{/*
-Labels on every object of a chart; "component" (api, web) is left out when empty.
+Labels on every object of a chart; "component" (api, web) is left out when empty. "part" names a
+second workload of the chart (its own name and selector labels, e.g. the backend's "database");
+it defaults to the chart's name.
 Usage: {{ include "workload.labels" (dict "context" $ "component" "api") }}
 */}}
 {{- define "workload.labels" -}}
 {{- $chart := .context.Chart -}}
 helm.sh/chart: {{ printf "%s-%s" $chart.Name $chart.Version | replace "+" "_" }}
-{{ include "workload.selectorLabels" (dict "release" .context.Release.Name "part" $chart.Name) }}
+{{ include "workload.selectorLabels" (dict "release" .context.Release.Name "part" (default $chart.Name .part)) }}
 app.kubernetes.io/version: {{ $chart.AppVersion | quote }}
 {{- with .component }}
 app.kubernetes.io/component: {{ . }}
@@ -41,12 +43,13 @@ app.kubernetes.io/managed-by: {{ .context.Release.Service }}
 {{- end -}}
 
 {{/*
-The metadata block of a part's namespaced object, named <release>-<chart>.
+The metadata block of a part's namespaced object, named <release>-<part> ("part" as in
+workload.labels: default the chart's name).
 Usage: {{ include "workload.metadata" (dict "context" $ "component" "api") }}
 */}}
 {{- define "workload.metadata" -}}
 metadata:
-  name: {{ include "workload.fullname" (dict "release" .context.Release.Name "part" .context.Chart.Name) }}
+  name: {{ include "workload.fullname" (dict "release" .context.Release.Name "part" (default .context.Chart.Name .part)) }}
   namespace: {{ .context.Release.Namespace }}
   labels:
     {{- include "workload.labels" . | nindent 4 }}

@@ -1,21 +1,24 @@
 {{/*
-The Service in front of a part's pods: its http port to the container port named http.
+The Service in front of a part's pods: its http port to the container port named http. A second
+workload of the chart ("part" as in workload.labels) passes its own ClusterIP port as
+"port" (dict "name" "postgres" "port" 5432).
 Usage: {{ include "workload.service" (dict "context" $ "component" "api") }}
 */}}
 {{- define "workload.service" -}}
 {{- $ctx := .context -}}
+{{- $port := .port | default (dict "name" "http" "port" $ctx.Values.service.port "type" $ctx.Values.service.type) -}}
 apiVersion: v1
 kind: Service
 {{ include "workload.metadata" . }}
 spec:
-  type: {{ $ctx.Values.service.type }}
+  type: {{ $port.type | default "ClusterIP" }}
   ports:
-    - name: http
-      port: {{ $ctx.Values.service.port }}
-      targetPort: http
+    - name: {{ $port.name }}
+      port: {{ $port.port }}
+      targetPort: {{ $port.name }}
       protocol: TCP
   selector:
-    {{- include "workload.selectorLabels" (dict "release" $ctx.Release.Name "part" $ctx.Chart.Name) | nindent 4 }}
+    {{- include "workload.selectorLabels" (dict "release" $ctx.Release.Name "part" (default $ctx.Chart.Name .part)) | nindent 4 }}
 {{- end -}}
 
 {{/*
@@ -101,7 +104,7 @@ automountServiceAccountToken: false
 
 {{/*
 The head of a part's NetworkPolicy: it selects the part's pods and governs both directions. The
-part's chart writes the rules, starting with "ingress:".
+part's chart writes the rules, starting with "ingress:". "part" as in workload.labels.
 Usage: {{ include "workload.networkPolicy" (dict "context" $ "component" "api") }}
 */}}
 {{- define "workload.networkPolicy" -}}
@@ -112,16 +115,24 @@ kind: NetworkPolicy
 spec:
   podSelector:
     matchLabels:
-      {{- include "workload.selectorLabels" (dict "release" $ctx.Release.Name "part" $ctx.Chart.Name) | nindent 6 }}
+      {{- include "workload.selectorLabels" (dict "release" $ctx.Release.Name "part" (default $ctx.Chart.Name .part)) | nindent 6 }}
   policyTypes: [Ingress, Egress]
 {{- end -}}
 
 {{/*
-The egress rule every part needs: DNS over UDP and TCP.
+The egress rule every part needs: DNS over UDP and TCP, to the cluster DNS only (CoreDNS as EKS,
+kubeadm and kind run it: namespace kube-system, label k8s-app=kube-dns), not port 53 anywhere.
 Usage: {{- include "workload.dnsEgress" . | nindent 4 }}
 */}}
 {{- define "workload.dnsEgress" -}}
-- ports:
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: kube-system
+      podSelector:
+        matchLabels:
+          k8s-app: kube-dns
+  ports:
     - port: 53
       protocol: UDP
     - port: 53
