@@ -302,6 +302,7 @@ def test_make_run_serves_the_page_and_stops_clean_on_ctrl_c(
             "PORT": str(backend_port),
             "UI_PORT": str(ui_port),
             "COINGECKO_BASE_URL": fake.url,
+            "CRYPTO_RATES_ALLOW_TEST_UPSTREAM": "1",  # the fake speaks plain http (issue 27)
             **({"NO_NGINX": "1"} if ui_server == "vite" else {}),
         }
         run = MakeRun(checkout, env)
