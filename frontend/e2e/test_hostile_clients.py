@@ -78,10 +78,15 @@ def test_a_stale_copy_lives_no_longer_than_stale_if_error_and_says_how_old_it_is
     url = stack.url + "/api/v1/rates"
     # The window is a 10 s slice of nginx's clock: cache a copy early in one, then kill the backend.
     wait_until("the start of a window", lambda: time.time() % 10 < 1, timeout_s=11)
-    assert http_get(url)[0] == 200
+    first = http_get(url)
+    assert first[0] == 200
+    fetched = datetime.fromisoformat(json.loads(first[2])["fetched_at"]).timestamp()
     assert stack.backend is not None and stack.backend.process is not None
     stack.backend.process.stop(signal.SIGKILL)
     stopped = time.time()
+    # Date has whole seconds: ask once the clock is past the fetch's second, so a Date of "now"
+    # and one of the fetch time differ (the copy was fetched moments ago; the window is 10 s).
+    time.sleep(max(0.0, int(fetched) + 1.1 - time.time()))
 
     def answer_with(cache_status: str) -> tuple[int, dict[str, str], bytes] | None:
         answer = http_get(url)
@@ -92,8 +97,8 @@ def test_a_stale_copy_lives_no_longer_than_stale_if_error_and_says_how_old_it_is
     # The copy's body keeps the age it was built with; the answer's Date is now, so the page can
     # tell how old the data really is (api/client.ts asOfAnswer).
     answered = parsedate_to_datetime(headers["date"]).timestamp()
-    fetched = datetime.fromisoformat(json.loads(body)["fetched_at"]).timestamp()
-    assert answered >= int(stopped) > fetched
+    assert datetime.fromisoformat(json.loads(body)["fetched_at"]).timestamp() == fetched
+    assert answered >= int(stopped) and answered > fetched
     # Within one 10 s window the key changes: the copy is gone and nginx says the backend is down.
     status, _, _ = wait_until(
         "the stale copy to expire",

@@ -655,9 +655,14 @@ class KubeNode:
         say(f"stopping node {self.name} ({self.ns})")
         self.daemons.stop(["kubelet"], timeout_s=15)
         self.daemons.stop(["kube-proxy", "coredns"])
+        # os.walk, not rglob: a container's cgroup may vanish while the tree is walked
         for cgroup in self.cgroup_dirs():
-            for procs in cgroup.rglob("cgroup.procs") if cgroup.is_dir() else ():
-                for pid in procs.read_text().split():
+            for parent, _, _ in os.walk(cgroup):
+                try:
+                    pids = (Path(parent) / "cgroup.procs").read_text().split()
+                except OSError:
+                    continue
+                for pid in pids:
                     with suppress(ProcessLookupError, PermissionError):
                         os.kill(int(pid), signal.SIGKILL)
         self.daemons.stop(["containerd"])
@@ -675,13 +680,10 @@ class KubeNode:
         for mount in sorted((m for m in mounts if m.startswith(f"{self.dir}/")), reverse=True):
             subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         for cgroup in self.cgroup_dirs():
-            if cgroup.is_dir():  # the deepest first: rmdir refuses a cgroup with children
-                for sub in sorted(cgroup.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-                    if sub.is_dir():
-                        with suppress(OSError):
-                            sub.rmdir()
+            # the deepest first (bottom-up walk): rmdir refuses a cgroup with children
+            for parent, _, _ in os.walk(cgroup, topdown=False):
                 with suppress(OSError):
-                    cgroup.rmdir()
+                    Path(parent).rmdir()
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True, check=False)
         if remove:
             subprocess.run(["rm", "-rf", "--one-file-system", str(self.dir)], check=False)
