@@ -14,6 +14,8 @@ back (the Demo plan's reach; more is a 401 like CoinGecko's). Control it in-proc
                            "retry_after": "<optional Retry-After header value>",
                            "endpoint": "all|history"}  (history: the two backfill endpoints only)
     POST /_control/scale  {"factor": 1.1}   multiplies every value (a "changed snapshot")
+    POST /_control/key    {"key": "k"}   from now on a call without that key (in x-cg-demo-api-key
+                                         or x-cg-pro-api-key) gets 401; {"key": null}: any call
     GET  /_control/calls  -> {"calls": n, "history_calls": m}
     POST /_control/reset
 
@@ -152,6 +154,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.fake.set_mode(request.get("mode", ""), request.get("retry_after"))
             elif path == "/_control/scale":
                 self.fake.scale(request.get("factor"))
+            elif path == "/_control/key":
+                self.fake.require_key(request.get("key"))
             elif path == "/_control/reset":
                 self.fake.reset()
             else:
@@ -178,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(mode, retry_after, body)
 
     def _history(self, path: str) -> None:
-        mode, retry_after = self.fake._record_history_call(self.path)
+        mode, retry_after = self.fake._record_history_call(self.path, dict(self.headers.items()))
         query = parse_qs(urlsplit(self.path).query)
         if path == SUPPORTED_PATH:
             units = [c for c in self.fake._payload["rates"] if c not in NOT_SUPPORTED]
@@ -366,10 +370,18 @@ class FakeCoinGecko:
             self._body = body
             self.factor = float(factor)
 
+    def require_key(self, key: object) -> None:
+        """Refuse (401) every later call that does not send ``key``; ``None``: no key needed."""
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ValueError("key must be a non-empty string, or null for no key")
+        with self._lock:
+            self._key = key
+
     def reset(self) -> None:
-        """Back to mode ``ok``, the fixture's values, no calls recorded."""
+        """Back to mode ``ok``, the fixture's values, no key required, no calls recorded."""
         self.set_mode("ok")
         self.scale(1)
+        self.require_key(None)
         with self._lock:
             self._call_log: list[Call] = []
             self._history_calls: list[str] = []
@@ -406,16 +418,25 @@ class FakeCoinGecko:
         with self._lock:
             return list(self._history_calls)
 
-    def _record_history_call(self, path: str) -> tuple[str, str | None]:
+    def _record_history_call(self, path: str, headers: dict[str, str]) -> tuple[str, str | None]:
         with self._lock:
             self._history_calls.append(path)
-            return self._history_mode, self._history_retry_after
+            mode = "401" if self._key_refused(headers) else self._history_mode
+            return mode, self._history_retry_after
+
+    def _key_refused(self, headers: dict[str, str]) -> bool:
+        """Whether a key is required and ``headers`` do not send it (call with the lock held)."""
+        lower = {name.lower(): value for name, value in headers.items()}
+        sent = {lower.get("x-cg-demo-api-key"), lower.get("x-cg-pro-api-key")}
+        return self._key is not None and self._key not in sent
 
     def _record_call(self, headers: dict[str, str]) -> tuple[str, str | None, bytes]:
+        lower = {name.lower(): value for name, value in headers.items()}
         with self._lock:
-            self._call_log.append(Call(time.monotonic(), self._mode, self._retry_after))
-            self._last_headers = {name.lower(): value for name, value in headers.items()}
-            return self._mode, self._retry_after, self._body
+            mode = "401" if self._key_refused(lower) else self._mode
+            self._call_log.append(Call(time.monotonic(), mode, self._retry_after))
+            self._last_headers = lower
+            return mode, self._retry_after, self._body
 
 
 def main(argv: list[str] | None = None) -> int:
