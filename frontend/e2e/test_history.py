@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from e2e_page import axe_violations, line_pixels, screenshot
 from e2e_stack import Stack
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Locator, Page, Route, expect
 from testkit.fake_coingecko import NOT_SUPPORTED, load_fixture
 from testkit.processes import http_get, wait_until
 
@@ -70,10 +70,15 @@ def is_history(range_: str, code: str) -> Callable[[Any], bool]:
     return lambda r: f"/api/v1/rates/{code}/history?" in r.url and f"range={range_}" in r.url
 
 
-def csv_points(page: Page, href: str) -> list[tuple[str, float]]:
-    answer = page.request.get(href)
-    assert answer.ok and answer.headers["content-type"].startswith("text/csv")
-    return [(r["t"], float(r["value"])) for r in csv.DictReader(io.StringIO(answer.text()))]
+def downloaded_points(page: Page, link: Locator, name: str) -> list[tuple[str, float]]:
+    """Click "Download CSV" and read the file the browser saved: a header row, then the points."""
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == name
+    path = download.value.path()
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("t,value\n"), text[:80]
+    return [(r["t"], float(r["value"])) for r in csv.DictReader(io.StringIO(text))]
 
 
 def json_points(page: Page, href: str) -> list[tuple[str, float]]:
@@ -128,15 +133,21 @@ def test_each_range_draws_the_backfilled_series_with_labels_that_fit_and_a_csv_o
     )
     expect(chart).to_have_attribute("data-range", range_, timeout=WAIT_MS)
 
-    # "Download CSV" is the CSV form of the shown series: the same points as the JSON. Live
-    # refreshes may add a point between two requests, so the pair is asked again until it agrees.
+    # "Download CSV" saves the CSV form of the shown series: the same points as the JSON. Live
+    # refreshes may change the newest point between two requests, so the download counts when it
+    # equals the JSON asked just before or just after it.
     link = page.get_by_role("link", name="Download CSV")
     href = f"/api/v1/rates/usd/history?base=btc&range={range_}&format=csv"
     expect(link).to_have_attribute("href", href)
-    expect(link).to_have_attribute("download", f"usd-per-1-btc-{range_}.csv")
     url = backfilled.url + href
-    wait_until("CSV equal to JSON", lambda: csv_points(page, url) == json_points(page, url), 10)
-    assert len(csv_points(page, url)) >= expected[2]
+    for _ in range(5):
+        before = json_points(page, url)
+        saved = downloaded_points(page, link, f"usd-per-1-btc-{range_}.csv")
+        if saved in (before, json_points(page, url)):
+            break
+    else:
+        pytest.fail(f"the downloaded CSV never equalled the JSON ({len(saved)} rows)")
+    assert len(saved) >= expected[2]
 
     # A crypto unit too, in another base: the link follows.
     with page.expect_response(is_history(range_, "eth")) as eth:
