@@ -30,6 +30,7 @@ class SnapshotStore:
     def __init__(self, history_limit: int) -> None:
         self._current: Snapshot | None = None
         self._history: deque[HistoryPoint] = deque(maxlen=history_limit)
+        self.history_version = 0  # counts the changes of the recent history (a cache key part)
         self.archive = Archive()  # swapped whole (replace_archive), like the snapshot
 
     @property
@@ -47,6 +48,7 @@ class SnapshotStore:
         ):
             values = MappingProxyType({c: r.value for c, r in snapshot.rates.items()})
             self._history.append(HistoryPoint(snapshot.fetched_at, values))
+            self.history_version += 1
         self._current = snapshot  # one reference assignment: readers see old or new, never half
 
     def replace_archive(self, archive: Archive) -> None:
@@ -57,4 +59,5 @@ class SnapshotStore:
         the duplicate point)."""
         self._history.clear()
         self._history.extend(sorted(history, key=lambda p: p.t))
+        self.history_version += 1
         self.replace(snapshot)

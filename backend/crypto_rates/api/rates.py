@@ -265,7 +265,8 @@ def install_rate_routes(app: FastAPI, responder: RateResponder) -> None:
         snapshot = current()
         code = known(snapshot, code, "code")
         base = known(snapshot, base, "base")
-        window = requested_window(range_, from_, to, time.time(), responder.earliest(code))
+        earliest = responder.earliest(code) if range_ == "max" else None  # max's start only
+        window = requested_window(range_, from_, to, time.time(), earliest)
         csv = format == "csv" if format else "text/csv" in request.headers.get("accept", "")
         return respond(request, responder.history(snapshot, code, base, window, csv))
 
