@@ -28,7 +28,7 @@ TF_ENVIRONMENTS = TERRAFORM / "environments"
 WORKFLOWS = Path(".github/workflows")
 RECIPE = 'docs/CI-CD.md, "Adding an environment"'
 # Terraform's validation of var.environment (deploy/terraform/environment/variables.tf).
-NAME = re.compile(r"[a-z][a-z0-9]{1,9}")
+ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9]{1,9}")
 
 
 def environments(root: Path = REPO) -> list[str]:
@@ -45,9 +45,9 @@ def problems(root: Path = REPO) -> list[str]:
     names = environments(root)
     found = [] if names else [f"no {CHART}/values-<env>.yaml at all: there is no environment"]
     found += [
-        f"{CHART}/values-{env}.yaml: environment names are {NAME.pattern} (Terraform's rule)"
+        f"{CHART}/values-{env}.yaml: names are {ENVIRONMENT_NAME.pattern} (Terraform's rule)"
         for env in names
-        if not NAME.fullmatch(env)
+        if not ENVIRONMENT_NAME.fullmatch(env)
     ]
     return found + terraform_problems(root, names) + pipeline_problems(root, names)
 

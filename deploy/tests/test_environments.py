@@ -177,6 +177,11 @@ def matrix_in_ci(root: Path) -> None:
     )
 
 
+def values_file_named_against_terraforms_rule(root: Path) -> None:
+    chart = root / "deploy" / "helm" / "crypto-rates"
+    shutil.copy(chart / "values-staging.yaml", chart / "values-qa_1.yaml")
+
+
 def code_in_environment_dir(root: Path) -> None:
     terraform = root / "deploy" / "terraform"
     (terraform / "environments" / "prod" / "main.tf").symlink_to("../../environment/main.tf")
@@ -216,6 +221,15 @@ def code_in_environment_dir(root: Path) -> None:
             [matrix_in_ci],
             [".github/workflows/ci.yml: job terraform lists environments in a matrix"],
         ),
+        # A name Terraform's var.environment refuses.
+        (
+            [values_file_named_against_terraforms_rule],
+            [
+                "deploy/helm/crypto-rates/values-qa_1.yaml: names are [a-z][a-z0-9]{1,9}",
+                "deploy/terraform/environments/qa_1/ is missing",
+                NOT_OFFERED,
+            ],
+        ),
         # Code in an environment's directory (the old layout: links to another environment's files).
         (
             [code_in_environment_dir],
@@ -231,6 +245,7 @@ def code_in_environment_dir(root: Path) -> None:
         "jenkins-deploys-what-release-does-not",
         "jenkins-deploys-unknown",
         "matrix-in-ci",
+        "name-terraform-refuses",
         "code-in-environment-dir",
     ],
 )

@@ -22,7 +22,7 @@ import hcl2
 import jsonschema
 import pytest
 import yaml
-from testkit.environments import bootstrap_environments, environments
+from testkit.environments import ENVIRONMENT_NAME, bootstrap_environments, environments
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "deploy" / "terraform"
@@ -1168,6 +1168,11 @@ def longest_environment() -> str:
 
 
 NAME_CASES = [*ENVIRONMENTS, longest_environment()]
+
+
+def test_the_list_of_environments_checks_names_by_terraforms_rule() -> None:
+    variable = in_dir(ROOT_MODULE, "variable")["environment"]
+    assert terraform_regex_of(variable).pattern == f"^{ENVIRONMENT_NAME.pattern}$"
 
 
 def expand(expression: Any, values: dict[str, str]) -> Any:
