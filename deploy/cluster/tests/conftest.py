@@ -1,8 +1,10 @@
 """A real control plane for the tests: localcluster.ControlPlane up in a temporary directory,
 down (processes stopped, directory removed) when the session ends, whatever happened.
 
-Fixtures: `cluster` (the running control plane and kubectl/helm runners) and `crds` (the
-prometheus-operator and Gateway API CRDs, read from their Go modules, installed and established).
+Fixtures: `cluster` (the running control plane and kubectl/helm runners), `crds` (the
+prometheus-operator and Gateway API CRDs, read from their Go modules, installed and established),
+`node` (a real node joined to it, the private registry pushed to, make certs done) and `release`
+(make deploy of the chart on that node), one of each per session (nodekit.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ from pathlib import Path
 import pytest
 from clusterkit import VERSIONS, Cluster, module_dir
 from localcluster import ControlPlane
+from nodekit import Node, Release, deploy_release, print_past_capture, running_node
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _print_past_capture(pytestconfig: pytest.Config) -> None:
+    print_past_capture(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +58,14 @@ def crds(cluster: Cluster) -> list[str]:
             names += out.split()
     cluster.kubectl("wait", "--for", "condition=Established", "--timeout", "60s", *names)
     return names
+
+
+@pytest.fixture(scope="session")
+def node(cluster: Cluster) -> Iterator[Node]:
+    with running_node(cluster) as machine:
+        yield machine
+
+
+@pytest.fixture(scope="session")
+def release(cluster: Cluster, node: Node) -> Release:
+    return deploy_release(cluster, node)
