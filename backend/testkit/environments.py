@@ -1,11 +1,13 @@
 """The deploy environments: one list, the chart's values files (`values-<env>.yaml`), and the checks
 that every file which names environments but cannot read that list agrees with it.
 
-What reads the list itself: `make deploy` (deploy/registry/deploy.sh), Terraform's bootstrap
+What reads the list itself: `make deploy` (deploy/registry/deploy.sh), deploy.yml's input check
+(its manual run offers GitHub's Environments), Terraform's bootstrap
 (deploy/terraform/bootstrap/environments.tf), CI's Terraform job (one root module for all) and the
-tests. What is checked against it here: Terraform's per-environment directories, the environments
-deploy.yml offers, the automatic deploys of release.yml and the Jenkinsfile. docs/CI-CD.md, "Adding
-an environment", is the recipe; deploy/tests/test_environments.py follows it in a copy of the tree.
+tests. What is checked against it here: Terraform's per-environment directories, the automatic
+deploys of release.yml and the Jenkinsfile, and every other file, which must not write the list out
+(`hard_coded_lists`). docs/CI-CD.md, "Adding an environment", is the recipe;
+deploy/tests/test_environments.py follows it in a copy of the tree.
 """
 
 from __future__ import annotations
@@ -49,7 +51,51 @@ def problems(root: Path = REPO) -> list[str]:
         for env in names
         if not ENVIRONMENT_NAME.fullmatch(env)
     ]
-    return found + terraform_problems(root, names) + pipeline_problems(root, names)
+    found += terraform_problems(root, names) + pipeline_problems(root, names)
+    return found + hard_coded_lists(root, names)
+
+
+def project_files(root: Path) -> list[Path]:
+    """The project's files (and links) under root: git's (tracked or not ignored) in a checkout,
+    else all."""
+    listed = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.returncode == 0 and listed.stdout:
+        paths = (root / name for name in listed.stdout.split("\0") if name)
+    else:
+        paths = root.rglob("*")
+    return sorted(p for p in paths if p.is_symlink() or p.is_file())
+
+
+def hard_coded_lists(root: Path, names: list[str]) -> list[str]:
+    """Two or more environment names side by side, joined only by spaces, commas, quotes, brackets,
+    `|` or `/` (a YAML or Groovy list, a shell case pattern, a brace expansion), in any file but the
+    prose (*.md) and the tests, which run per environment from the list: such a list would need the
+    next environment added by hand."""
+    if len(names) < 2:
+        return []
+    name = "|".join(re.escape(n) for n in names)
+    listed = re.compile(rf"\b(?:{name})\b(?:[\s,|/'\"`()\[\]{{}}]+\b(?:{name})\b)+")
+    found = []
+    for path in project_files(root):
+        relative = path.relative_to(root)
+        if path.is_symlink() or path.suffix == ".md" or "tests" in relative.parts[:-1]:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        for number, line in enumerate(text.splitlines(), start=1):
+            if match := listed.search(line):
+                found.append(
+                    f"{relative}:{number} lists environments ({match.group(0).strip()}): "
+                    f"read them from {CHART}/values-*.yaml ({RECIPE})"
+                )
+    return found
 
 
 def terraform_problems(root: Path, names: list[str]) -> list[str]:
@@ -100,11 +146,12 @@ def jenkins_deploys(root: Path = REPO) -> list[str]:
 def pipeline_problems(root: Path, names: list[str]) -> list[str]:
     found = []
     deploy = load_workflow(root / WORKFLOWS / "deploy.yml")
-    offered = deploy["on"]["workflow_dispatch"]["inputs"]["environment"]["options"]
-    if sorted(offered) != names:
+    offered = deploy["on"]["workflow_dispatch"]["inputs"]["environment"]
+    if offered.get("type") != "environment":
         found.append(
-            f"{WORKFLOWS}/deploy.yml: workflow_dispatch offers environments {sorted(offered)}, "
-            f"the values files are {names}: make its `options` the same"
+            f"{WORKFLOWS}/deploy.yml: workflow_dispatch's environment is of type "
+            f"{offered.get('type')!r}: make it `type: environment` (GitHub's Environments), "
+            "not a list of its own"
         )
     released = automatic_deploys(root)
     for env in sorted(set(released) - set(names)):

@@ -313,9 +313,9 @@ def test_terraform_sh_runs_the_shared_root_with_one_environments_settings_and_st
 def test_terraform_sh_refuses_an_unknown_environment_and_a_missing_backend_config(
     tmp_path: Path,
 ) -> None:
-    unknown = wrapper(tmp_path, "qa", "plan")
+    unknown = wrapper(tmp_path, "nowhere", "plan")
     assert unknown.returncode == 2 and unknown.stdout == ""
-    assert "unknown environment 'qa'" in unknown.stderr
+    assert "unknown environment 'nowhere'" in unknown.stderr
     assert f"environments: {' '.join(ENVIRONMENTS)}" in unknown.stderr
     if not (ENV_DIRS["dev"] / "backend.hcl").exists():  # a developer's own, not committed
         init = wrapper(tmp_path, "dev", "init")

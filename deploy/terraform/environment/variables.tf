@@ -10,7 +10,7 @@ variable "environment" {
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9]{1,9}$", var.environment))
-    error_message = "environment must be 2-10 lower-case letters or digits starting with a letter, e.g. dev, staging, prod."
+    error_message = "environment must be 2-10 lower-case letters or digits starting with a letter: the <env> of values-<env>.yaml."
   }
 }
 
