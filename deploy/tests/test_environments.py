@@ -126,11 +126,11 @@ def test_adding_qa_by_the_recipe_touches_only_its_files_and_passes_the_checks(
 
 def test_what_reads_the_list_knows_qa_without_an_edit(tmp_path: Path) -> None:
     root = add_qa(copy_tree(tmp_path / "tree"))
-    # make deploy (deploy/registry/deploy.sh) takes ENV=qa: it stops at the next check.
+    # make deploy takes ENV=qa: it stops at the next check, the images pinned by make push.
     pinned = tmp_path / "missing-pins.yaml"
-    deploy = run(root / "deploy/registry/deploy.sh", ENV="qa", PINNED_VALUES=str(pinned))
+    deploy = run("make", "-C", root, "deploy", ENV="qa", PINNED_VALUES=str(pinned))
     assert f"PINNED_VALUES={pinned} does not exist" in deploy.stderr, deploy.stderr
-    unknown = run(root / "deploy/registry/deploy.sh", ENV="nowhere")
+    unknown = run("make", "-C", root, "deploy", ENV="nowhere")
     assert "valid are dev prod qa staging" in unknown.stderr, unknown.stderr
 
     # deploy.yml's first step accepts qa and names it among the valid ones.
