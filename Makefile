@@ -77,7 +77,7 @@ lint-deploy: venv ## ruff on deploy/, mypy (strict) on the suites that share tes
 	$(BIN)/ruff check deploy
 	$(BIN)/ruff format --check deploy
 	MYPYPATH=backend:deploy/cluster/tests $(BIN)/mypy deploy/cluster/tests
-	MYPYPATH=backend $(BIN)/mypy deploy/tests/test_registry.py deploy/tests/test_cluster_versions.py deploy/tests/images
+	MYPYPATH=backend $(BIN)/mypy deploy/tests/test_registry.py deploy/tests/test_cluster_versions.py deploy/tests/test_environments.py deploy/tests/images
 
 # ---------------------------------------------------------------------------------------------
 # Frontend
@@ -152,7 +152,8 @@ test-helm: deps-test-helm venv .venv-checkov/bin/checkov ## chart: render, lint,
 	$(BIN)/shellcheck deploy/helm/*.sh
 	$(PY) -m pytest deploy/tests/test_helm.py -p no:cacheprovider
 
-test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/security tests, checkov
+test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/security tests, checkov, terraform.sh
+	$(BIN)/shellcheck deploy/terraform/*.sh
 	TF_CLI_CONFIG_FILE=/dev/null $(PY) -m pytest deploy/tests/test_terraform.py -p no:cacheprovider
 
 # checkov's pins clash with the main venv, so it has its own, pinned with hashes (scripts/lock-dev.sh).
@@ -161,8 +162,8 @@ test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/s
 	.venv-checkov/bin/pip install --quiet --require-hashes -r requirements-checkov.lock
 	touch $@
 
-test-workflows: deps-test-workflows venv ## workflows and the Jenkinsfile: schema, actionlint + shellcheck, zizmor, groovy, hygiene
-	$(PY) -m pytest deploy/tests/test_workflows.py deploy/tests/test_jenkinsfile.py -p no:cacheprovider
+test-workflows: deps-test-workflows venv ## workflows and the Jenkinsfile: schema, actionlint + shellcheck, zizmor, groovy, hygiene; one list of environments
+	$(PY) -m pytest deploy/tests/test_workflows.py deploy/tests/test_jenkinsfile.py deploy/tests/test_environments.py -p no:cacheprovider
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks
@@ -210,7 +211,7 @@ push: deps-push ## push both images to REGISTRY=host:port; prints digests, write
 certs: deps-certs $(ANSIBLE_VENV)/.installed ## the registry CA onto the nodes of INVENTORY with Ansible (CHECK=1: --check)
 	deploy/ansible/certs.sh
 
-deploy: ## helm upgrade --install from the registry (KUBECONFIG, ENV=dev|staging|prod), then helm test
+deploy: ## helm upgrade --install from the registry (KUBECONFIG, ENV=<env> of deploy/helm/crypto-rates/values-<env>.yaml), then helm test
 	deploy/registry/deploy.sh
 
 # ansible-core and ansible-lint in their own venv, pinned (2.19 is the last ansible-core for Python 3.11).

@@ -39,6 +39,7 @@ from testkit.deploy import (
     run,
     ssh_key,
 )
+from testkit.environments import environments
 from testkit.processes import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -710,8 +711,8 @@ def test_make_deploy_without_cluster_or_helm_says_so_in_one_line(
         registry.make("deploy", check=False, KUBECONFIG=str(kubeconfig), HELM="/nonexistent/helm")
     )
     assert "no helm binary (HELM=/nonexistent/helm)" in no_helm
-    bad_env = one_line_error(registry.make("deploy", "ENV=qa", check=False))
+    bad_env = one_line_error(registry.make("deploy", "ENV=nowhere", check=False))
     assert (
-        "ENV=qa has no deploy/helm/crypto-rates/values-qa.yaml: valid are dev prod staging"
-        in bad_env
-    )
+        "ENV=nowhere has no deploy/helm/crypto-rates/values-nowhere.yaml: valid are "
+        + " ".join(environments())
+    ) in bad_env
