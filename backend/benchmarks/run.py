@@ -397,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     args.out.mkdir(parents=True, exist_ok=True)
     log_dir = args.out / "logs"
+    shutil.rmtree(log_dir, ignore_errors=True)  # servers append to their logs: this run's only
     description = machine()
     print("machine: " + "; ".join(f"{k} {v}" for k, v in description.items()), flush=True)
 
