@@ -2,6 +2,7 @@
 # Build the pinned Kubernetes components, etcd and the helm CLI from the Go module proxy, once.
 #
 #   deploy/cluster/build.sh            # prints the directory holding the binaries (last line of stdout)
+#   deploy/cluster/build.sh TOOL       # the same for one node tool: kube-network-policies or cosign
 #
 # k8s.io/kubernetes cannot be `go install`ed: its go.mod replaces its staging modules (k8s.io/api, ...)
 # with local paths. So this generates a tiny module that requires k8s.io/kubernetes, helm and etcd, and
@@ -9,6 +10,8 @@
 # are generated from the go.mod of k8s.io/kubernetes itself. One `go build` makes every binary.
 # Results live in .cache/cluster/<versions>/bin (ignored by git); a second run builds nothing.
 # CLUSTER_CACHE overrides the cache root.
+# The node tools need no such module: their go.mod replaces nothing, so `go install module/cmd@version`
+# builds them with the dependencies their own go.sum pins, each in .cache/cluster/<tool>-<version>/bin.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +25,39 @@ staging="v0.${KUBERNETES_VERSION#*.}" # 1.34.4 -> v0.34.4: the staging modules' 
 
 [[ -x /usr/local/go/bin/go ]] && PATH="$PATH:/usr/local/go/bin" # where the Go tarball installs
 command -v go >/dev/null || { echo "build.sh: go not found on PATH (Go >= 1.24 is needed)" >&2; exit 1; }
+
+# build_tool NAME VERSION PACKAGE [LDFLAGS]: `go install PACKAGE@vVERSION` as NAME, cached.
+build_tool() {
+    local name=$1 version=v$2 package=$3 ldflags="-s -w ${4:-}"
+    local out="${CLUSTER_CACHE:-$root/.cache/cluster}/$name-$version"
+    if [[ ! -f $out/bin/.complete ]]; then
+        echo "build.sh: building $name $version ($package) into $out/bin" >&2
+        local start=$SECONDS
+        rm -rf "$out/bin" "$out/bin.tmp"
+        mkdir -p "$out/bin.tmp"
+        GOBIN="$out/bin.tmp" CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+            nice -n 10 go install -trimpath -ldflags "$ldflags" "$package@$version"
+        [[ -x $out/bin.tmp/${package##*/} ]] || { echo "build.sh: $package built no ${package##*/}" >&2; exit 1; }
+        [[ ${package##*/} == "$name" ]] || mv "$out/bin.tmp/${package##*/}" "$out/bin.tmp/$name"
+        mv "$out/bin.tmp" "$out/bin"
+        touch "$out/bin/.complete"
+        echo "build.sh: built $name in $((SECONDS - start)) s" >&2
+    fi
+    echo "$out/bin"
+}
+case ${1:-} in
+    "") ;;
+    # the NetworkPolicy engine of the test node (kind's): nftables + NFQUEUE, its main package is cmd/
+    kube-network-policies)
+        build_tool kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" sigs.k8s.io/kube-network-policies/cmd
+        exit 0 ;;
+    # signs the images in the test node's registry and verifies them before make deploy
+    cosign)
+        build_tool cosign "$COSIGN_VERSION" github.com/sigstore/cosign/v2/cmd/cosign \
+            "-X sigs.k8s.io/release-utils/version.gitVersion=v$COSIGN_VERSION"
+        exit 0 ;;
+    *) echo "build.sh: no tool $1: build.sh [kube-network-policies|cosign]" >&2; exit 2 ;;
+esac
 
 # kubernetes' own go.mod: where the staging modules and the etcd version come from.
 gomod=$(go mod download -json "k8s.io/kubernetes@${k8s}" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from clusterkit import CLUSTER_DIR, REPO, Cluster
-from localcluster import KubeNode
+from localcluster import NODE_IP, NODE_POD_CIDR, KubeNode
 from testkit.deploy import Load, Registry, ansible_inventory, make, private_registry, run, ssh_key
 from testkit.processes import free_port
 
@@ -195,6 +195,9 @@ def own_values(node: Node) -> Path:
             # connections instead: each replica then polls alone, as the backend does whenever
             # its database is unreachable.
             "database": {"bundled": {"enabled": False}, "external": {"existingSecret": DB_SECRET}},
+            # The fake CoinGecko is a pod (on 443): HTTPS egress to the node's pods stands in for
+            # the internet, which the chart's 0.0.0.0/0 minus private ranges would mean.
+            "networkPolicy": {"egressCIDR": NODE_POD_CIDR},
         }
     }
     path = node.dir / "test-values.json"
@@ -267,6 +270,26 @@ def helm_upgrade(cluster: Cluster, *extra: str) -> None:
     cluster.helm("upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reuse-values", *extra)
 
 
+def allow_node_dns(cluster: Cluster, namespace: str) -> None:
+    """The chart lets its pods resolve names at the cluster DNS pods (kube-system,
+    k8s-app=kube-dns); the node's CoreDNS is a daemon at NODE_IP instead, so the namespace gets what
+    a cluster with node-local DNS adds: DNS egress to that address for the chart's pods
+    (NetworkPolicies add up)."""
+    dns = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    parts = {"key": "app.kubernetes.io/name", "operator": "In", "values": ["backend", "frontend"]}
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "node-dns", "namespace": namespace},
+        "spec": {
+            "podSelector": {"matchExpressions": [parts]},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": f"{NODE_IP}/32"}}], "ports": dns}],
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(policy))
+
+
 def create_namespace(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("create", "namespace", namespace)
     cluster.kubectl(
@@ -281,6 +304,7 @@ def create_namespace(cluster: Cluster, namespace: str) -> None:
         namespace,
         "--from-literal=database-url=postgresql://crypto_rates:unused@127.0.0.1:9/crypto_rates",
     )
+    allow_node_dns(cluster, namespace)
     cluster.kubectl("apply", "-n", namespace, "-f", str(NODE_DIR / "fake-coingecko.yaml"))
     cluster.kubectl(
         "rollout", "status", "-n", namespace, "deployment/fake-coingecko", "--timeout", "120s"
