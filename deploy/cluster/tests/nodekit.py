@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from clusterkit import CLUSTER_DIR, REPO, Cluster
-from localcluster import NODE_IP, NODE_POD_CIDR, KubeNode
+from localcluster import NODE_IP, KubeNode
 from testkit.deploy import Load, Registry, ansible_inventory, make, private_registry, run, ssh_key
 from testkit.processes import free_port
 
@@ -31,6 +31,7 @@ RELEASE = "crypto-rates"
 UPSTREAM = "http://fake-coingecko:9900/api/v3"
 BACKEND_REPLICAS = 2  # so one can go away
 DB_SECRET = "crypto-rates-database-unreachable"
+VPC_CIDR = "172.31.0.0/16"  # the release's vpcCIDR, a stand-in for an EKS VPC
 
 
 _capture = None  # pytest's capture manager: the timings are printed past it, so CI's log shows them
@@ -195,9 +196,10 @@ def own_values(node: Node) -> Path:
             # connections instead: each replica then polls alone, as the backend does whenever
             # its database is unreachable.
             "database": {"bundled": {"enabled": False}, "external": {"existingSecret": DB_SECRET}},
-            # The fake CoinGecko is a pod (on 443): HTTPS egress to the node's pods stands in for
-            # the internet, which the chart's 0.0.0.0/0 minus private ranges would mean.
-            "networkPolicy": {"egressCIDR": NODE_POD_CIDR},
+            # HTTPS egress as on EKS: 0.0.0.0/0 minus the VPC (where test_policies puts the API
+            # server) and link-local. The other private ranges stay open: the fake CoinGecko is a
+            # pod on 443, so the pods' 10.244.0.0/24 stands in for the internet.
+            "networkPolicy": {"vpcCIDR": VPC_CIDR, "egressExcept": ["169.254.0.0/16"]},
         }
     }
     path = node.dir / "test-values.json"

@@ -10,6 +10,7 @@ which has Python) or from the backend's own container; a dropped SYN times out (
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from clusterkit import Cluster
-from nodekit import CHART, NAMESPACE, RELEASE, Node, Release, get, pods, rates_answered
+from nodekit import CHART, NAMESPACE, RELEASE, VPC_CIDR, Node, Release, get, pods, rates_answered
 from testkit.processes import wait_until
 
 pytestmark = pytest.mark.skipif(
@@ -28,7 +29,9 @@ pytestmark = pytest.mark.skipif(
 
 OUTSIDE = "crypto-rates-outsider"  # a namespace without policies, as another team's would be
 DATABASE_NS = "crypto-rates-policy-db"  # the chart's database policy around a stand-in PostgreSQL
-API_ADDRESS = "172.31.0.2"  # where the API server answers the pods (a VPC address on EKS)
+API_ADDRESS = str(
+    ipaddress.ip_network(VPC_CIDR)[2]
+)  # the API server for pods, in the VPC as on EKS
 PROBE = """
 import socket, sys
 try:
