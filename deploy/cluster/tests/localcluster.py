@@ -682,8 +682,8 @@ class KubeNode:
         say(f"node {self.name} Ready (state in {d})")
 
     def _start_policy_engine(self, env: dict[str, str], kubectl: list[str | Path]) -> None:
-        """kube-network-policies in the namespace, as kind runs it: nftables rules send the packets
-        of pods that a NetworkPolicy selects to NFQUEUE, where it accepts or drops each new flow.
+        """kube-network-policies in the namespace, as kind runs it: netfilter sends the packets of
+        new flows to NFQUEUE, where it accepts or drops each by the NetworkPolicies.
         It only knows in-cluster configuration (a fixed token path), so it gets a mount namespace
         of its own with a ServiceAccount token bound where that path expects it."""
         engine = built_binaries("kube-network-policies") / "kube-network-policies"
@@ -707,6 +707,7 @@ class KubeNode:
                 "unshare", "--mount", "--propagation", "private", "sh", "-c", script, account,
                 engine, "--hostname-override", self.name, "--disable-nri",
                 "--nfqueue-id", str(POLICY_QUEUE), "--metrics-bind-address", "127.0.0.1:0",
+                "--netfilter-bug-1766-fix=false",  # fixed in kernels 6.12+; DNS is queued too
             ),
         )  # fmt: skip
 
@@ -718,6 +719,18 @@ class KubeNode:
             return any(line.split()[:1] == [str(POLICY_QUEUE)] for line in queues.splitlines())
 
         self.daemons.wait(f"kube-network-policies on NFQUEUE {POLICY_QUEUE}", queue_bound, 60)
+        # This kernel has no nftables `queue` expression (CONFIG_NFT_QUEUE), only xtables' NFQUEUE
+        # target: the engine's own chain fails to load (it logs so and keeps deciding), so the
+        # node hooks its rules with iptables, before SNAT as the engine would: the node's root
+        # processes (kubelet probes) and established flows pass; every new flow from or to a pod
+        # goes to the engine, and with no engine listening it is dropped (no --queue-bypass).
+        for rule in (
+            "-m owner --uid-owner 0 -j RETURN",
+            "-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN",
+            f"-s {NODE_POD_CIDR} -j NFQUEUE --queue-num {POLICY_QUEUE}",
+            f"-d {NODE_POD_CIDR} -j NFQUEUE --queue-num {POLICY_QUEUE}",
+        ):
+            run(*self.in_ns("iptables", "-t", "mangle", "-A", "POSTROUTING", *rule.split()))
 
     def _ctr_args(self, *args: str | Path) -> list[str | Path]:
         return ["ctr", "--address", self.socket, "--namespace", "k8s.io", *args]
