@@ -128,12 +128,13 @@ class Registry:
         auth: str | None = None,
         cafile: Path | None = None,
         pull: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         """(status, lower-cased headers, body) of an HTTPS request without a body."""
         context = ssl.create_default_context(cafile=str(cafile or self.ca))
         port = self.pull_port if pull else self.port
         conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
-        headers = {}
+        headers = dict(headers or {})
         if auth:
             headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
         try:
