@@ -184,16 +184,17 @@ clean: ## remove build and test output
 
 # ---------------------------------------------------------------------------------------------
 # Your own cluster and registry (docs/DEPLOYMENT-GUIDE.md): make registry, make images push, make certs,
-# make deploy. Credentials come from the environment, never the command line: REGISTRY_USER plus
-# REGISTRY_PASSWORD or REGISTRY_PASSWORD_FILE. Settings (REGISTRY_DIR, REGISTRY_ADDR, REGISTRY_NAMES,
+# make deploy. Credentials come from the environment, never the command line: the push account
+# REGISTRY_USER plus REGISTRY_PASSWORD(_FILE) (registry, push); the read-only pull account
+# REGISTRY_PULL_USER plus REGISTRY_PULL_PASSWORD(_FILE) (registry, deploy). Settings (REGISTRY_DIR, REGISTRY_ADDR, REGISTRY_NAMES,
 # REGISTRY_IPS, REGISTRY, REGISTRY_CA, INVENTORY, ENV, ...) are described in each script's header.
 .PHONY: registry registry-files registry-stop registry-renew registry-rotate-ca push certs deploy lint-registry test-registry
 ANSIBLE_VENV := .venv-ansible
 
-registry: deps-registry ## start the private registry (TLS + htpasswd) on REGISTRY_ADDR, state in REGISTRY_DIR (.registry)
+registry: deps-registry ## start the private registry (TLS + htpasswd): read-write on REGISTRY_ADDR, read-only for pulls on the next port; state in REGISTRY_DIR (.registry)
 	deploy/registry/registry.sh start
 
-registry-files: deps-registry-files ## the registry's CA, server certificate and htpasswd only (for the compose profile registry)
+registry-files: deps-registry-files ## the registry's CA, server certificate and htpasswd files only (for the compose profile registry)
 	deploy/registry/registry.sh files
 
 registry-stop: ## stop the registry that make registry started
@@ -205,7 +206,7 @@ registry-renew: deps-registry-renew ## a new registry server certificate from th
 registry-rotate-ca: deps-registry-rotate-ca ## a new registry CA and server certificate (then: make registry-stop registry certs)
 	deploy/registry/pki.sh rotate-ca
 
-push: deps-push ## push both images to REGISTRY=host:port; prints digests, writes the pinned values file
+push: deps-push ## push both images to REGISTRY=host:port; prints digests, writes the pinned values file (the read-only address)
 	deploy/registry/push.sh
 
 certs: deps-certs $(ANSIBLE_VENV)/.installed ## the registry CA onto the nodes of INVENTORY with Ansible (CHECK=1: --check)

@@ -205,8 +205,8 @@ def test_each_deploy_stage_deploys_its_environment_through_the_helper() -> None:
         assert bound == {
             "crypto-rates-registry-pull": {
                 "credentialsId": "crypto-rates-registry-pull",
-                "usernameVariable": "REGISTRY_USER",
-                "passwordVariable": "REGISTRY_PASSWORD",
+                "usernameVariable": "REGISTRY_PULL_USER",
+                "passwordVariable": "REGISTRY_PULL_PASSWORD",
             },
             f"crypto-rates-kubeconfig-{environment}": {
                 "credentialsId": f"crypto-rates-kubeconfig-{environment}",

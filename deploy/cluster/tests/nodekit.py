@@ -123,7 +123,7 @@ class Node:
 
     def anonymous_pull(self, hosts_dir: Path | None = None) -> str:
         """What containerd says to a pull through the node's certs.d, without credentials."""
-        image = f"{self.registry.addr}/crypto-rates-frontend:test"
+        image = f"{self.registry.pull_addr}/crypto-rates-frontend:test"
         hosts = str(hosts_dir or self.certs_d)
         result = self.machine.ctr("images", "pull", "--hosts-dir", hosts, image, timeout=60)
         return result.stdout + result.stderr
@@ -170,8 +170,7 @@ def running_node(cluster: Cluster) -> Iterator[Node]:
             with phase("node up (namespace, containerd, kubelet, kube-proxy, CoreDNS) until Ready"):
                 machine.up(cluster.control_plane, Path(build))
             node = Node(machine, registry)
-            port = int(registry.addr.rsplit(":", 1)[1])
-            machine.reach(port)  # the registry at the same address inside the node
+            machine.reach(registry.pull_port)  # the read-only registry at its address in the node
             machine.import_images(fake_archive)
             node.pull_before_certs = node.anonymous_pull()
             with phase("make certs (Ansible over SSH to the node)"):
