@@ -166,7 +166,7 @@ test-workflows: deps-test-workflows venv ## workflows and the Jenkinsfile: schem
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks
-bench: deps-bench venv ## load benchmark: every endpoint of ours vs bare ASGI floor vs old Flask design, and the path through nginx (~10 min; .bench/)
+bench: deps-bench venv frontend-build ## load benchmark: every endpoint of ours vs bare ASGI floor vs old Flask design, and the path through nginx (~10 min; .bench/)
 	$(PY) -m pytest -q -p no:cacheprovider backend/benchmarks/tests
 	PYTHONPATH=backend $(PY) -m benchmarks --out .bench $(BENCH_ARGS)
 

@@ -14,6 +14,8 @@ from crypto_rates.api.bodies import (
     legacy_body,
     list_body,
 )
+from crypto_rates.history import Window as HistoryWindow
+from crypto_rates.history import earliest, select
 from crypto_rates.http_caching import RawHeaders, Representation, cache_control, negotiate
 from crypto_rates.runtime import Runtime
 from crypto_rates.snapshot import Freshness, Snapshot
@@ -51,9 +53,19 @@ class RateResponder:
     def detail(self, snapshot: Snapshot, code: str, base: str) -> Representation:
         return detail_body(self.cache, snapshot, self.freshness(snapshot), code, base)
 
-    def history(self, snapshot: Snapshot, code: str, base: str) -> Representation:
+    def history(
+        self, snapshot: Snapshot, code: str, base: str, window: HistoryWindow, csv: bool
+    ) -> Representation:
+        store = self.runtime.store
+        archive = store.archive  # read once: the poller may swap it
+        series = select(store.history, archive, code, base, window, self._interval)
         fresh = self.freshness(snapshot)
-        return history_body(self.cache, snapshot, fresh, self.runtime.store.history, code, base)
+        return history_body(snapshot, fresh, code, base, window, series, archive.version, csv)
+
+    def earliest(self, code: str) -> float | None:
+        """Where `range=max` starts for `code`."""
+        store = self.runtime.store
+        return earliest(store.history, store.archive, code)
 
     def conversion(
         self, snapshot: Snapshot, source: str, target: str, amount: float
