@@ -7,6 +7,7 @@ fixtures `node` and `release` are in conftest.py, one per session, for every tes
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from clusterkit import CLUSTER_DIR, REPO, Cluster
 from localcluster import NODE_IP, KubeNode
 from testkit.deploy import Load, Registry, ansible_inventory, make, private_registry, run, ssh_key
@@ -29,8 +31,11 @@ CHART = REPO / "deploy" / "helm" / "crypto-rates"
 NAMESPACE = "crypto-rates"
 RELEASE = "crypto-rates"
 UPSTREAM = "http://fake-coingecko:9900/api/v3"
-BACKEND_REPLICAS = 2  # so one can go away
-DB_SECRET = "crypto-rates-database-unreachable"
+BACKEND_REPLICAS = 3  # one polls for all; one can go away
+REFRESH_INTERVAL = 60  # seconds: the shortest the backend accepts
+# The bundled PostgreSQL's claim binds to a volume the test makes (the node has no provisioner).
+STORAGE_CLASS = "node-local"
+DATABASE_IMAGE = "crypto-rates-postgres"
 VPC_CIDR = "172.31.0.0/16"  # the release's vpcCIDR, a stand-in for an EKS VPC
 
 
@@ -84,8 +89,8 @@ def node_registry() -> Iterator[Registry]:
 
 def push_images(registry: Registry, fake_archive: Path) -> None:
     """`make push` of the :test images (provision.sh builds them, from its cache if nothing
-    changed) under each of TAGS, and the fake CoinGecko (a test image, not part of the delivery)
-    saved for the node's `ctr images import`."""
+    changed) under each of TAGS, the PostgreSQL stand-in pushed beside them, and the fake
+    CoinGecko (a test image, not part of the delivery) saved for the node's `ctr images import`."""
     run(PROVISION, "start")
     try:
         run(PROVISION, "build")
@@ -94,9 +99,34 @@ def push_images(registry: Registry, fake_archive: Path) -> None:
             for image in ("crypto-rates-backend", "crypto-rates-frontend"):
                 run("docker", "tag", f"{image}:test", f"{image}:{tag}", env=env)
             make("push", env={**env, "IMAGE_TAG": tag, "PINNED_VALUES": str(registry.pinned(tag))})
+        push_database_image(registry, env)
         run("docker", "save", "-o", fake_archive, "crypto-rates-fake-coingecko:test", env=env)
     finally:
         run(PROVISION, "stop")
+
+
+def push_database_image(registry: Registry, env: dict[str, str]) -> None:
+    """The bundled PostgreSQL's image (deploy/images/postgres.Dockerfile) into the registry, its
+    digest in registry.digests. Not make push's job: the chart defaults to the official image, and
+    this stand-in is only for where Docker Hub is out of reach, like here. A docker login into a
+    throw-away client config, as make push does."""
+    config = Path(tempfile.mkdtemp(prefix="crypto-rates-node-docker-"))
+    env = {**env, "DOCKER_CONFIG": str(config)}
+    target = f"{registry.addr}/{DATABASE_IMAGE}:test"
+    try:
+        login = ["docker", "login", "--username", env["REGISTRY_USER"], "--password-stdin"]
+        run(*login, registry.addr, input=env["REGISTRY_PASSWORD"], env=env)
+        run("docker", "tag", f"{DATABASE_IMAGE}:test", target, env=env)
+        run("docker", "push", "--quiet", target, env=env)
+        digests = run(
+            "docker", "image", "inspect", "--format", "{{json .RepoDigests}}", target, env=env
+        ).stdout
+    finally:
+        shutil.rmtree(config, ignore_errors=True)
+    prefix = f"{registry.addr}/{DATABASE_IMAGE}@"
+    found = [d.removeprefix(prefix) for d in json.loads(digests) if d.startswith(prefix)]
+    assert found, f"no digest for {target} after the push: {digests}"
+    registry.digests[DATABASE_IMAGE] = found[0]
 
 
 @dataclass
@@ -183,18 +213,23 @@ def running_node(cluster: Cluster) -> Iterator[Node]:
 
 
 def own_values(node: Node) -> Path:
-    """The test's values, after values-dev.yaml and the pinned digests: the fake upstream, two
-    backend replicas (so one can go away) and the shortest refresh interval the backend accepts
-    (its retries after a failed refresh back off up to the interval: 15, 30, 60 s)."""
+    """The test's values, after values-dev.yaml and the pinned digests: the fake upstream, three
+    backend replicas sharing values-dev.yaml's bundled PostgreSQL (its image pinned from the
+    private registry, its claim for the volume of database_volume) and the shortest refresh
+    interval the backend accepts (its retries after a failed refresh back off up to the interval:
+    15, 30, 60 s)."""
+    image = {"repository": DATABASE_IMAGE, "digest": node.registry.digests[DATABASE_IMAGE]}
     values = {
         "backend": {
             "replicaCount": BACKEND_REPLICAS,
-            "config": {"baseUrl": UPSTREAM, "allowTestUpstream": True, "refreshInterval": 60},
-            # Not yet the bundled PostgreSQL of values-dev.yaml: the node has no volume provisioner
-            # and no PostgreSQL image (issue 32, item 4, open). A managed database that refuses
-            # connections instead: each replica then polls alone, as the backend does whenever
-            # its database is unreachable.
-            "database": {"bundled": {"enabled": False}, "external": {"existingSecret": DB_SECRET}},
+            "config": {
+                "baseUrl": UPSTREAM,
+                "allowTestUpstream": True,
+                "refreshInterval": REFRESH_INTERVAL,
+            },
+            "database": {
+                "bundled": {"image": image, "persistence": {"storageClass": STORAGE_CLASS}}
+            },
             # HTTPS egress as on EKS: 0.0.0.0/0 minus the VPC (where test_policies puts the API
             # server) and link-local. The other private ranges stay open: the fake CoinGecko is a
             # pod on 443, so the pods' 10.244.0.0/24 stands in for the internet.
@@ -296,15 +331,6 @@ def create_namespace(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl(
         "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
     )
-    cluster.kubectl(
-        "create",
-        "secret",
-        "generic",
-        DB_SECRET,
-        "-n",
-        namespace,
-        "--from-literal=database-url=postgresql://crypto_rates:unused@127.0.0.1:9/crypto_rates",
-    )
     allow_node_dns(cluster, namespace)
     cluster.kubectl("apply", "-n", namespace, "-f", str(NODE_DIR / "fake-coingecko.yaml"))
     cluster.kubectl(
@@ -320,11 +346,40 @@ class Release:
     installed: dict[str, list[dict[str, Any]]]  # the pods of each part right after make deploy
 
 
+def database_volume(cluster: Cluster, node: Node) -> None:
+    """A hostPath PersistentVolume in the node's directory for the bundled PostgreSQL's claim
+    (STORAGE_CLASS; no provisioner: the claim binds to it). A hostPath volume gets no fsGroup, so
+    its directory belongs to the database's user (the chart's runAsUser) from the start."""
+    bundled = yaml.safe_load((CHART / "charts" / "backend" / "values.yaml").read_text())[
+        "database"
+    ]["bundled"]
+    path = node.dir / "volumes" / "database"
+    path.mkdir(parents=True)
+    user = bundled["podSecurityContext"]
+    os.chown(path, user["runAsUser"], user["runAsGroup"])
+    path.chmod(0o700)
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"{RELEASE}-database-node"},
+        "spec": {
+            "capacity": {"storage": bundled["persistence"]["size"]},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": STORAGE_CLASS,
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": str(path), "type": "Directory"},
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(volume))
+
+
 def deploy_release(cluster: Cluster, node: Node) -> Release:
-    """`make deploy` of the test release with the fake CoinGecko beside it (conftest's `release`
-    fixture, one per session; the tests that change it leave it rolled out and Ready)."""
+    """`make deploy` of the test release with the fake CoinGecko and the database's volume beside
+    it (conftest's `release` fixture, one per session; the tests that change it leave it rolled
+    out and Ready)."""
     with phase("fake CoinGecko pod Ready"):
         create_namespace(cluster, NAMESPACE)
+    database_volume(cluster, node)
     with phase(
         "make deploy ENV=dev (pull Secret, helm upgrade --install --atomic --wait, helm test)"
     ):

@@ -226,9 +226,9 @@ def test_deleting_a_backend_pod_keeps_the_service_answering(
 
 
 def test_upstream_outage_during_a_rollout(cluster: Cluster, release: Release) -> None:
-    """The backend's snapshot lives in an emptyDir, so a new pod cannot become Ready while CoinGecko
-    is down; the rollout (maxUnavailable 0) must wait and the old replicas keep serving. The test
-    says which happened."""
+    """A new pod becomes Ready on the snapshot the database holds while CoinGecko is down; without
+    one it could not, the rollout (maxUnavailable 0) would wait and the old replicas keep serving.
+    The test says which happened."""
     set_upstream(release, "500")
     try:
         with (
@@ -302,6 +302,8 @@ def test_broken_readiness_probe_fails_the_install_naming_the_pod(
                 "backend.probes.readiness.path=/broken-readiness",
                 "--set",
                 "backend.replicaCount=1",
+                "--set",
+                "backend.database.bundled.enabled=false",  # SQLite: one replica needs no database
                 timeout="60s",
             )
         message = str(failure.value)
