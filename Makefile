@@ -230,8 +230,9 @@ test-registry: deps-test-registry venv lint-registry ## registry, push, certs ov
 .PHONY: cluster-build cluster-up cluster-down test-cluster test-cluster-static
 CLUSTER_DIR ?= .data/cluster
 
-cluster-build: deps-cluster-build ## build kube-apiserver & co., kubectl, kubelet, etcd, helm from Go modules (cached in .cache/cluster)
+cluster-build: deps-cluster-build ## build kube-apiserver & co., kubectl, kubelet, etcd, helm, cosign from Go modules (cached in .cache/cluster)
 	deploy/cluster/build.sh >/dev/null
+	deploy/cluster/build.sh cosign >/dev/null
 
 CLUSTER_PY = PYTHONPATH=backend:deploy/cluster/tests $(PY) -m localcluster
 

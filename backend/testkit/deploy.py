@@ -100,16 +100,29 @@ class Registry:
         self, path: str, *, auth: str | None = None, cafile: Path | None = None
     ) -> tuple[int, dict[str, str], bytes]:
         """(status, lower-cased headers, body) of an HTTPS GET; AUTH is "user:password"."""
+        return self.request("GET", path, auth=auth, cafile=cafile)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: str | None = None,
+        cafile: Path | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """(status, lower-cased headers, body) of an HTTPS request; AUTH is "user:password"."""
         context = ssl.create_default_context(cafile=str(cafile or self.ca))
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
-        headers = {}
+        sent = dict(headers or {})
         if auth:
-            headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+            sent["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
         try:
-            conn.request("GET", path, headers=headers)
+            conn.request(method, path, body=body, headers=sent)
             response = conn.getresponse()
-            body = response.read()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+            answer = response.read()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, answer
         finally:
             conn.close()
 
