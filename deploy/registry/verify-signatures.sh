@@ -68,7 +68,10 @@ fi
 
 for image in "$@"; do
     if ! output=$("$COSIGN" verify "${check[@]}" "$image" 2>&1 >/dev/null); then
-        die "$image has no valid signature by $signer: $(tail -n 1 <<<"$output")"
+        # cosign's reason is its first "Error:" line (it repeats it last; several signatures' reasons
+        # follow on lines of their own, and warnings come before).
+        reason=$(grep -m 1 '^Error: ' <<<"$output" || tail -n 1 <<<"$output")
+        die "$image has no valid signature by $signer: $reason"
     fi
     echo "signature verified: $image (${signer% on main*})"
 done

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 from clusterkit import Cluster
-from nodekit import RELEASE, Node, Release, SigningKey, deploy_env, signing_key
+from nodekit import RELEASE, Node, Release, SigningKey, deploy_env, say, signing_key
 from testkit.deploy import make, run
 
 pytestmark = pytest.mark.skipif(
@@ -125,6 +125,7 @@ def refused_deploy(cluster: Cluster, node: Node, backend_digest: str, work: Path
     }
     result = make("deploy", env=env, check=False)
     assert result.returncode != 0, f"make deploy of an unsigned backend succeeded:\n{result.stdout}"
+    say("refused: " + result.stderr.strip().splitlines()[0])
     return result.stderr
 
 
@@ -162,7 +163,8 @@ def test_an_unsigned_image_is_refused_before_the_cluster(
     digest = other_image(node, "unsigned")
     image = f"{node.registry.addr}/{BACKEND}@{digest}"
     stderr = refused_deploy(cluster, node, digest, work)
-    assert f"{image} has no valid signature by the key {node.key.public}" in stderr, stderr
+    refusal = f"{image} has no valid signature by the key {node.key.public}: "
+    assert refusal + "Error: no signatures found" in stderr, stderr
     assert_cluster_untouched(cluster)
 
 
@@ -175,7 +177,10 @@ def test_the_signed_images_signature_copied_onto_another_image_is_refused(
     repository.put(signature_tag(digest), media_type, signature)
     image = f"{node.registry.addr}/{BACKEND}@{digest}"
     stderr = refused_deploy(cluster, node, digest, work)
-    assert f"{image} has no valid signature by the key {node.key.public}" in stderr, stderr
+    refusal = f"{image} has no valid signature by the key {node.key.public}: "
+    # the signature is the key's own, but its payload names the signed image's digest
+    reason = "Error: no matching signatures: invalid or missing digest in claim"
+    assert refusal + reason in stderr, stderr
     assert_cluster_untouched(cluster)
 
 
@@ -187,5 +192,6 @@ def test_an_image_signed_by_another_key_is_refused(
     other = signing_key(node.key.cosign, work / "keys", "attacker")
     cosign_as_pusher(node, other, image, work)
     stderr = refused_deploy(cluster, node, digest, work)
-    assert f"{image} has no valid signature by the key {node.key.public}" in stderr, stderr
+    refusal = f"{image} has no valid signature by the key {node.key.public}: "
+    assert refusal + "Error: no matching signatures" in stderr, stderr
     assert_cluster_untouched(cluster)
