@@ -52,8 +52,9 @@ fi
 if [ -n "${REGISTRY_USER:-}" ]; then
     read_credentials
     registry=${1%%/*}
-    "$COSIGN" login "$registry" --username "$REGISTRY_USER" --password-stdin <<<"$REGISTRY_PASSWORD" >/dev/null \
-        || die "cosign login to $registry as $REGISTRY_USER failed"
+    # Quietly: its warning that the login is stored unencrypted is about DOCKER_CONFIG, removed on exit.
+    output=$("$COSIGN" login "$registry" --username "$REGISTRY_USER" --password-stdin <<<"$REGISTRY_PASSWORD" 2>&1 >/dev/null) \
+        || die "cosign login to $registry as $REGISTRY_USER failed: $(tail -n 1 <<<"$output")"
 fi
 
 if [ -n "$public_key" ]; then

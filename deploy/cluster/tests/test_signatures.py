@@ -125,7 +125,8 @@ def refused_deploy(cluster: Cluster, node: Node, backend_digest: str, work: Path
     }
     result = make("deploy", env=env, check=False)
     assert result.returncode != 0, f"make deploy of an unsigned backend succeeded:\n{result.stdout}"
-    say("refused: " + result.stderr.strip().splitlines()[0])
+    refusals = [line for line in result.stderr.splitlines() if "valid signature" in line]
+    say(f"make deploy refused: {refusals[0] if refusals else result.stderr.strip()}")
     return result.stderr
 
 
