@@ -129,19 +129,21 @@ class Registry:
         cafile: Path | None = None,
         pull: bool = False,
         headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
-        """(status, lower-cased headers, body) of an HTTPS request without a body."""
+        """(status, lower-cased headers, body) of an HTTPS request; AUTH is "user:password"; PULL
+        asks the read-only instance."""
         context = ssl.create_default_context(cafile=str(cafile or self.ca))
         port = self.pull_port if pull else self.port
         conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
-        headers = dict(headers or {})
+        sent = dict(headers or {})
         if auth:
-            headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+            sent["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
         try:
-            conn.request(method, path, headers=headers)
+            conn.request(method, path, body=body, headers=sent)
             response = conn.getresponse()
-            body = response.read()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+            answer = response.read()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, answer
         finally:
             conn.close()
 

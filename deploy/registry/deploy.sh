@@ -11,10 +11,12 @@
 #      values-$ENV.yaml, the pinned digests (PINNED_VALUES) and your own values files last (DEPLOY_VALUES,
 #      space-separated: e.g. your CoinGecko URL or replicas); then helm test, and its pod's logs if it fails.
 # DEPLOY_DRY_RUN=DIR writes DIR/pull-secret.yaml (mode 600) and DIR/commands instead of touching a cluster.
-# SIGNED_BY=owner/name (when the pinned images are releases, which carry a signature): before anything
-# else, refuse any pinned image without a valid cosign signature of that repository's release.yml on
-# main or a vX.Y.Z tag (verify-signatures.sh, logging in with the pull account; REGISTRY_CA is
-# trusted besides the system store). Empty (the default): images from make push carry no signature.
+# Signatures, before anything else (verify-signatures.sh, logging in with the pull account;
+# REGISTRY_CA is trusted besides the system store); any pinned image without a valid one is refused:
+#   SIGNED_BY=owner/name (the pinned images are releases): a keyless signature by that repository's
+#   release.yml on main or a vX.Y.Z tag;
+#   COSIGN_PUBLIC_KEY=file (make push signed them with COSIGN_KEY): a signature by that key.
+# Neither (the default): no check; images from make push without COSIGN_KEY carry no signature.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=deploy/registry/lib.sh
@@ -30,6 +32,7 @@ HELM=${HELM:-helm}
 KUBECTL=${KUBECTL:-kubectl}
 TIMEOUT=${DEPLOY_TIMEOUT:-5m}
 SIGNED_BY=${SIGNED_BY:-}
+PUBLIC_KEY=${COSIGN_PUBLIC_KEY:-}
 DRY_RUN=${DEPLOY_DRY_RUN:-}
 read -ra own_values <<<"${DEPLOY_VALUES:-}"
 CHART=deploy/helm/crypto-rates
@@ -52,12 +55,12 @@ if [ -n "${REGISTRY:-}${REGISTRY_PULL:-}" ]; then
 fi
 read_pull_credentials
 
-if [ -n "$SIGNED_BY" ]; then
+if [ -n "$SIGNED_BY" ] || [ -n "$PUBLIC_KEY" ]; then
     mapfile -t pinned_images < <(awk -v registry="$pinned_registry" '$1 == "repository:" { name = $2 }
         $1 == "digest:" { gsub(/"/, "", $2); print registry "/" name "@" $2 }' "$PINNED")
     ((${#pinned_images[@]} == 2)) || die "PINNED_VALUES=$PINNED pins ${#pinned_images[@]} images by digest, not 2: run make push again"
     REGISTRY_USER=$REGISTRY_PULL_USER REGISTRY_PASSWORD=$REGISTRY_PULL_PASSWORD REGISTRY_PASSWORD_FILE="" \
-        SIGNED_BY=$SIGNED_BY "$HERE/verify-signatures.sh" "${pinned_images[@]}"
+        SIGNED_BY=$SIGNED_BY COSIGN_PUBLIC_KEY=$PUBLIC_KEY "$HERE/verify-signatures.sh" "${pinned_images[@]}"
 fi
 
 if [ -z "$DRY_RUN" ]; then

@@ -69,3 +69,11 @@ curl_auth_config() {
     user=${user//\\/\\\\}
     printf 'user = "%s"\n' "${user//\"/\\\"}"
 }
+
+# trust_registry_ca CA DIR: Go programs started from here (cosign) trust the registry CA besides the
+# system store: a copy in DIR, which joins SSL_CERT_DIR.
+trust_registry_ca() {
+    [ -f "$1" ] || die "REGISTRY_CA=$1 does not exist (make registry writes REGISTRY_DIR/ca.crt)"
+    cp "$1" "$2/registry-ca.pem"
+    export SSL_CERT_DIR="$2:${SSL_CERT_DIR:-/etc/ssl/certs}"
+}

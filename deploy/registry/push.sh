@@ -9,6 +9,11 @@
 # over TLS with a certificate REGISTRY_CA (or the system trust store) verifies, and that it accepts the
 # credentials. The Docker daemon itself trusts the registry through /etc/docker/certs.d/<host:port>/ca.crt
 # (make certs writes it on nodes; on the pushing host put it there once).
+# COSIGN_KEY=file (a cosign private key, e.g. from `cosign generate-key-pair`; its password in
+# COSIGN_PASSWORD, which cosign reads from the environment): each pushed digest is signed with it, in
+# the registry beside the image and without a transparency log upload (the registry's names stay
+# private), so make deploy COSIGN_PUBLIC_KEY=cosign.pub can refuse anything else. The key is checked
+# before any push. COSIGN overrides the binary.
 set -euo pipefail
 # shellcheck source=deploy/registry/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -21,10 +26,24 @@ CA=${REGISTRY_CA:-}
 [ -n "$CA" ] || [ ! -f "${REGISTRY_DIR:-.registry}/ca.crt" ] || CA=${REGISTRY_DIR:-.registry}/ca.crt
 VALUES=${PINNED_VALUES:-.artifacts/registry-images.yaml}
 IMAGES=(crypto-rates-backend crypto-rates-frontend)
+COSIGN=${COSIGN:-cosign}
+SIGNING_KEY=${COSIGN_KEY:-}
 
 check_registry_name "$REGISTRY"
 PULL=$(pull_registry) || exit 2
 read_credentials
+errors=$(mktemp)
+trap 'rm -f "$errors"' EXIT
+if [ -n "$SIGNING_KEY" ]; then
+    [ -f "$SIGNING_KEY" ] || die "COSIGN_KEY=$SIGNING_KEY does not exist: a cosign private key file (cosign generate-key-pair writes one)"
+    [ -n "${COSIGN_PASSWORD+set}" ] \
+        || die "COSIGN_PASSWORD is not set: export the password of COSIGN_KEY=$SIGNING_KEY (empty for a key without one)"
+    command -v "$COSIGN" >/dev/null || die "no cosign binary (COSIGN=$COSIGN): install cosign or set COSIGN=/path/to/cosign"
+    # Decrypting the key prints its public half: a wrong password stops here, before anything is pushed.
+    "$COSIGN" public-key --key "$SIGNING_KEY" >/dev/null 2>"$errors" \
+        || die "COSIGN_KEY=$SIGNING_KEY cannot be read with COSIGN_PASSWORD: $(tail -n 1 "$errors")"
+fi
+
 if [ -n "$CA" ]; then
     [ -f "$CA" ] || die "REGISTRY_CA=$CA does not exist (make registry writes REGISTRY_DIR/ca.crt)"
     cacert=(--cacert "$CA")
@@ -38,8 +57,6 @@ done
 
 # The registry: reachable, a certificate that verifies, authentication enforced, our credentials accepted.
 url=https://$REGISTRY/v2/
-errors=$(mktemp)
-trap 'rm -f "$errors"' EXIT
 # probe [CURL ARGS...]: sets code to the HTTP status of GET /v2/, or stops with curl's reason in one line.
 probe() {
     local rc=0 reason
@@ -80,6 +97,15 @@ for image in "${IMAGES[@]}"; do
     [[ ${digest[$image]} =~ ^sha256:[0-9a-f]{64}$ ]] || die "no digest for $target after the push"
     printf '%s@%s\n' "$REGISTRY/$image" "${digest[$image]}"
 done
+if [ -n "$SIGNING_KEY" ]; then
+    # cosign pushes the signatures with the docker login above; it trusts the registry through CA.
+    [ -z "$CA" ] || trust_registry_ca "$CA" "$DOCKER_CONFIG"
+    for image in "${IMAGES[@]}"; do
+        "$COSIGN" sign --yes --key "$SIGNING_KEY" --tlog-upload=false "$REGISTRY/$image@${digest[$image]}" \
+            >/dev/null 2>"$errors" || die "cosign sign $REGISTRY/$image@${digest[$image]} failed: $(tail -n 1 "$errors")"
+        echo "signed with COSIGN_KEY: $REGISTRY/$image@${digest[$image]}"
+    done
+fi
 "$DOCKER" logout "$REGISTRY" >/dev/null 2>&1 || true
 
 mkdir -p "$(dirname "$VALUES")"

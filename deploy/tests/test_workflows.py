@@ -358,17 +358,16 @@ with open(os.environ["COSIGN_CALLS"], "a") as calls:
 if sys.argv[1] == "verify" and os.environ.get("COSIGN_VERIFY") != "ok":
     print("Error: no matching signatures: none of the expected identities matched", file=sys.stderr)
     sys.exit(1)
+if sys.argv[1] == "public-key" and os.environ.get("COSIGN_PASSWORD") != "right":
+    print("Error: reading key: decrypt: encrypted: decryption failed", file=sys.stderr)
+    sys.exit(1)
 """
 
 
 def run_verify(
     tmp_path: Path, *images: str, verdict: str = "ok", **env: str
 ) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
-    cosign = tmp_path / "cosign"
-    cosign.write_text(FAKE_COSIGN)
-    cosign.chmod(0o755)
-    calls = tmp_path / "calls.jsonl"
-    calls.write_text("")
+    cosign, calls = fake_cosign(tmp_path)
     result = subprocess.run(
         [str(VERIFY), *images],
         env={
@@ -452,9 +451,21 @@ def test_signature_check_logs_in_with_the_registry_credentials_through_stdin(
     assert not Path(login["docker_config"]).exists(), "the login is removed afterwards"
 
 
-def test_make_deploy_with_signed_by_refuses_unsigned_images_before_the_cluster(
-    tmp_path: Path,
-) -> None:
+def fake_cosign(tmp_path: Path) -> tuple[Path, Path]:
+    """FAKE_COSIGN in TMP_PATH and the file it records its calls in."""
+    cosign = tmp_path / "cosign"
+    cosign.write_text(FAKE_COSIGN)
+    cosign.chmod(0o755)
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text("")
+    return cosign, calls
+
+
+def run_deploy(
+    tmp_path: Path, verdict: str, **env: str
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """deploy/registry/deploy.sh of two pinned digests with the fake cosign saying VERDICT and no
+    cluster (so a deploy that gets past the signatures stops at "no cluster"); the cosign calls."""
     pinned = tmp_path / "pinned.yaml"
     pinned.write_text(
         f"""global:
@@ -469,42 +480,124 @@ frontend:
     digest: "{DIGEST.replace("ab", "cd")}"
 """
     )
-    cosign = tmp_path / "cosign"
-    cosign.write_text(FAKE_COSIGN)
-    cosign.chmod(0o755)
-    calls = tmp_path / "calls.jsonl"
+    cosign, calls = fake_cosign(tmp_path)
+    result = subprocess.run(
+        [str(ROOT / "deploy" / "registry" / "deploy.sh")],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "ENV": "dev",
+            "PINNED_VALUES": str(pinned),
+            "REGISTRY_PULL_USER": "puller",
+            "REGISTRY_PULL_PASSWORD": "pull-pass",
+            "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
+            "COSIGN": str(cosign),
+            "COSIGN_CALLS": str(calls),
+            "COSIGN_VERIFY": verdict,
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result, calls.read_text()
 
-    def deploy(verdict: str, signed_by: str) -> tuple[subprocess.CompletedProcess[str], str]:
-        calls.write_text("")
-        result = subprocess.run(
-            [str(ROOT / "deploy" / "registry" / "deploy.sh")],
-            env={
-                "PATH": "/usr/bin:/bin",
-                "ENV": "dev",
-                "PINNED_VALUES": str(pinned),
-                "REGISTRY_PULL_USER": "puller",
-                "REGISTRY_PULL_PASSWORD": "pull-pass",
-                "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
-                "SIGNED_BY": signed_by,
-                "COSIGN": str(cosign),
-                "COSIGN_CALLS": str(calls),
-                "COSIGN_VERIFY": verdict,
-            },
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        return result, calls.read_text()
 
-    refused, called = deploy("no signature", "my-org/crypto-rates")
+def test_make_deploy_with_signed_by_refuses_unsigned_images_before_the_cluster(
+    tmp_path: Path,
+) -> None:
+    refused, called = run_deploy(tmp_path, "no signature", SIGNED_BY="my-org/crypto-rates")
     assert refused.returncode == 2
     assert f"127.0.0.1:5000/crypto-rates-backend@{DIGEST} has no valid signature" in refused.stderr
     assert "no cluster" not in refused.stderr, "verification comes before the cluster"
-    verified, called = deploy("ok", "my-org/crypto-rates")
+    verified, called = run_deploy(tmp_path, "ok", SIGNED_BY="my-org/crypto-rates")
     assert verified.stdout.count("signature verified") == 2, verified.stdout
     assert "no cluster" in verified.stderr
-    unverified, called = deploy("no signature", "")
-    assert called == "" and "no cluster" in unverified.stderr, "SIGNED_BY unset: no check"
+    unverified, called = run_deploy(tmp_path, "no signature")
+    assert called == "" and "no cluster" in unverified.stderr, "neither anchor set: no check"
+
+
+def test_make_deploy_with_a_public_key_refuses_unsigned_images_before_the_cluster(
+    tmp_path: Path,
+) -> None:
+    public_key = tmp_path / "cosign.pub"
+    public_key.write_text("-----BEGIN PUBLIC KEY-----\n")
+    refused, _ = run_deploy(tmp_path, "no signature", COSIGN_PUBLIC_KEY=str(public_key))
+    assert refused.returncode == 2
+    assert (
+        f"127.0.0.1:5000/crypto-rates-backend@{DIGEST} has no valid signature by the key "
+        f"{public_key}: Error: no matching signatures" in refused.stderr
+    )
+    assert "no cluster" not in refused.stderr, "verification comes before the cluster"
+    verified, _ = run_deploy(tmp_path, "ok", COSIGN_PUBLIC_KEY=str(public_key))
+    assert verified.stdout.count(f"(the key {public_key})") == 2, verified.stdout
+    assert "no cluster" in verified.stderr
+
+
+def test_signature_check_with_a_public_key_needs_no_transparency_log(tmp_path: Path) -> None:
+    public_key = tmp_path / "cosign.pub"
+    public_key.write_text("-----BEGIN PUBLIC KEY-----\n")
+    image = f"127.0.0.1:5000/crypto-rates-backend@{DIGEST}"
+    result, calls = run_verify(tmp_path, image, SIGNED_BY="", COSIGN_PUBLIC_KEY=str(public_key))
+    assert result.returncode == 0, result.stderr
+    [call] = calls
+    # the key is the anchor: make push signs with --tlog-upload=false, so there is no log entry
+    key_check = ["--key", str(public_key), "--insecure-ignore-tlog=true"]
+    assert call["argv"] == ["verify", *key_check, image]
+    assert result.stdout == f"signature verified: {image} (the key {public_key})\n"
+
+
+def test_signature_check_takes_one_trust_anchor_and_an_existing_key(tmp_path: Path) -> None:
+    image = f"127.0.0.1:5000/crypto-rates-backend@{DIGEST}"
+    missing = tmp_path / "nowhere.pub"
+    result, calls = run_verify(tmp_path, image, SIGNED_BY="", COSIGN_PUBLIC_KEY=str(missing))
+    assert result.returncode == 2 and f"COSIGN_PUBLIC_KEY={missing} does not exist" in result.stderr
+    missing.write_text("-----BEGIN PUBLIC KEY-----\n")
+    result, calls = run_verify(tmp_path, image, COSIGN_PUBLIC_KEY=str(missing))
+    assert result.returncode == 2
+    assert "SIGNED_BY and COSIGN_PUBLIC_KEY are both set" in result.stderr
+    assert calls == []
+
+
+def run_push(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """deploy/registry/push.sh with the fake cosign and no Docker: only its first checks pass."""
+    cosign, calls = fake_cosign(tmp_path)
+    result = subprocess.run(
+        [str(ROOT / "deploy" / "registry" / "push.sh")],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "REGISTRY": "127.0.0.1:5000",
+            "REGISTRY_USER": "pusher",
+            "REGISTRY_PASSWORD": "push-pass",
+            "REGISTRY_DIR": str(tmp_path / "no-registry"),
+            "DOCKER": str(tmp_path / "no-docker"),
+            "COSIGN": str(cosign),
+            "COSIGN_CALLS": str(calls),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result, calls.read_text()
+
+
+def test_make_push_checks_the_signing_key_before_anything_is_pushed(tmp_path: Path) -> None:
+    key = tmp_path / "cosign.key"
+    result, _ = run_push(tmp_path, COSIGN_KEY=str(key), COSIGN_PASSWORD="right")
+    assert result.returncode == 2 and f"COSIGN_KEY={key} does not exist" in result.stderr
+    key.write_text("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n")
+    result, _ = run_push(tmp_path, COSIGN_KEY=str(key))
+    assert result.returncode == 2 and "COSIGN_PASSWORD is not set" in result.stderr
+    result, calls = run_push(tmp_path, COSIGN_KEY=str(key), COSIGN_PASSWORD="wrong-Pa55")
+    assert result.returncode == 2
+    assert f"COSIGN_KEY={key} cannot be read with COSIGN_PASSWORD: Error: reading key" in (
+        result.stderr
+    )
+    assert "wrong-Pa55" not in result.stdout + result.stderr + calls
+    assert json.loads(calls)["argv"] == ["public-key", "--key", str(key)]
+    # the right password gets past the key, to the next check: the images (no Docker here)
+    result, _ = run_push(tmp_path, COSIGN_KEY=str(key), COSIGN_PASSWORD="right")
+    assert result.returncode == 2 and "no local image crypto-rates-backend:local" in result.stderr
 
 
 def test_deploy_verifies_both_signatures_before_it_touches_the_cluster(

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from clusterkit import CLUSTER_DIR, REPO, Cluster
-from localcluster import NODE_IP, KubeNode
+from localcluster import NODE_IP, KubeNode, built_binaries
 from testkit.deploy import Load, Registry, ansible_inventory, make, private_registry, run, ssh_key
 from testkit.processes import free_port
 
@@ -87,14 +87,50 @@ def node_registry() -> Iterator[Registry]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def push_images(registry: Registry, fake_archive: Path) -> None:
+@dataclass
+class SigningKey:
+    """A cosign key pair made for one test run (`cosign generate-key-pair`): what make push signs
+    with (COSIGN_KEY) and make deploy verifies with (COSIGN_PUBLIC_KEY)."""
+
+    cosign: Path
+    private: Path
+    public: Path
+    password: str  # COSIGN_PASSWORD: only ever in an environment, never in argv or output
+
+    @property
+    def sign_env(self) -> dict[str, str]:
+        """make push's settings that sign each pushed digest with this key."""
+        return {
+            "COSIGN": str(self.cosign),
+            "COSIGN_KEY": str(self.private),
+            "COSIGN_PASSWORD": self.password,
+        }
+
+    @property
+    def verify_env(self) -> dict[str, str]:
+        """make deploy's settings that refuse images this key did not sign."""
+        return {"COSIGN": str(self.cosign), "COSIGN_PUBLIC_KEY": str(self.public)}
+
+
+def signing_key(cosign: Path, dir: Path, name: str) -> SigningKey:
+    """A new password-protected cosign key pair DIR/NAME.key and DIR/NAME.pub."""
+    dir.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(18)
+    prefix = dir / name
+    env = {**os.environ, "COSIGN_PASSWORD": password}
+    run(cosign, "generate-key-pair", "--output-key-prefix", prefix, env=env)
+    return SigningKey(cosign, prefix.with_suffix(".key"), prefix.with_suffix(".pub"), password)
+
+
+def push_images(registry: Registry, fake_archive: Path, key: SigningKey) -> None:
     """`make push` of the :test images (provision.sh builds them, from its cache if nothing
-    changed) under each of TAGS, the PostgreSQL stand-in pushed beside them, and the fake
-    CoinGecko (a test image, not part of the delivery) saved for the node's `ctr images import`."""
+    changed) under each of TAGS, each digest signed with KEY, the PostgreSQL stand-in pushed
+    beside them, and the fake CoinGecko (a test image, not part of the delivery) saved for the
+    node's `ctr images import`."""
     run(PROVISION, "start")
     try:
         run(PROVISION, "build")
-        env = {**registry.env, "DOCKER_HOST": ENGINE}
+        env = {**registry.env, **key.sign_env, "DOCKER_HOST": ENGINE}
         for tag in TAGS:
             for image in ("crypto-rates-backend", "crypto-rates-frontend"):
                 run("docker", "tag", f"{image}:test", f"{image}:{tag}", env=env)
@@ -133,6 +169,7 @@ def push_database_image(registry: Registry, env: dict[str, str]) -> None:
 class Node:
     machine: KubeNode
     registry: Registry
+    key: SigningKey  # what make push signed the images with
     pull_before_certs: str = ""  # what containerd said to an anonymous pull before make certs
     pull_after_certs: str = ""  # ... and after it
     certs_output: str = ""  # make certs' output (Ansible's)
@@ -191,15 +228,18 @@ def running_node(cluster: Cluster) -> Iterator[Node]:
     `node` fixture, one per session)."""
     with phase("build pause image and CoreDNS (cached after the first run)"):
         build = run(NODE_DIR / "build.sh").stdout.splitlines()[-1]
+    with phase("build cosign (cached after the first run)"):
+        cosign = built_binaries("cosign") / "cosign"
     machine = KubeNode(Path(tempfile.mkdtemp(prefix="crypto-rates-node-")))
     fake_archive = Path(tempfile.mkdtemp(prefix="crypto-rates-node-fake-")) / "fake.tar"
     with node_registry() as registry:
         try:
-            with phase(f"make push: both images as {', '.join(TAGS)} to {registry.addr}"):
-                push_images(registry, fake_archive)
+            key = signing_key(cosign, registry.dir.parent / "keys", "release")
+            with phase(f"make push: both images as {', '.join(TAGS)} to {registry.addr}, signed"):
+                push_images(registry, fake_archive, key)
             with phase("node up (namespace, containerd, kubelet, kube-proxy, CoreDNS) until Ready"):
                 machine.up(cluster.control_plane, Path(build))
-            node = Node(machine, registry)
+            node = Node(machine, registry, key)
             machine.reach(registry.pull_port)  # the read-only registry at its address in the node
             machine.import_images(fake_archive)
             node.pull_before_certs = node.anonymous_pull()
@@ -242,9 +282,12 @@ def own_values(node: Node) -> Path:
 
 
 def deploy_env(cluster: Cluster, node: Node, namespace: str) -> dict[str, str]:
-    """The environment of `make deploy` against the test cluster."""
+    """The environment of `make deploy` against the test cluster: only images signed with the
+    node's key are deployed."""
     return {
         **node.registry.env,
+        **node.key.verify_env,
+        "REGISTRY_CA": str(node.registry.ca),  # cosign's trust in the registry
         **cluster.kube_env,
         "HELM": str(cluster.bin / "helm"),
         "KUBECTL": str(cluster.bin / "kubectl"),
