@@ -154,7 +154,7 @@ def test_the_signed_release_deploys_after_both_signatures_verify(
     node: Node, release: Release
 ) -> None:
     for name, digest in pinned_digests(node).items():
-        image = f"{node.registry.addr}/{name}@{digest}"
+        image = f"{node.registry.pull_addr}/{name}@{digest}"  # as pinned: the read-only address
         assert f"signature verified: {image} (the key {node.key.public})" in release.deploy_output
 
 
@@ -162,7 +162,7 @@ def test_an_unsigned_image_is_refused_before_the_cluster(
     cluster: Cluster, node: Node, release: Release, work: Path
 ) -> None:
     digest = other_image(node, "unsigned")
-    image = f"{node.registry.addr}/{BACKEND}@{digest}"
+    image = f"{node.registry.pull_addr}/{BACKEND}@{digest}"
     stderr = refused_deploy(cluster, node, digest, work)
     refusal = f"{image} has no valid signature by the key {node.key.public}: "
     assert refusal + "Error: no signatures found" in stderr, stderr
@@ -176,7 +176,7 @@ def test_the_signed_images_signature_copied_onto_another_image_is_refused(
     digest = other_image(node, "copied-signature")
     media_type, signature = repository.manifest(signature_tag(pinned_digests(node)[BACKEND]))
     repository.put(signature_tag(digest), media_type, signature)
-    image = f"{node.registry.addr}/{BACKEND}@{digest}"
+    image = f"{node.registry.pull_addr}/{BACKEND}@{digest}"
     stderr = refused_deploy(cluster, node, digest, work)
     refusal = f"{image} has no valid signature by the key {node.key.public}: "
     # the signature is the key's own, but its payload names the signed image's digest
@@ -189,9 +189,9 @@ def test_an_image_signed_by_another_key_is_refused(
     cluster: Cluster, node: Node, release: Release, work: Path
 ) -> None:
     digest = other_image(node, "other-key")
-    image = f"{node.registry.addr}/{BACKEND}@{digest}"
     other = signing_key(node.key.cosign, work / "keys", "attacker")
-    cosign_as_pusher(node, other, image, work)
+    cosign_as_pusher(node, other, f"{node.registry.addr}/{BACKEND}@{digest}", work)  # push side
+    image = f"{node.registry.pull_addr}/{BACKEND}@{digest}"  # as make deploy names it
     stderr = refused_deploy(cluster, node, digest, work)
     refusal = f"{image} has no valid signature by the key {node.key.public}: "
     assert refusal + "Error: no matching signatures" in stderr, stderr
