@@ -182,11 +182,30 @@ def running_node(cluster: Cluster) -> Iterator[Node]:
             shutil.rmtree(fake_archive.parent, ignore_errors=True)
 
 
+# Monitoring on, with the durations test_monitoring.py's Prometheus needs to see alerts fire in
+# minutes: the same rules, shorter windows. Stale: older than 2 refresh intervals (120 s), 30 s
+# long; the upstream-failure window holds two refresh intervals (a failing backend retries at
+# most one interval apart).
+MONITORING = {
+    "serviceMonitor": {"enabled": True, "interval": "5s", "scrapeTimeout": "4s"},
+    "prometheusRule": {
+        "enabled": True,
+        "interval": "5s",
+        "staleAfterIntervals": 2,
+        "dataStaleFor": "30s",
+        "upstreamFailing": {"window": "2m", "for": "30s"},
+    },
+    "dashboard": {"enabled": True},
+}
+
+
 def own_values(node: Node) -> Path:
     """The test's values, after values-dev.yaml and the pinned digests: the fake upstream, two
-    backend replicas (so one can go away) and the shortest refresh interval the backend accepts
-    (its retries after a failed refresh back off up to the interval: 15, 30, 60 s)."""
+    backend replicas (so one can go away), the shortest refresh interval the backend accepts
+    (its retries after a failed refresh back off up to the interval: 15, 30, 60 s) and
+    MONITORING."""
     values = {
+        "monitoring": MONITORING,
         "backend": {
             "replicaCount": BACKEND_REPLICAS,
             "config": {"baseUrl": UPSTREAM, "allowTestUpstream": True, "refreshInterval": 60},
@@ -195,7 +214,7 @@ def own_values(node: Node) -> Path:
             # connections instead: each replica then polls alone, as the backend does whenever
             # its database is unreachable.
             "database": {"bundled": {"enabled": False}, "external": {"existingSecret": DB_SECRET}},
-        }
+        },
     }
     path = node.dir / "test-values.json"
     path.write_text(json.dumps(values))
