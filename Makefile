@@ -155,17 +155,18 @@ test-helm: deps-test-helm venv .venv-checkov/bin/checkov ## chart: render, lint,
 test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/security tests, checkov
 	TF_CLI_CONFIG_FILE=/dev/null $(PY) -m pytest deploy/tests/test_terraform.py -p no:cacheprovider
 
-# checkov's pins clash with the main venv, so it has its own.
-.venv-checkov/bin/checkov:
+# checkov's pins clash with the main venv, so it has its own, pinned with hashes (scripts/lock-dev.sh).
+.venv-checkov/bin/checkov: requirements-checkov.lock
 	$(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/pip install --quiet 'checkov>=3.2,<4'
+	.venv-checkov/bin/pip install --quiet --require-hashes -r requirements-checkov.lock
+	touch $@
 
 test-workflows: deps-test-workflows venv ## workflows and the Jenkinsfile: schema, actionlint + shellcheck, zizmor, groovy, hygiene
 	$(PY) -m pytest deploy/tests/test_workflows.py deploy/tests/test_jenkinsfile.py -p no:cacheprovider
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks
-bench: deps-bench venv ## load benchmark: every endpoint of ours vs bare ASGI floor vs old Flask design, and the path through nginx (~10 min; .bench/)
+bench: deps-bench venv frontend-build ## load benchmark: every endpoint of ours vs bare ASGI floor vs old Flask design, and the path through nginx (~10 min; .bench/)
 	$(PY) -m pytest -q -p no:cacheprovider backend/benchmarks/tests
 	PYTHONPATH=backend $(PY) -m benchmarks --out .bench $(BENCH_ARGS)
 

@@ -8,6 +8,8 @@ over HTTP:
                                     401|gzip_bomb|endless",
                            "retry_after": "<optional Retry-After header value>"}
     POST /_control/scale  {"factor": 1.1}   multiplies every value (a "changed snapshot")
+    POST /_control/key    {"key": "k"}   from now on a call without that key (in x-cg-demo-api-key
+                                         or x-cg-pro-api-key) gets 401; {"key": null}: any call
     GET  /_control/calls  -> {"calls": n}
     POST /_control/reset
 
@@ -135,6 +137,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.fake.set_mode(request.get("mode", ""), request.get("retry_after"))
             elif path == "/_control/scale":
                 self.fake.scale(request.get("factor"))
+            elif path == "/_control/key":
+                self.fake.require_key(request.get("key"))
             elif path == "/_control/reset":
                 self.fake.reset()
             else:
@@ -294,10 +298,18 @@ class FakeCoinGecko:
         with self._lock:
             self._body = body
 
+    def require_key(self, key: object) -> None:
+        """Refuse (401) every later call that does not send ``key``; ``None``: no key needed."""
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ValueError("key must be a non-empty string, or null for no key")
+        with self._lock:
+            self._key = key
+
     def reset(self) -> None:
-        """Back to mode ``ok``, the fixture's values, no calls recorded."""
+        """Back to mode ``ok``, the fixture's values, no key required, no calls recorded."""
         self.set_mode("ok")
         self.scale(1)
+        self.require_key(None)
         with self._lock:
             self._call_log: list[Call] = []
             self._last_headers: dict[str, str] | None = None
@@ -328,10 +340,13 @@ class FakeCoinGecko:
             return None if self._last_headers is None else dict(self._last_headers)
 
     def _record_call(self, headers: dict[str, str]) -> tuple[str, str | None, bytes]:
+        lower = {name.lower(): value for name, value in headers.items()}
         with self._lock:
-            self._call_log.append(Call(time.monotonic(), self._mode, self._retry_after))
-            self._last_headers = {name.lower(): value for name, value in headers.items()}
-            return self._mode, self._retry_after, self._body
+            sent = {lower.get("x-cg-demo-api-key"), lower.get("x-cg-pro-api-key")}
+            mode = "401" if self._key is not None and self._key not in sent else self._mode
+            self._call_log.append(Call(time.monotonic(), mode, self._retry_after))
+            self._last_headers = lower
+            return mode, self._retry_after, self._body
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -602,6 +602,7 @@ def test_environment_sizes(env: str, replicas: tuple[int, int]) -> None:
         ({"backend": {"config": {"refreshInterval": 59}}}, "/config/refreshInterval"),
         ({"backend": {"config": {"refreshInterval": "300"}}}, "/config/refreshInterval"),
         ({"backend": {"config": {"staleAfter": 30}}}, "/config/staleAfter"),
+        ({"backend": {"config": {"monthlyCalls": -1}}}, "/config/monthlyCalls"),
         ({"backend": {"config": {"apiPlan": "enterprise"}}}, "/config/apiPlan"),
         ({"backend": {"config": {"logFormat": "xml"}}}, "/config/logFormat"),
         ({"backend": {"config": {"sampleFallback": "yes"}}}, "/config/sampleFallback"),
@@ -905,6 +906,15 @@ def test_refresh_interval_is_passed_only_when_set() -> None:
         assert "REFRESH_INTERVAL" not in config, scenario
     set_ = manifests({"backend": {"config": {"refreshInterval": 120}}})
     assert one(set_, "ConfigMap", "crypto-rates-backend")["data"]["REFRESH_INTERVAL"] == "120"
+
+
+def test_monthly_call_allowance_is_passed_only_when_set() -> None:
+    # 0: the backend's allowance of the plan (config.py's PLAN_MONTHLY_CALLS), not repeated here.
+    config = one(manifests(SCENARIOS["prod"]), "ConfigMap", "crypto-rates-backend")["data"]
+    assert "COINGECKO_MONTHLY_CALLS" not in config
+    set_ = manifests({"backend": {"config": {"monthlyCalls": 500000}}})
+    data = one(set_, "ConfigMap", "crypto-rates-backend")["data"]
+    assert data["COINGECKO_MONTHLY_CALLS"] == "500000"
 
 
 def test_stale_alert_threshold_is_a_multiple_of_the_interval_the_backend_reports() -> None:

@@ -152,6 +152,28 @@ def test_dev_lock_pins_every_tool_with_hashes_and_make_venv_requires_them() -> N
     ], installs
 
 
+def test_checkov_lock_pins_it_with_hashes_and_its_venv_requires_them() -> None:
+    # checkov runs in a venv of its own (its pins clash with make venv's): the same rule applies.
+    wanted = [
+        line
+        for line in (ROOT / "requirements-checkov.in").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    lock = (ROOT / "requirements-checkov.lock").read_text()
+    problems = lock_problems(lock, wanted) + [f"{pin} has no hash" for pin in unhashed_pins(lock)]
+    assert problems == [], "run scripts/lock-dev.sh: " + "; ".join(problems)
+    recipe = subprocess.run(
+        ["make", "-n", "-B", "-C", str(ROOT), ".venv-checkov/bin/checkov"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installs = [line for line in recipe.splitlines() if " install " in line]
+    assert installs == [
+        ".venv-checkov/bin/pip install --quiet --require-hashes -r requirements-checkov.lock"
+    ], installs
+
+
 def test_an_unhashed_pin_is_reported() -> None:
     lock = "a==1 \\\n    --hash=sha256:00\nb==2\n    # via a\nc==3 \\\n    --hash=sha256:11\n"
     assert unhashed_pins(lock) == ["b==2"]

@@ -205,10 +205,23 @@ def test_http_control_endpoints(fake: FakeCoinGecko) -> None:
     assert get_rates(fake).json()["rates"]["eth"]["value"] == 18.801
 
 
+def test_a_required_key_refuses_calls_without_it(fake: FakeCoinGecko) -> None:
+    control = fake.url.removesuffix("/api/v3") + "/_control"
+    assert httpx.post(f"{control}/key", json={"key": "new-key"}).status_code == 200
+    assert get_rates(fake).status_code == 401
+    assert get_rates(fake, headers={"x-cg-demo-api-key": "old-key"}).status_code == 401
+    assert get_rates(fake, headers={"x-cg-demo-api-key": "new-key"}).status_code == 200
+    assert get_rates(fake, headers={"x-cg-pro-api-key": "new-key"}).status_code == 200
+    assert [call.mode for call in fake.call_log] == ["401", "401", "ok", "ok"]
+    httpx.post(f"{control}/key", json={"key": None})
+    assert get_rates(fake).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
         ("mode", {"mode": "sometimes"}, "valid modes"),
+        ("key", {"key": ""}, "non-empty string"),
         ("mode", {"mode": "429", "retry_after": ["1"]}, "retry_after"),
         ("scale", {"factor": "x"}, "positive finite"),
         ("scale", [1], "JSON object"),
