@@ -177,15 +177,17 @@ def test_outage_alerts_go_pending_then_fire_and_resolve(
         assert first_pending is not None and first_firing is not None, name
         assert first_pending < first_firing, name
         hold, interval = seconds(rule["for"]), seconds(rule["interval"])
-        assert hold <= first_firing - pending[name] <= hold + interval, (
-            f"{name}: pending at {pending[name]:.1f}, firing at {first_firing:.1f}; "
-            f"for: {rule['for']}, evaluated every {rule['interval']}"
-        )
+        # activeAt has sub-millisecond digits, sample timestamps are whole milliseconds.
+        active_at = round(pending[name], 3)
         say(
-            f"{name}: pending {pending[name] - outage:.0f} s into the outage, firing "
-            f"{first_firing - pending[name]:.0f} s later (for: {rule['for']}, every "
+            f"{name}: pending {active_at - outage:.0f} s into the outage, firing "
+            f"{first_firing - active_at:.0f} s later (for: {rule['for']}, every "
             f"{rule['interval']}; seen firing at {fired[name]:.0f} s), resolved "
             f"{resolved[name]:.0f} s after CoinGecko was back"
+        )
+        assert hold <= round(first_firing - active_at, 3) <= hold + interval, (
+            f"{name}: pending at {active_at:.3f}, firing at {first_firing:.3f}; "
+            f"for: {rule['for']}, evaluated every {rule['interval']}"
         )
 
 
