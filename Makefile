@@ -77,7 +77,7 @@ lint-deploy: venv ## ruff on deploy/, mypy (strict) on the suites that share tes
 	$(BIN)/ruff check deploy
 	$(BIN)/ruff format --check deploy
 	MYPYPATH=backend:deploy/cluster/tests $(BIN)/mypy deploy/cluster/tests
-	MYPYPATH=backend $(BIN)/mypy deploy/tests/test_registry.py deploy/tests/test_cluster_versions.py deploy/tests/images
+	MYPYPATH=backend $(BIN)/mypy deploy/tests/test_registry.py deploy/tests/test_cluster_versions.py deploy/tests/test_environments.py deploy/tests/images
 
 # ---------------------------------------------------------------------------------------------
 # Frontend
@@ -152,7 +152,8 @@ test-helm: deps-test-helm venv .venv-checkov/bin/checkov ## chart: render, lint,
 	$(BIN)/shellcheck deploy/helm/*.sh
 	$(PY) -m pytest deploy/tests/test_helm.py -p no:cacheprovider
 
-test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/security tests, checkov
+test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/security tests, checkov, terraform.sh
+	$(BIN)/shellcheck deploy/terraform/*.sh
 	TF_CLI_CONFIG_FILE=/dev/null $(PY) -m pytest deploy/tests/test_terraform.py -p no:cacheprovider
 
 # checkov's pins clash with the main venv, so it has its own, pinned with hashes (scripts/lock-dev.sh).
@@ -161,8 +162,8 @@ test-terraform: venv .venv-checkov/bin/checkov ## terraform fmt, HCL structure/s
 	.venv-checkov/bin/pip install --quiet --require-hashes -r requirements-checkov.lock
 	touch $@
 
-test-workflows: deps-test-workflows venv ## workflows and the Jenkinsfile: schema, actionlint + shellcheck, zizmor, groovy, hygiene
-	$(PY) -m pytest deploy/tests/test_workflows.py deploy/tests/test_jenkinsfile.py -p no:cacheprovider
+test-workflows: deps-test-workflows venv ## workflows and the Jenkinsfile: schema, actionlint + shellcheck, zizmor, groovy, hygiene; one list of environments
+	$(PY) -m pytest deploy/tests/test_workflows.py deploy/tests/test_jenkinsfile.py deploy/tests/test_environments.py -p no:cacheprovider
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks
@@ -183,16 +184,17 @@ clean: ## remove build and test output
 
 # ---------------------------------------------------------------------------------------------
 # Your own cluster and registry (docs/DEPLOYMENT-GUIDE.md): make registry, make images push, make certs,
-# make deploy. Credentials come from the environment, never the command line: REGISTRY_USER plus
-# REGISTRY_PASSWORD or REGISTRY_PASSWORD_FILE. Settings (REGISTRY_DIR, REGISTRY_ADDR, REGISTRY_NAMES,
+# make deploy. Credentials come from the environment, never the command line: the push account
+# REGISTRY_USER plus REGISTRY_PASSWORD(_FILE) (registry, push); the read-only pull account
+# REGISTRY_PULL_USER plus REGISTRY_PULL_PASSWORD(_FILE) (registry, deploy). Settings (REGISTRY_DIR, REGISTRY_ADDR, REGISTRY_NAMES,
 # REGISTRY_IPS, REGISTRY, REGISTRY_CA, INVENTORY, ENV, ...) are described in each script's header.
 .PHONY: registry registry-files registry-stop registry-renew registry-rotate-ca push certs deploy lint-registry test-registry
 ANSIBLE_VENV := .venv-ansible
 
-registry: deps-registry ## start the private registry (TLS + htpasswd) on REGISTRY_ADDR, state in REGISTRY_DIR (.registry)
+registry: deps-registry ## start the private registry (TLS + htpasswd): read-write on REGISTRY_ADDR, read-only for pulls on the next port; state in REGISTRY_DIR (.registry)
 	deploy/registry/registry.sh start
 
-registry-files: deps-registry-files ## the registry's CA, server certificate and htpasswd only (for the compose profile registry)
+registry-files: deps-registry-files ## the registry's CA, server certificate and htpasswd files only (for the compose profile registry)
 	deploy/registry/registry.sh files
 
 registry-stop: ## stop the registry that make registry started
@@ -204,13 +206,13 @@ registry-renew: deps-registry-renew ## a new registry server certificate from th
 registry-rotate-ca: deps-registry-rotate-ca ## a new registry CA and server certificate (then: make registry-stop registry certs)
 	deploy/registry/pki.sh rotate-ca
 
-push: deps-push ## push both images to REGISTRY=host:port; prints digests, writes the pinned values file
+push: deps-push ## push both images to REGISTRY=host:port; prints digests, writes the pinned values file (the read-only address)
 	deploy/registry/push.sh
 
 certs: deps-certs $(ANSIBLE_VENV)/.installed ## the registry CA onto the nodes of INVENTORY with Ansible (CHECK=1: --check)
 	deploy/ansible/certs.sh
 
-deploy: ## helm upgrade --install from the registry (KUBECONFIG, ENV=dev|staging|prod), then helm test
+deploy: ## helm upgrade --install from the registry (KUBECONFIG, ENV=<env> of deploy/helm/crypto-rates/values-<env>.yaml), then helm test
 	deploy/registry/deploy.sh
 
 # ansible-core and ansible-lint in their own venv, pinned (2.19 is the last ansible-core for Python 3.11).
@@ -231,8 +233,9 @@ test-registry: deps-test-registry venv lint-registry ## registry, push, certs ov
 .PHONY: cluster-build cluster-up cluster-down test-cluster test-cluster-static
 CLUSTER_DIR ?= .data/cluster
 
-cluster-build: deps-cluster-build ## build kube-apiserver & co., kubectl, kubelet, etcd, helm from Go modules (cached in .cache/cluster)
+cluster-build: deps-cluster-build ## build kube-apiserver & co., kubectl, kubelet, etcd, helm and the node's policy engine from Go modules (cached in .cache/cluster)
 	deploy/cluster/build.sh >/dev/null
+	deploy/cluster/build.sh kube-network-policies >/dev/null
 
 CLUSTER_PY = PYTHONPATH=backend:deploy/cluster/tests $(PY) -m localcluster
 

@@ -24,6 +24,9 @@ PLAN_HOSTS = {"demo": "api.coingecko.com", "pro": "pro-api.coingecko.com"}
 
 # The plans' monthly call allowances (every call counts, failed ones too); pro: set it yourself.
 PLAN_MONTHLY_CALLS: dict[str, int | None] = {"public": None, "demo": 10_000, "pro": None}
+# History backfill calls per minute by plan, below each plan's documented rate limit (public:
+# 5-15, Demo: 30, Pro: 500 per minute) so the live refresh always has room.
+PLAN_BACKFILL_CALLS_PER_MINUTE: dict[str, int] = {"public": 3, "demo": 20, "pro": 250}
 DEFAULT_DATABASE_FILE = "crypto-rates.db"  # next to SNAPSHOT_PATH when DATABASE_URL is unset
 
 ApiPlan = Literal["public", "demo", "pro"]
@@ -52,6 +55,8 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None  # None: SQLite next to SNAPSHOT_PATH
     coingecko_monthly_calls: int | None = Field(None, ge=1)  # None: the plan's allowance
     sample_fallback: bool = True
+    backfill: bool = True  # fill the history from market_chart on first start
+    backfill_calls_per_minute: int | None = Field(None, ge=1, le=1000)  # None: by plan
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     log_level: LogLevel = "info"
@@ -72,6 +77,7 @@ class Settings(BaseSettings):
         "snapshot_path",
         "database_url",
         "coingecko_monthly_calls",
+        "backfill_calls_per_minute",
         mode="before",
     )
     @classmethod
@@ -183,6 +189,13 @@ class Settings(BaseSettings):
         if self.coingecko_monthly_calls is not None:
             return self.coingecko_monthly_calls
         return PLAN_MONTHLY_CALLS[self.coingecko_api_plan]
+
+    @property
+    def backfill_rate(self) -> int:
+        """Backfill calls per minute: BACKFILL_CALLS_PER_MINUTE, else the plan's default."""
+        if self.backfill_calls_per_minute is not None:
+            return self.backfill_calls_per_minute
+        return PLAN_BACKFILL_CALLS_PER_MINUTE[self.coingecko_api_plan]
 
     @property
     def effective_stale_after(self) -> float:

@@ -7,6 +7,8 @@ session-level advisory lock, held on a connection of its own, makes one replica 
 
 import json
 import logging
+from array import array
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -20,11 +22,13 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Float,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    delete,
     func,
     select,
     text,
@@ -37,6 +41,16 @@ from sqlalchemy.pool import StaticPool
 
 from crypto_rates.coingecko_payload import InvalidResponse, rates_from_payload, rates_payload
 from crypto_rates.database_url import DatabaseUrl
+from crypto_rates.history import (
+    DAY,
+    HOUR,
+    RAW_RETENTION,
+    RETENTION,
+    Archive,
+    ArchivedPoint,
+    Series,
+    downsample,
+)
 from crypto_rates.rate import Source
 from crypto_rates.snapshot import Snapshot, build_snapshot
 from crypto_rates.store import HistoryPoint
@@ -70,6 +84,21 @@ snapshots = Table(
     Column("source", String(16), nullable=False),
     Column("rates", Text, nullable=False),
 )
+history = Table(
+    "history",
+    metadata,
+    Column("code", String(16), primary_key=True),
+    Column("resolution", Integer, primary_key=True),
+    Column("t", DateTime(timezone=True), primary_key=True),
+    Column("value", Float, nullable=False),
+)
+backfill = Table(
+    "backfill",
+    metadata,
+    Column("unit", String(16), primary_key=True),
+    Column("days", Integer, primary_key=True),
+    Column("done_at", DateTime(timezone=True), nullable=False),
+)
 upstream_calls = Table(
     "upstream_calls",
     metadata,
@@ -88,6 +117,10 @@ def describe_error(exc: BaseException) -> str:
 def _utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; every value written is UTC.
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _at(unix: float) -> datetime:
+    return datetime.fromtimestamp(unix, UTC)
 
 
 def _migrate(connection: Connection, revision: str) -> None:
@@ -227,6 +260,109 @@ class Database:
         ]
         await self.save_rows(rows)
         await self.save(snapshot)
+
+    # -- the archive: hourly and daily points ------------------------------------------------
+
+    async def save_archived(self, points: list[ArchivedPoint]) -> None:
+        """Store archive points; one already stored for that code, resolution and time wins."""
+        if not points:
+            return
+        insert_ = pg_insert if self.shared else sqlite_insert
+        statement = insert_(history).on_conflict_do_nothing(
+            index_elements=["code", "resolution", "t"]
+        )
+        rows = [
+            {"code": p.code, "resolution": p.resolution, "t": _at(p.t), "value": p.value}
+            for p in points
+        ]
+        async with self.engine.begin() as conn:
+            for start in range(0, len(rows), 5000):  # bounded statements on both engines
+                await conn.execute(statement, rows[start : start + 5000])
+
+    async def compact(self, since: float | None, now: float) -> list[ArchivedPoint]:
+        """Downsample the refreshes since `since` (all when None) into hourly points, and the
+        hourly points of those days into daily ones; complete hours and days only. Returns the
+        points computed (the archive merges them the way the database does)."""
+        hour_start, day_start = _at(now // HOUR * HOUR), _at(now // DAY * DAY)
+        recent = [
+            (s.fetched_ts, {c: r.value for c, r in s.rates.items()})
+            for s in await self._snapshot_rows(since=None if since is None else _at(since))
+            if s.source == Source.COINGECKO and s.fetched_at < hour_start
+        ]
+        hourly = downsample(recent, HOUR)
+        await self.save_archived(hourly)
+        first_day = min((t for t, _ in recent), default=now) // DAY * DAY
+        query = (
+            select(history.c.code, history.c.t, history.c.value)
+            .where(history.c.resolution == HOUR)
+            .where(history.c.t >= _at(first_day), history.c.t < day_start)
+            .order_by(history.c.t)
+        )
+        async with self.engine.connect() as conn:
+            rows = cast(list[tuple[str, datetime, float]], (await conn.execute(query)).all())
+        by_time: dict[float, dict[str, float]] = {}
+        for code, t, value in rows:
+            by_time.setdefault(_utc(t).timestamp(), {})[code] = value
+        daily = downsample(sorted(by_time.items()), DAY)
+        await self.save_archived(daily)
+        return hourly + daily
+
+    async def prune(self, now: float) -> None:
+        """Drop refreshes older than 48 h (never the newest) and archive points past retention."""
+        async with self.engine.begin() as conn:
+            newest = await conn.scalar(select(func.max(snapshots.c.fetched_at)))
+            if newest is not None:
+                cutoff = min(_utc(newest), _at(now - RAW_RETENTION))
+                await conn.execute(delete(snapshots).where(snapshots.c.fetched_at < cutoff))
+            for resolution, kept in RETENTION.items():
+                await conn.execute(
+                    delete(history)
+                    .where(history.c.resolution == resolution)
+                    .where(history.c.t < _at(now - kept))
+                )
+
+    async def load_archive(self) -> Archive:
+        """The archive, read one code at a time straight into arrays: memory peaks at one
+        code's rows, and the event loop gets a turn between codes."""
+        async with self.engine.connect() as conn:
+            codes: list[str] = list((await conn.scalars(select(history.c.code).distinct())).all())
+        tiers: dict[int, dict[str, Series]] = {HOUR: {}, DAY: {}}
+        for code in codes:
+            query = (
+                select(history.c.resolution, history.c.t, history.c.value)
+                .where(history.c.code == code)
+                .order_by(history.c.resolution, history.c.t)
+            )
+            async with self.engine.connect() as conn:
+                result = await conn.execute(query)
+                for tier in tiers.values():
+                    tier[code] = Series(array("q"), array("d"))
+                rows = cast(Iterable[tuple[int, datetime, float]], result)
+                for resolution, t, value in rows:
+                    series = tiers[resolution][code]
+                    series.times.append(int(_utc(t).timestamp()))
+                    series.values.append(value)
+        return Archive(tiers)
+
+    # -- backfill progress --------------------------------------------------------------------
+
+    async def backfilled(self) -> set[tuple[str, int]]:
+        """The (unit, days) market_chart ranges already stored."""
+        async with self.engine.connect() as conn:
+            rows = cast(
+                list[tuple[str, int]],
+                (await conn.execute(select(backfill.c.unit, backfill.c.days))).all(),
+            )
+        return set(rows)
+
+    async def mark_backfilled(self, unit: str, days: int, points: list[ArchivedPoint]) -> None:
+        """Store a unit's backfilled points, then mark its range done (a crash between the two
+        means fetching it again: storing is idempotent)."""
+        await self.save_archived(points)
+        insert_ = pg_insert if self.shared else sqlite_insert
+        statement = insert_(backfill).values(unit=unit, days=days, done_at=datetime.now(UTC))
+        async with self.engine.begin() as conn:
+            await conn.execute(statement.on_conflict_do_nothing(index_elements=["unit", "days"]))
 
     # -- the monthly call count --------------------------------------------------------------
 

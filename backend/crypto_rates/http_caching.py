@@ -13,6 +13,8 @@ class Representation:
 
     body: bytes
     etag: str
+    media_type: bytes = b"application/json"
+    vary: bytes = b"Accept-Encoding"  # history's bodies also vary with Accept (CSV or JSON)
     _gzipped: bytes | None = field(default=None, repr=False)
 
     def gzipped(self) -> bytes:
@@ -57,7 +59,7 @@ def negotiate(
     headers: RawHeaders = [
         (b"etag", representation.etag.encode()),
         (b"cache-control", cache_control.encode()),
-        (b"vary", b"Accept-Encoding"),
+        (b"vary", representation.vary),
     ]
     if if_none_match is not None and etag_matches(if_none_match, representation.etag):
         return 304, headers, b""
@@ -65,6 +67,6 @@ def negotiate(
     if len(body) >= GZIP_MIN_BYTES and accepts_gzip(accept_encoding):
         body = representation.gzipped()
         headers.append((b"content-encoding", b"gzip"))
-    headers.append((b"content-type", b"application/json"))
+    headers.append((b"content-type", representation.media_type))
     headers.append((b"content-length", str(len(body)).encode()))
     return 200, headers, body

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Literal
 
 from crypto_rates import persistence
+from crypto_rates.backfill import Backfill
 from crypto_rates.budget import CallBudget, month_of
 from crypto_rates.database import UNAVAILABLE, Database, describe_error
+from crypto_rates.history import HOUR
 from crypto_rates.metrics import Metrics
 from crypto_rates.rate import Source
 from crypto_rates.snapshot import Snapshot, build_snapshot
@@ -35,6 +37,10 @@ FAILURE_BACKOFF_START = 15.0
 # (plus one query), and a poller that died is replaced within it once its lock is free.
 TICK = 1.0
 DATABASE_TIMEOUT = 5.0
+# The archive's upkeep runs this long after each full hour, bounded by its own timeout.
+ARCHIVE_DELAY = 60.0
+ARCHIVE_TIMEOUT = 60.0
+ARCHIVE_RETRY = 60.0
 
 Role = Literal["poller", "follower", "standalone"]
 
@@ -57,6 +63,7 @@ class Poller:
         database: Database,
         budget: CallBudget,
         snapshot_path: Path | None = None,  # an old JSON snapshot file, imported once
+        backfill_rate: int | None = None,  # backfill calls per minute; None: no backfill
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -79,6 +86,16 @@ class Poller:
         self._uncounted_calls = 0  # made, not yet counted in the database
         self._calls_seen = metrics.upstream_attempts
         self._stretched = False
+        self._archive_due: float | None = None  # None: at the next sync
+        self._compacted_since: float | None = None  # None: compact every stored refresh
+        self.backfill = (
+            None
+            if backfill_rate is None
+            else Backfill(
+                client, database, store, budget, refresh_interval, backfill_rate, self._count_calls
+            )
+        )
+        self._backfill_task: asyncio.Task[None] | None = None
 
     # -- upstream ----------------------------------------------------------------------------
 
@@ -154,9 +171,29 @@ class Poller:
     # -- the database ------------------------------------------------------------------------
 
     async def sync(self) -> None:
-        """One bounded exchange with the database; on failure this replica polls for itself."""
-        if self._alone_and_idle():
+        """One bounded exchange with the database (on failure this replica polls for itself),
+        then, once an hour, the archive's upkeep."""
+        if not self._alone_and_idle():
+            await self._exchange()
+        if self.database_up:
+            await self._maintain_archive()
+        self._steer_backfill()
+
+    def _steer_backfill(self) -> None:
+        """The backfill runs beside the loop while this replica is the poller (never in it: a
+        live refresh never waits for it), and stops when it no longer is."""
+        task = self._backfill_task
+        running = task is not None and not task.done()
+        if self.backfill is None or self.backfill.finished:
             return
+        if self.role == "poller" and self.database_up and not running:
+            self._backfill_task = asyncio.create_task(
+                self.backfill.run_until_done(), name="crypto-rates-backfill"
+            )
+        elif self.role != "poller" and running and task is not None:
+            task.cancel()
+
+    async def _exchange(self) -> None:
         try:
             async with asyncio.timeout(DATABASE_TIMEOUT):
                 if not self.database_up:
@@ -180,6 +217,26 @@ class Poller:
         self.database_up = True
         self._set_role("poller" if leading else "follower")
 
+    async def _maintain_archive(self) -> None:
+        """Once an hour (and after connecting): the poller downsamples the refreshes of complete
+        hours and days and prunes what is past retention; every replica then loads the archive."""
+        now = self._clock()
+        if self._archive_due is not None and now < self._archive_due:
+            return
+        try:
+            async with asyncio.timeout(ARCHIVE_TIMEOUT):
+                if self.role == "poller":
+                    await self._database.compact(self._compacted_since, now)
+                    self._compacted_since = now // HOUR * HOUR - HOUR  # redo the last hour
+                    await self._database.prune(now)
+                archive = (await self._database.load_archive()).merged([], now)
+        except UNAVAILABLE as exc:
+            log.warning("archive upkeep failed; trying again", extra={"error": describe_error(exc)})
+            self._archive_due = now + ARCHIVE_RETRY
+            return
+        self._store.replace_archive(archive)
+        self._archive_due = now // HOUR * HOUR + HOUR + ARCHIVE_DELAY
+
     def _alone_and_idle(self) -> bool:
         # SQLite is one process's database: nobody to follow, no lock to keep; it is only
         # written to (and so only found broken) when there is something to write.
@@ -194,6 +251,7 @@ class Poller:
         """First contact (or after an outage): migrate, import an old snapshot file into an empty
         database, then serve what the database has (it holds every replica's history)."""
         await self._database.migrate()
+        self._archive_due = None  # load it (and catch up) right after this exchange
         latest = await self._database.latest_fetched_at()
         if latest is None:
             await self._import_snapshot_file()
@@ -305,11 +363,12 @@ class Poller:
         self._task = asyncio.create_task(self.run(), name="crypto-rates-poller")
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._task, self._backfill_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._backfill_task = None
         if self.database_up and (self._unsaved or self._uncounted_calls):
             with contextlib.suppress(*UNAVAILABLE):
                 async with asyncio.timeout(DATABASE_TIMEOUT):

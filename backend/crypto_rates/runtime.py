@@ -55,6 +55,7 @@ class Runtime:
             database,
             self.budget,
             self.settings.snapshot_path,
+            backfill_rate=self.settings.backfill_rate if self.settings.backfill else None,
         )
         await self.poller.sync()  # migrate, import, load: bounded, and never fatal
         if self.store.current is None:

@@ -1,4 +1,5 @@
-"""The snapshot store: the current Snapshot (swapped atomically) and a bounded history."""
+"""The snapshot store: the current Snapshot (swapped atomically), the recent history (every
+refresh of the last 48 h, bounded) and the archive of hourly and daily points."""
 
 import math
 from collections import deque
@@ -7,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 
+from crypto_rates.history import Archive
 from crypto_rates.rate import Source
 from crypto_rates.snapshot import Snapshot
 
-HISTORY_SPAN_SECONDS = 24 * 3600
+HISTORY_SPAN_SECONDS = 48 * 3600  # every refresh is kept this long (then hourly, history.py)
 MAX_HISTORY_POINTS = 2000  # caps memory when a test polls every second
 
 
@@ -28,6 +30,8 @@ class SnapshotStore:
     def __init__(self, history_limit: int) -> None:
         self._current: Snapshot | None = None
         self._history: deque[HistoryPoint] = deque(maxlen=history_limit)
+        self.history_version = 0  # counts the changes of the recent history (a cache key part)
+        self.archive = Archive()  # swapped whole (replace_archive), like the snapshot
 
     @property
     def current(self) -> Snapshot | None:
@@ -44,11 +48,16 @@ class SnapshotStore:
         ):
             values = MappingProxyType({c: r.value for c, r in snapshot.rates.items()})
             self._history.append(HistoryPoint(snapshot.fetched_at, values))
+            self.history_version += 1
         self._current = snapshot  # one reference assignment: readers see old or new, never half
+
+    def replace_archive(self, archive: Archive) -> None:
+        self.archive = archive
 
     def restore(self, snapshot: Snapshot, history: list[HistoryPoint]) -> None:
         """Serve persisted state, replacing what is held (history first: `replace` then skips
         the duplicate point)."""
         self._history.clear()
         self._history.extend(sorted(history, key=lambda p: p.t))
+        self.history_version += 1
         self.replace(snapshot)

@@ -4,7 +4,9 @@ What the payload must look like is `coingecko_payload.py`'s business.
 """
 
 import asyncio
+import json
 import logging
+import math
 import random
 import time
 import zlib
@@ -12,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from typing import TypeVar
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2_000_000  # the real payload is ~6 KB; anything this big is not it
 MAX_ATTEMPTS = 3
+T = TypeVar("T")
 # A Retry-After beyond this is capped: an hour is longer than any rate-limit window CoinGecko
 # documents (per minute, per month), and short enough that a bogus or hostile value (a year,
 # a date in 9999) costs at most an hour of staleness instead of needing a restart.
@@ -135,6 +139,28 @@ class RetryPolicy:
         return cls(MAX_ATTEMPTS, min(1.0, refresh_interval / 8), min(30.0, refresh_interval / 4))
 
 
+def _units(payload: object) -> frozenset[str]:
+    if not isinstance(payload, list) or not all(isinstance(u, str) for u in payload):
+        raise ValueError("supported_vs_currencies is not a list of strings")
+    return frozenset(u.lower() for u in payload)
+
+
+def _prices(payload: object) -> list[tuple[float, float]]:
+    """market_chart's `prices`, checked: [ms, price] pairs, finite, positive."""
+    prices = payload.get("prices") if isinstance(payload, dict) else None
+    if not isinstance(prices, list):
+        raise ValueError("market_chart has no prices list")
+    points = []
+    for item in prices:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise ValueError("a market_chart price is not a [time, price] pair")
+        t, price = float(item[0]) / 1000, float(item[1])
+        if not (math.isfinite(t) and math.isfinite(price) and t > 0 and 0 < price < 1e30):
+            raise ValueError(f"market_chart price out of range: {item!r}"[:120])
+        points.append((t, price))
+    return points
+
+
 class CoinGeckoClient:
     """One pooled httpx client per process; fetch_rates() retries, fetch_once() is one attempt."""
 
@@ -146,6 +172,7 @@ class CoinGeckoClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,  # tests record the backoff
     ) -> None:
         self._sleep = sleep
+        self._base_url = settings.base_url
         self._settings = settings
         self._auth = settings.auth_headers  # re-read on 401/403: see _reread_key
         self._url = f"{settings.base_url}/exchange_rates"
@@ -175,6 +202,63 @@ class CoinGeckoClient:
             raise
         self._metrics.upstream_call(AttemptStatus.SUCCESS, time.perf_counter() - started)
         return rates
+
+    async def fetch_supported_units(self) -> frozenset[str]:
+        """`/simple/supported_vs_currencies`: the units market_chart knows (one attempt)."""
+        return await self._counted(
+            self._attempt_json, "/simple/supported_vs_currencies", {}, _units
+        )
+
+    async def fetch_market_chart(self, unit: str, days: int) -> list[tuple[float, float]]:
+        """The price of 1 BTC in `unit` over the last `days` days as (unix seconds, price), at
+        CoinGecko's automatic granularity (one attempt)."""
+        params = {"vs_currency": unit, "days": str(days)}
+        return await self._counted(
+            self._attempt_json, "/coins/bitcoin/market_chart", params, _prices
+        )
+
+    async def _counted(self, attempt: Callable[..., Awaitable[T]], *args: object) -> T:
+        started = time.perf_counter()
+        try:
+            result = await attempt(*args)
+        except UpstreamError as exc:
+            self._metrics.upstream_call(exc.status, time.perf_counter() - started)
+            raise
+        self._metrics.upstream_call(AttemptStatus.SUCCESS, time.perf_counter() - started)
+        return result
+
+    async def _attempt_json(
+        self, path: str, params: dict[str, str], parse: Callable[[object], T]
+    ) -> T:
+        body = await self._get(f"{self._base_url}{path}", params)
+        try:
+            return parse(json.loads(body))
+        except (ValueError, TypeError) as exc:
+            raise UpstreamError(AttemptStatus.INVALID_RESPONSE, str(exc)[:200]) from None
+
+    async def _get(self, url: str, params: dict[str, str] | None = None) -> bytes:
+        """The body of a GET, bounded in time and size like `_attempt`'s, with the same key."""
+        try:
+            # A total bound as well: httpx's timeout is per read, a slow drip could last forever.
+            async with (
+                asyncio.timeout(self._timeout),
+                self._http.stream("GET", url, params=params, headers=self._auth) as response,
+            ):
+                if response.status_code in (401, 403):
+                    self._reread_key()
+                if response.status_code != 200:
+                    raise UpstreamError(
+                        _status_for(response.status_code),
+                        f"HTTP {response.status_code}",
+                        parse_retry_after(response.headers.get("retry-after")),
+                    )
+                return await read_bounded(response)
+        except (TimeoutError, httpx.TimeoutException):
+            raise UpstreamError(
+                AttemptStatus.TIMEOUT, f"no answer within {self._timeout:g} s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(AttemptStatus.CONNECTION_ERROR, type(exc).__name__) from None
 
     async def _attempt(self) -> Mapping[str, Rate]:
         try:

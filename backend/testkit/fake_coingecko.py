@@ -1,16 +1,22 @@
 """A fake CoinGecko upstream: a real HTTP server on 127.0.0.1 for tests, e2e runs and benchmarks.
 
 It serves ``GET /api/v3/exchange_rates`` from a fixture (by default the bundled recorded response)
-and can be told to fail the ways the real one does. Control it in-process (``FakeCoinGecko``) or
-over HTTP:
+and can be told to fail the ways the real one does. For the history backfill it also serves
+``/simple/supported_vs_currencies`` (the fixture's units but ``vef`` and ``xdr``) and
+``/coins/bitcoin/market_chart?vs_currency=<unit>&days=<n>``: the price of 1 BTC in the unit
+(the fixture's value, varied a little over time) with CoinGecko's automatic granularity (1 day:
+5-minutely, 2-90 days: hourly, more: daily at 00:00 UTC; the last point is now), at most 365 days
+back (the Demo plan's reach; more is a 401 like CoinGecko's). Control it in-process
+(``FakeCoinGecko``) or over HTTP:
 
     POST /_control/mode   {"mode": "ok|500|429|timeout|html|truncated|wrong_shape|empty|
                                     401|gzip_bomb|endless",
-                           "retry_after": "<optional Retry-After header value>"}
+                           "retry_after": "<optional Retry-After header value>",
+                           "endpoint": "all|history"}  (history: the two backfill endpoints only)
     POST /_control/scale  {"factor": 1.1}   multiplies every value (a "changed snapshot")
     POST /_control/key    {"key": "k"}   from now on a call without that key (in x-cg-demo-api-key
                                          or x-cg-pro-api-key) gets 401; {"key": null}: any call
-    GET  /_control/calls  -> {"calls": n}
+    GET  /_control/calls  -> {"calls": n, "history_calls": m}
     POST /_control/reset
 
 Standalone: ``PYTHONPATH=backend python -m testkit.fake_coingecko --port 9900`` prints one line
@@ -33,6 +39,7 @@ from importlib import resources
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final, NamedTuple, cast
+from urllib.parse import parse_qs, urlsplit
 
 MODES: Final = (
     "ok",
@@ -49,6 +56,10 @@ MODES: Final = (
 )
 GZIP_BOMB_BYTES: Final = 100_000_000
 RATES_PATH: Final = "/api/v3/exchange_rates"
+SUPPORTED_PATH: Final = "/api/v3/simple/supported_vs_currencies"
+CHART_PATH: Final = "/api/v3/coins/bitcoin/market_chart"
+NOT_SUPPORTED: Final = frozenset({"vef", "xdr"})  # units market_chart cannot backfill
+MAX_DAYS: Final = 365
 DEFAULT_HANG_SECONDS: Final = 30.0
 _BUNDLED_SAMPLE: Final = "data/sample-exchange-rates.json"
 
@@ -124,8 +135,11 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == RATES_PATH:
             self._exchange_rates()
+        elif path in (SUPPORTED_PATH, CHART_PATH):
+            self._history(path)
         elif path == "/_control/calls":
-            self._send(200, json.dumps({"calls": self.fake.calls}).encode())
+            calls = {"calls": self.fake.calls, "history_calls": len(self.fake.history_calls)}
+            self._send(200, json.dumps(calls).encode())
         else:
             self._send(404, b'{"error":"not found"}')
 
@@ -134,7 +148,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             request = self._json_body()
             if path == "/_control/mode":
-                self.fake.set_mode(request.get("mode", ""), request.get("retry_after"))
+                if request.get("endpoint") == "history":
+                    self.fake.set_history_mode(request.get("mode", ""), request.get("retry_after"))
+                else:
+                    self.fake.set_mode(request.get("mode", ""), request.get("retry_after"))
             elif path == "/_control/scale":
                 self.fake.scale(request.get("factor"))
             elif path == "/_control/key":
@@ -162,6 +179,36 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _exchange_rates(self) -> None:
         mode, retry_after, body = self.fake._record_call(dict(self.headers.items()))
+        self._answer(mode, retry_after, body)
+
+    def _history(self, path: str) -> None:
+        mode, retry_after = self.fake._record_history_call(self.path, dict(self.headers.items()))
+        query = parse_qs(urlsplit(self.path).query)
+        if path == SUPPORTED_PATH:
+            units = [c for c in self.fake._payload["rates"] if c not in NOT_SUPPORTED]
+            self._answer(mode, retry_after, json.dumps(units).encode(), history=True)
+            return
+        unit = (query.get("vs_currency") or [""])[0].lower()
+        days_text = (query.get("days") or [""])[0]
+        rate = self.fake._payload["rates"].get(unit)
+        if rate is None or unit in NOT_SUPPORTED:
+            self._send(400, b'{"error":"invalid vs_currency"}')
+            return
+        try:
+            days = int(days_text)
+        except ValueError:
+            self._send(400, b'{"error":"invalid days"}')
+            return
+        if days > MAX_DAYS:
+            self._send(401, b'{"status":{"error_code":10012,"error_message":"365 days at most"}}')
+            return
+        prices = chart_prices(rate["value"] * self.fake.factor, max(days, 1), time.time())
+        body = json.dumps({"prices": prices, "market_caps": [], "total_volumes": []})
+        self._answer(mode, retry_after, body.encode(), history=True)
+
+    def _answer(
+        self, mode: str, retry_after: str | None, body: bytes, history: bool = False
+    ) -> None:
         extra = {"Retry-After": retry_after} if retry_after is not None else {}
         if mode == "ok":
             self._send(200, body)
@@ -177,8 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif mode == "truncated":
             self._send(200, body[: len(body) // 2])
         elif mode == "wrong_shape":
-            rates = json.loads(body)["rates"]
-            self._send(200, json.dumps({"rates": list(rates.values())}).encode())
+            rates = json.loads(body)["rates"] if not history else {"a": 1}
+            self._send(200, json.dumps({"rates": list(rates.values()), "prices": {}}).encode())
         elif mode == "401":
             self._send(401, b'{"status":{"error_code":401,"error_message":"invalid API key"}}')
         elif mode == "gzip_bomb":
@@ -186,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif mode == "endless":
             self._endless()
         else:  # empty
-            self._send(200, b'{"rates":{}}')
+            self._send(200, b'{"prices":[]}' if history else b'{"rates":{}}')
 
     def _endless(self) -> None:
         self.send_response(200)
@@ -215,6 +262,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+
+def chart_prices(value: float, days: int, now: float) -> list[list[float]]:
+    """market_chart's `prices`: [ms, price] with CoinGecko's automatic granularity."""
+    start = now - days * 86400
+    if days == 1:
+        step, first = 300, start
+    elif days <= 90:
+        step, first = 3600, start
+    else:  # daily at 00:00 UTC
+        step, first = 86400, math.ceil(start / 86400) * 86400
+    times = [first + i * step for i in range(int((now - first) // step) + 1)]
+    if times[-1] < now:
+        times.append(now)  # the latest price, as CoinGecko adds
+    return [[t * 1000, value * (1 + 0.02 * math.sin(t / 86400))] for t in times]
 
 
 class FakeCoinGecko:
@@ -282,11 +344,20 @@ class FakeCoinGecko:
             raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
         if isinstance(retry_after, bool) or not isinstance(retry_after, str | int | float | None):
             raise ValueError("retry_after must be a header value (string or number of seconds)")
+        self.set_history_mode(mode, retry_after)
         with self._lock:
             self._mode = mode
             self._retry_after = None if retry_after is None else str(retry_after)
             # Calls already hanging keep hanging: dropping them now would turn a client's timeout
             # into a connection error and blur what the tests count.
+
+    def set_history_mode(self, mode: str, retry_after: str | float | None = None) -> None:
+        """Answer later calls to the backfill endpoints this way (``set_mode`` sets both)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        with self._lock:
+            self._history_mode = mode
+            self._history_retry_after = None if retry_after is None else str(retry_after)
 
     def scale(self, factor: object) -> None:
         """Multiply every value by ``factor`` (relative to the fixture) from the next call on."""
@@ -297,6 +368,7 @@ class FakeCoinGecko:
         body = _scaled_body(self._payload, float(factor))
         with self._lock:
             self._body = body
+            self.factor = float(factor)
 
     def require_key(self, key: object) -> None:
         """Refuse (401) every later call that does not send ``key``; ``None``: no key needed."""
@@ -312,6 +384,7 @@ class FakeCoinGecko:
         self.require_key(None)
         with self._lock:
             self._call_log: list[Call] = []
+            self._history_calls: list[str] = []
             self._last_headers: dict[str, str] | None = None
 
     # -- what happened ---------------------------------------------------------------------------
@@ -339,11 +412,28 @@ class FakeCoinGecko:
         with self._lock:
             return None if self._last_headers is None else dict(self._last_headers)
 
+    @property
+    def history_calls(self) -> list[str]:
+        """The path and query of each call to the two backfill endpoints."""
+        with self._lock:
+            return list(self._history_calls)
+
+    def _record_history_call(self, path: str, headers: dict[str, str]) -> tuple[str, str | None]:
+        with self._lock:
+            self._history_calls.append(path)
+            mode = "401" if self._key_refused(headers) else self._history_mode
+            return mode, self._history_retry_after
+
+    def _key_refused(self, headers: dict[str, str]) -> bool:
+        """Whether a key is required and ``headers`` do not send it (call with the lock held)."""
+        lower = {name.lower(): value for name, value in headers.items()}
+        sent = {lower.get("x-cg-demo-api-key"), lower.get("x-cg-pro-api-key")}
+        return self._key is not None and self._key not in sent
+
     def _record_call(self, headers: dict[str, str]) -> tuple[str, str | None, bytes]:
         lower = {name.lower(): value for name, value in headers.items()}
         with self._lock:
-            sent = {lower.get("x-cg-demo-api-key"), lower.get("x-cg-pro-api-key")}
-            mode = "401" if self._key is not None and self._key not in sent else self._mode
+            mode = "401" if self._key_refused(lower) else self._mode
             self._call_log.append(Call(time.monotonic(), mode, self._retry_after))
             self._last_headers = lower
             return mode, self._retry_after, self._body

@@ -65,6 +65,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "coingecko_base_url": UPSTREAM,
             "snapshot_path": tmp_path / "snapshot.json",
             "sample_fallback": False,
+            "backfill": False,  # test_backfill.py turns it on
             "allow_test_upstream": True,  # the fake upstream speaks plain http
             **overrides,
         }

@@ -8,12 +8,22 @@ from crypto_rates.coingecko_payload import parse_exchange_rates
 from crypto_rates.config import SettingsError, load_settings
 from crypto_rates.database import Database, describe_error, snapshots, upstream_calls
 from crypto_rates.database_url import parse_database_url
+from crypto_rates.history import DAY, HOUR, Archive, ArchivedPoint
 from crypto_rates.rate import Source
 from crypto_rates.snapshot import Snapshot, build_snapshot
 from sqlalchemy import insert
 from testkit.postgres import PASSWORD, PostgresServer
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def points_of(archive: Archive) -> list[ArchivedPoint]:
+    return [
+        ArchivedPoint(code, resolution, t, v)
+        for resolution, tier in archive.tiers.items()
+        for code, series in tier.items()
+        for t, v in zip(series.times, series.values, strict=True)
+    ]
 
 
 def snapshot_at(fixture_body: bytes, at: datetime, factor: float = 1.0) -> Snapshot:
@@ -182,3 +192,37 @@ def test_without_database_url_sqlite_sits_next_to_the_snapshot_file(tmp_path) ->
     assert settings.database.engine == "sqlite"
     assert settings.database.url.database == str(tmp_path / "crypto-rates.db")
     assert load_settings(snapshot_path="").database.in_memory
+
+
+async def test_an_upgrade_to_the_history_schema_downsamples_old_refreshes_before_pruning(
+    database_url: str, fixture_body: bytes
+) -> None:
+    db = Database(parse_database_url(database_url))
+    try:
+        await db.migrate("0002")  # the schema before history: refreshes of 4 days, every 20 min
+        for i in range(4 * 72):
+            await db.save(snapshot_at(fixture_body, T0 + timedelta(minutes=20 * i), 1 + i / 1000))
+        await db.migrate()
+        now = (T0 + timedelta(days=4, minutes=5)).timestamp()
+        points = await db.compact(None, now)
+        await db.prune(now)
+        hourly = sorted((p.t, p.value) for p in points if p.code == "usd" and p.resolution == HOUR)
+        daily = sorted((p.t, p.value) for p in points if p.code == "usd" and p.resolution == DAY)
+        usd = json.loads(fixture_body)["rates"]["usd"]["value"]
+        assert len(hourly) == 96 and hourly[1] == (
+            (T0 + timedelta(hours=1)).timestamp(),
+            usd * 1.003,
+        )
+        # Days before today that have hourly points: 1 Dec (from 12:00), 2, 3 and 4 Dec.
+        assert [t for t, _ in daily] == [
+            datetime(2026, 12, d, tzinfo=UTC).timestamp() for d in (1, 2, 3, 4)
+        ][: len(daily)] and len(daily) == 4
+        stored = points_of(await db.load_archive())
+        assert sorted(stored) == sorted(points)  # what was computed is what is stored
+        kept = await db.history(T0)
+        assert kept[0].t == T0 + timedelta(days=2, minutes=20)  # raw refreshes: the last 48 h
+        await db.prune(now + 100 * 86400)
+        assert {p.resolution for p in points_of(await db.load_archive())} == {DAY}  # hourly: 90 d
+        assert (await db.latest()) is not None  # the newest refresh is never pruned
+    finally:
+        await db.close()

@@ -239,3 +239,42 @@ async def test_a_schema_from_a_newer_version_is_not_fatal(
     errors = [getattr(r, "error", "") for r in caplog.records]
     assert any("SchemaError" in e and "9999" in e for e in errors), errors
     await harness.poller.stop()
+
+
+async def test_the_poller_downsamples_stored_refreshes_into_the_archive_every_hour(
+    harness: Harness, fixture_body: bytes
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from crypto_rates.coingecko_payload import parse_exchange_rates
+    from crypto_rates.history import HOUR
+    from crypto_rates.snapshot import build_snapshot
+
+    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    now = [(start + timedelta(hours=3, minutes=10)).timestamp()]
+    poller = Poller(
+        harness.client,
+        harness.store,
+        harness.metrics,
+        300,
+        harness.database,
+        CallBudget(10_000),
+        clock=lambda: now[0],
+    )
+    await harness.database.migrate()
+    rates = parse_exchange_rates(fixture_body)
+    for minutes in range(0, 4 * 60, 30):
+        await harness.database.save(
+            build_snapshot(rates, start + timedelta(minutes=minutes), "coingecko")
+        )
+    await poller.sync()
+    assert poller.role == "poller"
+    hourly = harness.store.archive.tiers[HOUR]["usd"]
+    assert [datetime.fromtimestamp(t, UTC).hour for t in hourly.times] == [10, 11, 12]
+    await poller.sync()  # not due again within the hour
+    assert harness.store.archive.tiers[HOUR]["usd"] is hourly
+    now[0] += HOUR
+    await poller.sync()
+    hours = harness.store.archive.tiers[HOUR]["usd"].times
+    assert [datetime.fromtimestamp(t, UTC).hour for t in hours] == [10, 11, 12, 13]
+    await poller.stop()

@@ -9,7 +9,7 @@ T0 = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 def test_history_covers_24_hours_at_the_default_interval() -> None:
-    assert history_limit(300) == 24 * 12 + 1
+    assert history_limit(300) == 48 * 12 + 1  # every refresh of 48 h
 
 
 def test_history_is_capped_when_polling_fast() -> None:

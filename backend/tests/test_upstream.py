@@ -179,6 +179,21 @@ async def test_the_public_plan_sends_no_key_header(
     assert not [h for h in route.calls.last.request.headers if h.startswith("x-cg-")]
 
 
+@respx.mock
+async def test_backfill_calls_carry_the_key_and_are_bounded_like_the_rates_call(
+    make_settings: Callable[..., Settings], make_client: Callable[..., CoinGeckoClient]
+) -> None:
+    chart_url = RATES_URL.replace("/exchange_rates", "/coins/bitcoin/market_chart")
+    chart = respx.get(url__startswith=chart_url)
+    chart.respond(200, json={"prices": [[1_700_000_000_000, 42.5]]})
+    client = make_client(make_settings(coingecko_api_plan="demo", coingecko_api_key="demo-secret"))
+    assert await client.fetch_market_chart("usd", 1) == [(1_700_000_000.0, 42.5)]
+    assert chart.calls.last.request.headers["x-cg-demo-api-key"] == "demo-secret"
+    chart.respond(200, content=b" " * 2_000_001)
+    with pytest.raises(UpstreamError, match="too large"):
+        await client.fetch_market_chart("usd", 1)
+
+
 # -- retries ---------------------------------------------------------------------------------------
 
 

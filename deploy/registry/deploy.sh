@@ -2,15 +2,18 @@
 # make deploy: install or upgrade the chart on the cluster of KUBECONFIG, pulling the images pinned by
 # make push from the private registry.
 #
-#   1. the docker-registry pull Secret PULL_SECRET, from REGISTRY_USER and REGISTRY_PASSWORD (or
-#      REGISTRY_PASSWORD_FILE), applied through stdin: never in argv, never printed;
+#   1. the docker-registry pull Secret PULL_SECRET for the pinned registry (the read-only address) with the
+#      read-only pull account: REGISTRY_PULL_USER (default crypto-rates-pull) and REGISTRY_PULL_PASSWORD
+#      or REGISTRY_PULL_PASSWORD_FILE (default: REGISTRY_DIR/pull-password, which make registry
+#      generates), applied through stdin: never in argv, never printed. The push account
+#      (REGISTRY_USER) is never read here, so the cluster cannot push or delete;
 #   2. the deploy step, deploy/helm/release.sh: helm upgrade --install --atomic --wait with
 #      values-$ENV.yaml, the pinned digests (PINNED_VALUES) and your own values files last (DEPLOY_VALUES,
 #      space-separated: e.g. your CoinGecko URL or replicas); then helm test, and its pod's logs if it fails.
 # DEPLOY_DRY_RUN=DIR writes DIR/pull-secret.yaml (mode 600) and DIR/commands instead of touching a cluster.
 # SIGNED_BY=owner/name (when the pinned images are releases, which carry a signature): before anything
 # else, refuse any pinned image without a valid cosign signature of that repository's release.yml on
-# main or a vX.Y.Z tag (verify-signatures.sh, logging in with the registry credentials; REGISTRY_CA is
+# main or a vX.Y.Z tag (verify-signatures.sh, logging in with the pull account; REGISTRY_CA is
 # trusted besides the system store). Empty (the default): images from make push carry no signature.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -42,16 +45,19 @@ done
 [ -f "$PINNED" ] || die "PINNED_VALUES=$PINNED does not exist: run make push REGISTRY=host:port first"
 pinned_registry=$(sed -nE 's/^  imageRegistry: "?([^"]*)"?$/\1/p' "$PINNED")
 check_registry_name "$pinned_registry"
-[ -z "${REGISTRY:-}" ] || [ "$REGISTRY" = "$pinned_registry" ] \
-    || die "REGISTRY=$REGISTRY but PINNED_VALUES=$PINNED pins images from $pinned_registry: push to $REGISTRY first, or unset REGISTRY"
-read_credentials
+if [ -n "${REGISTRY:-}${REGISTRY_PULL:-}" ]; then
+    pull=$(pull_registry) || exit 2
+    [ "$pull" = "$pinned_registry" ] \
+        || die "the cluster pulls from $pull (REGISTRY_PULL, or REGISTRY's next port) but PINNED_VALUES=$PINNED pins images from $pinned_registry: make push with these settings first, or unset REGISTRY and REGISTRY_PULL"
+fi
+read_pull_credentials
 
 if [ -n "$SIGNED_BY" ]; then
     mapfile -t pinned_images < <(awk -v registry="$pinned_registry" '$1 == "repository:" { name = $2 }
         $1 == "digest:" { gsub(/"/, "", $2); print registry "/" name "@" $2 }' "$PINNED")
     ((${#pinned_images[@]} == 2)) || die "PINNED_VALUES=$PINNED pins ${#pinned_images[@]} images by digest, not 2: run make push again"
-    REGISTRY_USER=$REGISTRY_USER REGISTRY_PASSWORD=$REGISTRY_PASSWORD SIGNED_BY=$SIGNED_BY \
-        "$HERE/verify-signatures.sh" "${pinned_images[@]}"
+    REGISTRY_USER=$REGISTRY_PULL_USER REGISTRY_PASSWORD=$REGISTRY_PULL_PASSWORD REGISTRY_PASSWORD_FILE="" \
+        SIGNED_BY=$SIGNED_BY "$HERE/verify-signatures.sh" "${pinned_images[@]}"
 fi
 
 if [ -z "$DRY_RUN" ]; then
@@ -63,16 +69,16 @@ if [ -z "$DRY_RUN" ]; then
         || die "no cluster answers with KUBECONFIG=$kubeconfig: $(head -n 1 <<<"$reason")"
 fi
 
-# The Namespace and the pull Secret as one manifest stream (JSON is YAML). The credentials reach python
+# The Namespace and the pull Secret as one manifest stream (JSON is YAML). The pull account reaches python
 # through its environment only.
 render_secret() {
     PULL_SERVER=$pinned_registry NAMESPACE=$NAMESPACE PULL_SECRET=$PULL_SECRET \
-        REGISTRY_USER=$REGISTRY_USER REGISTRY_PASSWORD=$REGISTRY_PASSWORD python3 -c '
+        PULL_USER=$REGISTRY_PULL_USER PULL_PASSWORD=$REGISTRY_PULL_PASSWORD python3 -c '
 import base64, json, os
 
 env = os.environ
 b64 = lambda raw: base64.b64encode(raw.encode()).decode()
-user, password = env["REGISTRY_USER"], env["REGISTRY_PASSWORD"]
+user, password = env["PULL_USER"], env["PULL_PASSWORD"]
 config = {"auths": {env["PULL_SERVER"]: {"username": user, "password": password, "auth": b64(f"{user}:{password}")}}}
 labels = {"app.kubernetes.io/part-of": "crypto-rates", "app.kubernetes.io/managed-by": "make-deploy"}
 namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": env["NAMESPACE"]}}
@@ -103,6 +109,6 @@ if [ -n "$DRY_RUN" ]; then
     exit 0
 fi
 
-echo "pull Secret $NAMESPACE/$PULL_SECRET for $pinned_registry (user $REGISTRY_USER)"
+echo "pull Secret $NAMESPACE/$PULL_SECRET for $pinned_registry (read-only user $REGISTRY_PULL_USER)"
 render_secret | "${apply[@]}" >/dev/null
 "${release[@]}" "${upgrade_args[@]}"

@@ -7,31 +7,63 @@ die() {
     exit 2
 }
 
-# read_credentials: sets REGISTRY_USER and REGISTRY_PASSWORD from the environment, the password either
-# directly or from the file REGISTRY_PASSWORD_FILE. Never from the command line: make would echo it and
-# every process listing would show it.
-read_credentials() {
-    [ -n "${REGISTRY_USER:-}" ] \
-        || die "REGISTRY_USER is not set: export the registry user name (and REGISTRY_PASSWORD or REGISTRY_PASSWORD_FILE)"
-    if [ -n "${REGISTRY_PASSWORD_FILE:-}" ]; then
-        [[ -f $REGISTRY_PASSWORD_FILE && -r $REGISTRY_PASSWORD_FILE ]] \
-            || die "REGISTRY_PASSWORD_FILE=$REGISTRY_PASSWORD_FILE is not a readable file"
-        REGISTRY_PASSWORD=$(head -n 1 "$REGISTRY_PASSWORD_FILE")
+# read_account PREFIX: checks PREFIX_USER and the password, either PREFIX_PASSWORD or the first line of
+# the file PREFIX_PASSWORD_FILE (then read into PREFIX_PASSWORD). Never from the command line: make
+# would echo it and every process listing would show it.
+read_account() {
+    local -n user=${1}_USER password=${1}_PASSWORD file=${1}_PASSWORD_FILE
+    [ -n "${user:-}" ] \
+        || die "${1}_USER is not set: export the registry user name (and ${1}_PASSWORD or ${1}_PASSWORD_FILE)"
+    if [ -n "${file:-}" ]; then
+        [[ -f $file && -r $file ]] || die "${1}_PASSWORD_FILE=$file is not a readable file"
+        password=$(head -n 1 "$file")
     fi
-    [ -n "${REGISTRY_PASSWORD:-}" ] \
-        || die "REGISTRY_PASSWORD is not set (nor REGISTRY_PASSWORD_FILE): export the password of REGISTRY_USER=$REGISTRY_USER"
-    case $REGISTRY_USER in
-        *:*) die "REGISTRY_USER=$REGISTRY_USER contains ':', which basic authentication cannot carry" ;;
+    [ -n "${password:-}" ] \
+        || die "${1}_PASSWORD is not set (nor ${1}_PASSWORD_FILE): export the password of ${1}_USER=$user"
+    case $user in
+        *:*) die "${1}_USER=$user contains ':', which basic authentication cannot carry" ;;
     esac
 }
 
-# check_registry_name VALUE: host:port as image names carry it.
-check_registry_name() {
-    [[ ${1:-} =~ ^[A-Za-z0-9.-]+:[0-9]{1,5}$ ]] \
-        || die "REGISTRY=${1:-} is not host:port (e.g. registry.example.internal:5000 or 127.0.0.1:5000)"
+# read_credentials: the push account, REGISTRY_USER and REGISTRY_PASSWORD(_FILE): make push and CI.
+read_credentials() { read_account REGISTRY; }
+
+# read_pull_credentials: the read-only pull account, REGISTRY_PULL_USER (default crypto-rates-pull) and
+# REGISTRY_PULL_PASSWORD(_FILE); without either, the password make registry generated into
+# REGISTRY_DIR/pull-password when that file exists. It can pull but never push or delete (registry.sh).
+read_pull_credentials() {
+    REGISTRY_PULL_USER=${REGISTRY_PULL_USER:-crypto-rates-pull}
+    local generated=${REGISTRY_DIR:-.registry}/pull-password
+    if [ -z "${REGISTRY_PULL_PASSWORD:-}" ] && [ -z "${REGISTRY_PULL_PASSWORD_FILE:-}" ] && [ -f "$generated" ]; then
+        REGISTRY_PULL_PASSWORD_FILE=$generated
+    fi
+    [ -n "${REGISTRY_PULL_PASSWORD:-}${REGISTRY_PULL_PASSWORD_FILE:-}" ] \
+        || die "REGISTRY_PULL_PASSWORD is not set (nor REGISTRY_PULL_PASSWORD_FILE, nor $generated from make registry): export the pull account's password"
+    read_account REGISTRY_PULL
 }
 
-# curl_auth_config: a curl config (read with -K -) carrying the credentials, so they stay out of argv.
+# check_registry_name VALUE [VARIABLE]: host:port as image names carry it.
+check_registry_name() {
+    [[ ${1:-} =~ ^[A-Za-z0-9.-]+:[0-9]{1,5}$ ]] \
+        || die "${2:-REGISTRY}=${1:-} is not host:port (e.g. registry.example.internal:5000 or 127.0.0.1:5000)"
+}
+
+# pull_registry: prints where the cluster pulls from, host:port: REGISTRY_PULL, else REGISTRY's host on
+# the next port (make registry's read-only instance). Set REGISTRY_PULL=$REGISTRY for a registry that
+# has one address.
+pull_registry() {
+    if [ -n "${REGISTRY_PULL:-}" ]; then
+        check_registry_name "$REGISTRY_PULL" REGISTRY_PULL
+        printf '%s\n' "$REGISTRY_PULL"
+        return
+    fi
+    check_registry_name "${REGISTRY:-}"
+    local port=${REGISTRY##*:}
+    ((10#$port < 65535)) || die "REGISTRY=$REGISTRY: no next port for the read-only instance; set REGISTRY_PULL=host:port"
+    printf '%s:%d\n' "${REGISTRY%:*}" $((10#$port + 1))
+}
+
+# curl_auth_config: a curl config (read with -K -) carrying the push account, so it stays out of argv.
 curl_auth_config() {
     local user=$REGISTRY_USER:$REGISTRY_PASSWORD
     user=${user//\\/\\\\}

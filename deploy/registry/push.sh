@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make push REGISTRY=host:port: tag both images for the registry, push them, print their digests and write
-# a values file that pins the chart to them (image@sha256:...).
+# a values file that pins the chart to them (image@sha256:...) at the address the cluster pulls from:
+# REGISTRY_PULL, by default REGISTRY's next port (make registry's read-only instance on the same storage,
+# so the digests are the same there).
 #
 # Before any push it checks, each with a one-line error: REGISTRY's form, the credentials' presence
 # (REGISTRY_USER, REGISTRY_PASSWORD or REGISTRY_PASSWORD_FILE), the images, that the registry answers
@@ -21,6 +23,7 @@ VALUES=${PINNED_VALUES:-.artifacts/registry-images.yaml}
 IMAGES=(crypto-rates-backend crypto-rates-frontend)
 
 check_registry_name "$REGISTRY"
+PULL=$(pull_registry) || exit 2
 read_credentials
 if [ -n "$CA" ]; then
     [ -f "$CA" ] || die "REGISTRY_CA=$CA does not exist (make registry writes REGISTRY_DIR/ca.crt)"
@@ -81,10 +84,10 @@ done
 
 mkdir -p "$(dirname "$VALUES")"
 cat >"$VALUES" <<VALUES
-# Written by make push: pins the chart to the images pushed to $REGISTRY (tag $IMAGE_TAG).
-# make deploy passes this file after the environment's values file.
+# Written by make push: pins the chart to the images pushed to $REGISTRY (tag $IMAGE_TAG), pulled
+# from $PULL. make deploy passes this file after the environment's values file.
 global:
-  imageRegistry: "$REGISTRY"
+  imageRegistry: "$PULL"
 backend:
   image:
     repository: crypto-rates-backend
@@ -94,4 +97,4 @@ frontend:
     repository: crypto-rates-frontend
     digest: "${digest[crypto-rates-frontend]}"
 VALUES
-echo "pinned values: $VALUES"
+echo "pinned values: $VALUES (pulled from $PULL)"

@@ -11,7 +11,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 VERSIONS = REPO / "deploy" / "cluster" / "versions.env"
-TFVARS = sorted((REPO / "deploy" / "terraform" / "environments").glob("*/environment.auto.tfvars"))
+TFVARS = sorted((REPO / "deploy" / "terraform" / "environments").glob("*/environment.tfvars"))
 # application charts (a library chart installs nothing, so it has no kubeVersion)
 CHARTS = sorted(
     p

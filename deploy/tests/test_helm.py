@@ -26,6 +26,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from kubernetes_validate.utils import VersionNotSupportedError
+from testkit.environments import environments
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "crypto-rates"
@@ -34,6 +35,7 @@ ALERT_TESTS = REPO / "deploy" / "helm" / "tests" / "alerts.test.yaml"
 DASHBOARD = CHART / "dashboards" / "crypto-rates.json"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 GOLDEN = REPO / "deploy" / "tests" / "golden"
+ENVIRONMENTS = environments()
 
 RELEASE = "crypto-rates"
 NAMESPACE = "crypto-rates"
@@ -134,9 +136,7 @@ ALL_OFF = {"backend": _MINIMAL_PART, "frontend": _MINIMAL_PART, "tests": {"enabl
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "default": {},
-    "dev": env_values("dev"),
-    "staging": env_values("staging"),
-    "prod": env_values("prod"),
+    **{env: env_values(env) for env in ENVIRONMENTS},
     "staging+apis": deep_merge(env_values("staging"), WITH_APIS),
     "prod+apis": deep_merge(env_values("prod"), WITH_APIS),
     "all-on": ALL_ON,
@@ -274,16 +274,9 @@ def test_workload_objects_are_written_once_in_the_library() -> None:
 
 @pytest.mark.parametrize(
     ("path", "values"),
-    [(CHART, {}), (CHART, ALL_ON), *[(CHART, env_values(e)) for e in ("dev", "staging", "prod")]]
+    [(CHART, {}), (CHART, ALL_ON), *[(CHART, env_values(e)) for e in ENVIRONMENTS]]
     + [(path, {}) for path in SUBCHARTS.values()],
-    ids=[
-        "umbrella",
-        "umbrella-all-on",
-        "umbrella-dev",
-        "umbrella-staging",
-        "umbrella-prod",
-        *SUBCHARTS,
-    ],
+    ids=["umbrella", "umbrella-all-on", *(f"umbrella-{e}" for e in ENVIRONMENTS), *SUBCHARTS],
 )
 def test_lint_is_clean(path: Path, values: dict[str, Any]) -> None:
     # Umbrella lint does not look inside subchart output, so each subchart is linted too.
@@ -330,6 +323,8 @@ def as_helm_template(rendered: dict[str, str]) -> str:
     )
 
 
+# A fixed sample, not every environment: a new environment needs no golden file (SCENARIOS holds
+# every values file: lint, kubernetes-validate and the pod security checks cover it).
 @pytest.mark.parametrize("scenario", ["default", "dev", "staging", "prod", "all-on", "all-off"])
 def test_render_matches_its_golden_file(scenario: str) -> None:
     # A refactor of the templates must not change what reaches the cluster. After an intended
@@ -741,7 +736,7 @@ def egress_allows(policy: dict[str, Any], address: str, port: int) -> bool:
     return False
 
 
-@pytest.mark.parametrize("scenario", ["default", "dev", "staging", "prod"])
+@pytest.mark.parametrize("scenario", ["default", *ENVIRONMENTS])
 def test_backend_egress_reaches_the_internet_on_443_but_nothing_inside(scenario: str) -> None:
     values = SCENARIOS[scenario]
     docs = manifests(values)
@@ -775,13 +770,11 @@ def test_dns_egress_goes_to_the_cluster_dns_only(part: str) -> None:
     ]
 
 
-@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_backend_egress_excludes_the_vpc_terraform_creates(env: str) -> None:
-    tfvars = (
-        REPO / "deploy" / "terraform" / "environments" / env / "environment.auto.tfvars"
-    ).read_text()
+    tfvars = (REPO / "deploy/terraform/environments" / env / "environment.tfvars").read_text()
     vpc = re.search(r'^vpc_cidr\s*=\s*"([^"]+)"', tfvars, re.M)
-    assert vpc, f"no vpc_cidr in {env}'s environment.auto.tfvars"
+    assert vpc, f"no vpc_cidr in {env}'s environment.tfvars"
     assert env_values(env)["backend"]["networkPolicy"]["vpcCIDR"] == vpc.group(1)
 
 
@@ -901,7 +894,7 @@ def test_backend_settings_follow_the_interface_contract() -> None:
 
 def test_refresh_interval_is_passed_only_when_set() -> None:
     # The service owns the default (config.py); the chart does not repeat it.
-    for scenario in ("default", "dev", "staging", "prod"):
+    for scenario in ("default", *ENVIRONMENTS):
         config = one(manifests(SCENARIOS[scenario]), "ConfigMap", "crypto-rates-backend")["data"]
         assert "REFRESH_INTERVAL" not in config, scenario
     set_ = manifests({"backend": {"config": {"refreshInterval": 120}}})

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from testkit.environments import automatic_deploys, environments, jenkins_deploys
 
 REPO = Path(__file__).resolve().parents[2]
 JENKINSFILE = REPO / "Jenkinsfile"
@@ -145,7 +146,7 @@ def test_a_step_in_the_helper_is_checked_in_every_stage_that_calls_it(tmp_path: 
     assert result.returncode == 0, result.stderr
     assert sh_problems(json.loads(result.stdout)) == [
         f"sh 'make deploy-nowhere ENV={environment}': the Makefile has no target deploy-nowhere"
-        for environment in ("dev", "staging", "prod")
+        for environment in jenkins_deploys()
     ]
 
 
@@ -192,7 +193,8 @@ def test_each_deploy_stage_deploys_its_environment_through_the_helper() -> None:
         for name, stage in stages().items()
         if (m := re.fullmatch(r"Deploy to (\w+)", name))
     }
-    assert set(deploys) == {"dev", "staging", "prod"}, set(deploys)
+    # The automatic deploys: a stage for each deploy job of release.yml.
+    assert sorted(deploys) == sorted(automatic_deploys()), set(deploys)
     for environment, stage in deploys.items():
         helpers = calls("deployTo", stage["body"])
         assert [h["args"] for h in helpers] == [[environment]], f"{environment}: {helpers}"
@@ -203,8 +205,8 @@ def test_each_deploy_stage_deploys_its_environment_through_the_helper() -> None:
         assert bound == {
             "crypto-rates-registry-pull": {
                 "credentialsId": "crypto-rates-registry-pull",
-                "usernameVariable": "REGISTRY_USER",
-                "passwordVariable": "REGISTRY_PASSWORD",
+                "usernameVariable": "REGISTRY_PULL_USER",
+                "passwordVariable": "REGISTRY_PULL_PASSWORD",
             },
             f"crypto-rates-kubeconfig-{environment}": {
                 "credentialsId": f"crypto-rates-kubeconfig-{environment}",
@@ -218,7 +220,7 @@ def test_each_deploy_stage_deploys_its_environment_through_the_helper() -> None:
 
 def test_staging_and_prod_wait_for_a_named_approver_group_and_dev_does_not() -> None:
     deploys = {deploy_environment(s): s for s in stages().values() if deploy_environment(s)}
-    assert set(deploys) == {"dev", "staging", "prod"}, set(deploys)
+    assert sorted(deploys) == sorted(automatic_deploys()), set(deploys)
     for environment in ("staging", "prod"):
         approval = child(deploys[environment], "input")
         assert approval, f"deploying to {environment} does not wait for an approval"
@@ -295,7 +297,7 @@ def test_credentials_are_bound_only_for_main_or_release_tags_and_never_shared() 
     assert build_ids == {"crypto-rates-registry-push"}
     assert deploy_ids == {
         "crypto-rates-registry-pull",
-        *(f"crypto-rates-kubeconfig-{e}" for e in ("dev", "staging", "prod")),
+        *(f"crypto-rates-kubeconfig-{e}" for e in automatic_deploys()),
     }
     assert build_ids & deploy_ids == set(), "build agents never hold deploy credentials"
 
@@ -306,7 +308,7 @@ def documented_credentials() -> dict[str, str]:
     for line in CI_CD.read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 3 and (m := re.fullmatch(r"`(crypto-rates-[\w<>-]+)`", cells[0])):
-            for environment in ("dev", "staging", "prod"):
+            for environment in environments():
                 found[m.group(1).replace("<env>", environment)] = cells[2]
     return found
 

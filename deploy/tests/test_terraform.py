@@ -22,14 +22,16 @@ import hcl2
 import jsonschema
 import pytest
 import yaml
+from testkit.environments import ENVIRONMENT_NAME, bootstrap_environments, environments
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "deploy" / "terraform"
 MODULES = TERRAFORM / "modules"
-ENVIRONMENTS = tuple(sorted(p.name for p in (TERRAFORM / "environments").iterdir() if p.is_dir()))
+# The root module every environment runs, and each environment's settings (tfvars, backend).
+ROOT_MODULE = TERRAFORM / "environment"
+ENVIRONMENTS = tuple(environments())
 ENV_DIRS = {env: TERRAFORM / "environments" / env for env in ENVIRONMENTS}
 CHART = REPO / "deploy" / "helm" / "crypto-rates"
-SHARED_ROOT_FILES = ("versions.tf", "providers.tf", "main.tf", "variables.tf", "outputs.tf")
 META_ARGUMENTS = {"source", "version", "providers", "depends_on", "count", "for_each"}
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 
@@ -92,7 +94,7 @@ def example(path: Path) -> dict[str, Any]:
 
 
 def settings(env: str) -> dict[str, Any]:
-    return example(ENV_DIRS[env] / "environment.auto.tfvars")
+    return example(ENV_DIRS[env] / "environment.tfvars")
 
 
 def module_dir(caller: Path, source: str) -> Path:
@@ -216,7 +218,7 @@ def test_every_output_has_a_description() -> None:
     ],
 )
 def test_environment_inputs_for_names_cidrs_and_sizes_are_validated(name: str) -> None:
-    variable = in_dir(ENV_DIRS["dev"], "variable")[name]
+    variable = in_dir(ROOT_MODULE, "variable")[name]
     assert variable.get("validation"), f"variable {name} needs a validation block"
     for rule in variable["validation"]:
         assert len(rule["error_message"]) > 20, f"{name}: say what is wrong and what is valid"
@@ -258,34 +260,71 @@ def test_every_module_call_passes_tags_and_every_aws_provider_sets_default_tags(
                 assert block["aws"].get("default_tags"), f"{rel(path)}: aws provider without tags"
 
 
-# --- the three environments ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("filename", SHARED_ROOT_FILES)
-def test_environment_roots_share_identical_code(filename: str) -> None:
-    # dev holds the code; every other root links to it, so the roots cannot drift apart.
-    reference = ENV_DIRS["dev"] / filename
-    assert reference.is_file() and not reference.is_symlink(), f"dev/{filename} must be a file"
-    target = f"../dev/{filename}"
-    links = {env: ENV_DIRS[env] / filename for env in ENVIRONMENTS if env != "dev"}
-    unlinked = [
-        env for env, link in links.items() if not link.is_symlink() or os.readlink(link) != target
-    ]
-    assert unlinked == [], f"{filename} of {unlinked} is not a link to ../dev/{filename}"
+# --- the environments -----------------------------------------------------------------------
 
 
 def test_the_three_environments_exist() -> None:
     assert {"dev", "staging", "prod"} <= set(ENVIRONMENTS)
 
 
-def test_environments_declare_the_same_variable_names() -> None:
-    names = {env: frozenset(in_dir(ENV_DIRS[env], "variable")) for env in ENVIRONMENTS}
-    assert len(set(names.values())) == 1, names
+def test_the_bootstrap_writes_a_backend_config_for_each_environment() -> None:
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not on PATH (Terraform >= 1.10 evaluates the bootstrap)")
+    assert bootstrap_environments(terraform=terraform) == list(ENVIRONMENTS)
+    backend_config = named(TERRAFORM / "bootstrap" / "outputs.tf", "output")["backend_config"]
+    assert "for env in local.environments" in str(backend_config["value"])
+
+
+def wrapper(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """terraform.sh with a stand-in terraform that prints its working directory and arguments."""
+    fake = tmp_path / "terraform"
+    fake.write_text('#!/bin/sh\necho "$TF_DATA_DIR $*"\n')
+    fake.chmod(0o755)
+    return subprocess.run(
+        [str(TERRAFORM / "terraform.sh"), *args],
+        env={"PATH": "/usr/bin:/bin", "TERRAFORM": str(fake)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_terraform_sh_runs_the_shared_root_with_one_environments_settings_and_state(
+    tmp_path: Path,
+) -> None:
+    prod = ENV_DIRS["prod"]
+    chdir = f"-chdir={ROOT_MODULE}"
+    plan = wrapper(tmp_path, "prod", "plan", "-out=prod.tfplan")
+    assert plan.stdout.split() == [
+        f"{prod}/.terraform",
+        chdir,
+        "plan",
+        f"-var-file={prod}/environment.tfvars",
+        "-out=prod.tfplan",
+    ], plan.stderr
+    # A saved plan carries its variables (terraform refuses -var-file with one).
+    saved = wrapper(tmp_path, "prod", "apply", "prod.tfplan")
+    assert saved.stdout.split() == [f"{prod}/.terraform", chdir, "apply", "prod.tfplan"]
+    output = wrapper(tmp_path, "prod", "output", "-raw", "cluster_name")
+    assert output.stdout.split() == [f"{prod}/.terraform", chdir, "output", "-raw", "cluster_name"]
+
+
+def test_terraform_sh_refuses_an_unknown_environment_and_a_missing_backend_config(
+    tmp_path: Path,
+) -> None:
+    unknown = wrapper(tmp_path, "nowhere", "plan")
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert "unknown environment 'nowhere'" in unknown.stderr
+    assert f"environments: {' '.join(ENVIRONMENTS)}" in unknown.stderr
+    if not (ENV_DIRS["dev"] / "backend.hcl").exists():  # a developer's own, not committed
+        init = wrapper(tmp_path, "dev", "init")
+        assert init.returncode == 2 and "write " in init.stderr and "backend.hcl" in init.stderr
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_environment_settings_name_their_environment_and_set_declared_variables(env: str) -> None:
-    declared = in_dir(ENV_DIRS[env], "variable")
+    declared = in_dir(ROOT_MODULE, "variable")
     values = settings(env)
     assert values["environment"] == env
     assert set(values) - set(declared) == set()
@@ -323,7 +362,7 @@ def test_backend_example_keeps_each_environment_in_its_own_locked_encrypted_stat
     assert backend["key"] == f"crypto-rates/{env}/terraform.tfstate"
     assert backend["use_lockfile"] is True
     assert backend["encrypt"] is True
-    blocks = load(ENV_DIRS[env] / "versions.tf")["terraform"]
+    blocks = load(ROOT_MODULE / "versions.tf")["terraform"]
     assert any("s3" in b for block in blocks for b in block.get("backend", [])), "no s3 backend"
 
 
@@ -332,9 +371,9 @@ def test_backend_example_keeps_each_environment_in_its_own_locked_encrypted_stat
 
 def resolve(expression: str, env: str) -> str:
     """Expand path.module, local.* and var.environment the way Terraform would for one root."""
-    env_locals = locals_of(ENV_DIRS[env])
+    env_locals = locals_of(ROOT_MODULE)
     for _ in range(5):
-        expression = expression.replace("${path.module}", str(ENV_DIRS[env]))
+        expression = expression.replace("${path.module}", str(ROOT_MODULE))
         expression = expression.replace("${var.environment}", settings(env)["environment"])
         expression = re.sub(
             r"\$\{local\.(\w+)\}", lambda m: str(env_locals[m.group(1)]), expression
@@ -344,7 +383,7 @@ def resolve(expression: str, env: str) -> str:
 
 
 def app_release() -> dict[str, Any]:
-    return in_dir(ENV_DIRS["dev"], "resource", labels=2)[("helm_release", "crypto_rates")]
+    return in_dir(ROOT_MODULE, "resource", labels=2)[("helm_release", "crypto_rates")]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -397,7 +436,7 @@ def test_app_release_sets_image_keys_that_the_chart_declares() -> None:
     assert sets["backend.image.tag"] == "${var.backend_image_tag}"
     assert sets["frontend.image.tag"] == "${var.frontend_image_tag}"
     assert sets["global.imageRegistry"] == "${module.registry.registry_url}"
-    env_locals = locals_of(ENV_DIRS["dev"])
+    env_locals = locals_of(ROOT_MODULE)
     repositories = {env_locals["backend_repository"], env_locals["frontend_repository"]}
     assert repositories == {"crypto-rates-backend", "crypto-rates-frontend"}
 
@@ -547,16 +586,16 @@ def evaluate_term(term: str, scope: Scope) -> Any:
 
 def root_inputs(env: str) -> dict[str, Any]:
     """One environment's root variables: defaults, its settings, the operator example."""
-    declared = in_dir(ENV_DIRS[env], "variable")
+    declared = in_dir(ROOT_MODULE, "variable")
     values = {name: body["default"] for name, body in declared.items() if "default" in body}
     return values | example(ENV_DIRS[env] / "terraform.tfvars.example") | settings(env)
 
 
 def module_scope(env: str, module: str) -> Scope:
     """The scope of one local module as one environment's root calls it."""
-    root = Scope(root_inputs(env), locals_of(ENV_DIRS[env]))
-    call = in_dir(ENV_DIRS[env], "module")[module]
-    directory = module_dir(ENV_DIRS[env], call["source"])
+    root = Scope(root_inputs(env), locals_of(ROOT_MODULE))
+    call = in_dir(ROOT_MODULE, "module")[module]
+    directory = module_dir(ROOT_MODULE, call["source"])
     declared = in_dir(directory, "variable")
     defaults = {name: body["default"] for name, body in declared.items() if "default" in body}
     passed = {name: value for name, value in call.items() if name in declared}
@@ -564,7 +603,7 @@ def module_scope(env: str, module: str) -> Scope:
 
 
 def oidc_scope(env: str) -> Scope:
-    assert in_dir(ENV_DIRS[env], "module")["github_oidc"]["source"] == "../../modules/github-oidc"
+    assert in_dir(ROOT_MODULE, "module")["github_oidc"]["source"] == "../modules/github-oidc"
     return module_scope(env, "github_oidc")
 
 
@@ -871,7 +910,7 @@ def test_cluster_has_private_and_restricted_public_endpoint_logs_and_encrypted_s
     assert eks["cluster_encryption_config"] == {"resources": ["secrets"]}
     assert eks["create_kms_key"] is True and eks["enable_kms_key_rotation"] is True
     assert eks["authentication_mode"] == "API"
-    cidrs = in_dir(ENV_DIRS["dev"], "variable")["cluster_endpoint_public_access_cidrs"]
+    cidrs = in_dir(ROOT_MODULE, "variable")["cluster_endpoint_public_access_cidrs"]
     assert "0.0.0.0/" in cidrs["validation"][0]["condition"], "the whole internet must be refused"
 
 
@@ -926,7 +965,7 @@ DATABASE = MODULES / "database"
 
 
 def database_call() -> dict[str, Any]:
-    return in_dir(ENV_DIRS["dev"], "module")["database"]
+    return in_dir(ROOT_MODULE, "module")["database"]
 
 
 def test_database_is_rds_postgres_private_encrypted_with_an_rds_managed_password() -> None:
@@ -987,7 +1026,7 @@ def test_prod_database_is_protected_backed_up_and_multi_az(env: str, protected: 
 
 
 def test_database_url_reaches_the_secret_the_chart_reads_without_terraform_seeing_it() -> None:
-    secret = locals_of(ENV_DIRS["dev"])["database_url_from"]
+    secret = locals_of(ROOT_MODULE)["database_url_from"]
     assert database_call()["kubernetes_secret_name"] == "${local.database_url_from}"
     for env in ("staging", "prod"):
         external = yaml.safe_load((CHART / f"values-{env}.yaml").read_text())["backend"]["database"]
@@ -1119,7 +1158,7 @@ IAM_NAME = re.compile(r"[\w+=,.@-]+")
 
 def longest_environment() -> str:
     """The longest value the environment variable's validation accepts."""
-    variable = in_dir(ENV_DIRS["dev"], "variable")["environment"]
+    variable = in_dir(ROOT_MODULE, "variable")["environment"]
     pattern = terraform_regex_of(variable).pattern
     shape = re.fullmatch(r"\^\[a-z\]\[a-z0-9\]\{(\d+),(\d+)\}\$", pattern)
     assert shape, f"environment's validation changed shape ({pattern}): update this test"
@@ -1129,6 +1168,11 @@ def longest_environment() -> str:
 
 
 NAME_CASES = [*ENVIRONMENTS, longest_environment()]
+
+
+def test_the_list_of_environments_checks_names_by_terraforms_rule() -> None:
+    variable = in_dir(ROOT_MODULE, "variable")["environment"]
+    assert terraform_regex_of(variable).pattern == f"^{ENVIRONMENT_NAME.pattern}$"
 
 
 def expand(expression: Any, values: dict[str, str]) -> Any:
@@ -1147,7 +1191,7 @@ def expand(expression: Any, values: dict[str, str]) -> Any:
 def root_values(environment: str) -> dict[str, str]:
     """The values an environment root gives its locals (with var.environment set)."""
     values = {"var.environment": environment}
-    for key, value in locals_of(ENV_DIRS["dev"]).items():
+    for key, value in locals_of(ROOT_MODULE).items():
         if isinstance(value, str):
             values[f"local.{key}"] = value
     resolved = {k: expand(v, values) for k, v in values.items()}
@@ -1268,11 +1312,11 @@ def iam_names(
 def environment_iam_names(environment: str) -> list[tuple[str, str, str, str]]:
     values = root_values(environment)
     # module.cluster.cluster_name is the eks module's cluster_name: the cluster module's name input.
-    calls = in_dir(ENV_DIRS["dev"], "module")
+    calls = in_dir(ROOT_MODULE, "module")
     values["module.cluster.cluster_name"] = expand(calls["cluster"]["name"], values)
     cluster_outputs = in_dir(MODULES / "cluster", "output")
     assert cluster_outputs["cluster_name"]["value"] == "${module.eks.cluster_name}"
-    return iam_names(ENV_DIRS["dev"], values, environment)
+    return iam_names(ROOT_MODULE, values, environment)
 
 
 @pytest.mark.parametrize("environment", NAME_CASES)

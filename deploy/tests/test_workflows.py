@@ -17,15 +17,13 @@ from typing import Any
 
 import pytest
 import yaml
+from testkit.environments import load_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 DEPENDABOT = ROOT / ".github" / "dependabot.yml"
-CHART = ROOT / "deploy" / "helm" / "crypto-rates"
-TF_ENVIRONMENTS = ROOT / "deploy" / "terraform" / "environments"
 BIN = Path(sys.executable).parent
 EXPECTED_WORKFLOWS = {"ci.yml", "release.yml", "deploy.yml"}
-ENVIRONMENTS = {"dev", "staging", "prod"}
 
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"#\s*v\d+\.\d+\.\d+\s*$")
@@ -40,14 +38,6 @@ ALLOWED_WRITE_SCOPES = {
 
 
 # --- loading ---------------------------------------------------------------------------------
-
-
-def load_workflow(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    # YAML 1.1 reads the key `on` as the boolean True.
-    if True in data:
-        data["on"] = data.pop(True)
-    return data
 
 
 def workflow_paths() -> list[Path]:
@@ -190,18 +180,6 @@ def interface_make_targets() -> set[str]:
     return set(re.findall(r"`([a-z][\w-]*)`", section))
 
 
-def environments_named(workflows: dict[str, dict[str, Any]]) -> set[str]:
-    """Every environment a workflow can deploy to or validate."""
-    names: set[str] = set()
-    deploy_inputs = workflows["deploy.yml"]["on"]["workflow_dispatch"]["inputs"]
-    names.update(deploy_inputs["environment"]["options"])
-    for job in workflows["release.yml"]["jobs"].values():
-        if job.get("uses", "").endswith("deploy.yml"):
-            names.add(job["with"]["environment"])
-    names.update(workflows["ci.yml"]["jobs"]["terraform"]["strategy"]["matrix"]["environment"])
-    return names
-
-
 # --- the real workflows ----------------------------------------------------------------------
 
 
@@ -287,19 +265,6 @@ def test_ci_runs_the_developer_targets(workflows: dict[str, Any]) -> None:
     called = make_targets_called(workflows["ci.yml"])
     wanted = {"lint-backend", "test-backend", "lint-frontend", "test-frontend", "frontend-build"}
     assert wanted | {"test-e2e", "test-deploy", "images"} <= called
-
-
-def test_every_environment_named_has_values_and_terraform(workflows: dict[str, Any]) -> None:
-    named = environments_named(workflows)
-    assert named == ENVIRONMENTS
-    missing = [
-        str(path.relative_to(ROOT))
-        for env in sorted(named)
-        for path in (CHART / f"values-{env}.yaml", TF_ENVIRONMENTS / env)
-        if not path.exists()
-    ]
-    assert missing == []
-    assert all(any((TF_ENVIRONMENTS / env).glob("*.tf")) for env in named)
 
 
 def test_every_repository_path_a_workflow_names_exists() -> None:
@@ -517,8 +482,8 @@ frontend:
                 "PATH": "/usr/bin:/bin",
                 "ENV": "dev",
                 "PINNED_VALUES": str(pinned),
-                "REGISTRY_USER": "puller",
-                "REGISTRY_PASSWORD": "pull-pass",
+                "REGISTRY_PULL_USER": "puller",
+                "REGISTRY_PULL_PASSWORD": "pull-pass",
                 "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
                 "SIGNED_BY": signed_by,
                 "COSIGN": str(cosign),

@@ -98,3 +98,21 @@ def focused(page: Page) -> dict[str, object]:
     """FOCUS_JS's answer for the focused element: {"name": ...} (None: nothing), "ring", "seen"."""
     answer: dict[str, object] = page.evaluate(FOCUS_JS)
     return answer
+
+
+# Pixels of the chart's canvas in the series colour (the accent, #2563eb): the line is drawn.
+LINE_PIXELS_JS = """canvas => {
+  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  let n = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (Math.abs(data[i] - 37) < 40 && Math.abs(data[i + 1] - 99) < 40
+        && Math.abs(data[i + 2] - 235) < 40 && data[i + 3] > 200) n++;
+  }
+  return n;
+}"""
+
+
+def line_pixels(page: Page) -> int:
+    """How many pixels of #chart's canvas are in the line's colour."""
+    count: int = page.locator("#chart canvas").evaluate(LINE_PIXELS_JS)
+    return count

@@ -39,6 +39,7 @@ class Backend(local_stack.Backend):
             "API_TIMEOUT": "2",
             "LOG_FORMAT": "text",
             "LOG_LEVEL": "info",
+            "BACKFILL": "false",  # the history backfill's own tests are in backend/tests
             **env,
         }
         host = settings.pop("HOST", "127.0.0.1")

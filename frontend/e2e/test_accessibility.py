@@ -173,6 +173,8 @@ def test_everything_works_by_keyboard_alone_in_a_sensible_order_with_focus_alway
         "#swap",
         "#to",
         "#chart-code",
+        "24 h",  # the range radio group: one stop, the chosen range
+        "#chart-csv",
         "#base",
         "chip:all",
         "chip:fiat",
@@ -253,6 +255,42 @@ def test_everything_works_by_keyboard_alone_in_a_sensible_order_with_focus_alway
     expect(page.locator("#rates")).to_be_focused()
     page.keyboard.press("Tab")
     assert focused(page)["name"] == "#base"  # the table's first control
+
+
+def test_the_chart_range_is_one_radio_group_worked_with_arrow_keys(
+    page: Page, stack: Stack
+) -> None:
+    page.goto(stack.url + "/")
+    expect(page.locator(ROWS)).to_have_count(61)
+    group = page.get_by_role("radiogroup", name="Time range of the chart")
+    expect(group.get_by_role("radio")).to_have_text(["24 h", "7 d", "30 d", "1 y"])
+    chart = page.locator("#chart")
+    tab_to(page, "24 h")
+    # Arrows move the choice with focus (wrapping round), Home and End jump; each choice is
+    # drawn and kept in the URL.
+    for key, name, range_ in [
+        ("ArrowRight", "7 d", "7d"),
+        ("ArrowDown", "30 d", "30d"),
+        ("End", "1 y", "1y"),
+        ("ArrowRight", "24 h", "24h"),
+        ("ArrowLeft", "1 y", "1y"),
+        ("Home", "24 h", "24h"),
+        ("ArrowUp", "1 y", "1y"),
+    ]:
+        page.keyboard.press(key)
+        assert focused(page)["name"] == name, key
+        expect(group.get_by_role("radio", name=name)).to_have_attribute("aria-checked", "true")
+        expect(group.locator('[aria-checked="true"]')).to_have_count(1)
+        expect(chart).to_have_attribute("data-range", range_)
+        assert (f"range={range_}" in page.url) == (range_ != "24h"), page.url
+    # One Tab stop: the next Tab leaves the group for the download link, Shift+Tab comes back
+    # to the chosen range.
+    page.keyboard.press("Tab")
+    assert focused(page)["name"] == "#chart-csv"
+    page.keyboard.press("Shift+Tab")
+    assert focused(page)["name"] == "1 y"
+    page.keyboard.press("Shift+Tab")
+    assert focused(page)["name"] == "#chart-code"
 
 
 def test_a_refresh_and_an_error_are_announced_without_moving_focus(

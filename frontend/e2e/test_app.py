@@ -10,7 +10,7 @@ import gzip
 import json
 from typing import Any
 
-from e2e_page import Console, csp_violations, screenshot
+from e2e_page import Console, csp_violations, line_pixels, screenshot
 from e2e_stack import Stack
 from playwright.sync_api import Browser, Page, expect
 from testkit.processes import http_get, wait_until
@@ -180,18 +180,8 @@ def test_history_chart_draws(page: Page, stack: Stack) -> None:
     expect(chart.locator("canvas")).to_be_visible()
     assert int(chart.get_attribute("data-points") or 0) >= 3
     expect(page.locator("#chart-caption")).to_have_text("USD per 1 BTC")
-    # The line is really drawn: count canvas pixels in the series colour (accent #2563eb).
-    drawn = chart.locator("canvas").evaluate(
-        """canvas => {
-          const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
-          let n = 0;
-          for (let i = 0; i < data.length; i += 4) {
-            if (Math.abs(data[i] - 37) < 40 && Math.abs(data[i + 1] - 99) < 40
-                && Math.abs(data[i + 2] - 235) < 40 && data[i + 3] > 200) n++;
-          }
-          return n;
-        }"""
-    )
+    # The line is really drawn: count canvas pixels in the series colour.
+    drawn = line_pixels(page)
     assert drawn > 100, f"only {drawn} pixels in the line colour"
     page.get_by_label("Currency shown in the chart").select_option("eur")
     expect(page.locator("#chart-caption")).to_have_text("EUR per 1 BTC")

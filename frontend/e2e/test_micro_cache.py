@@ -79,6 +79,23 @@ def test_gzip_and_identity_bodies_are_cached_apart(cached: Stack) -> None:
     assert json.loads(plain_again[2])["count"] > 0
 
 
+def test_a_historys_csv_and_json_are_cached_apart(cached: Stack) -> None:
+    url = cached.url + "/api/v1/rates/eth/history?range=7d"
+    as_csv = http_get(url, {"Accept": "text/csv"})
+    as_json = http_get(url, {"Accept": "application/json"})
+    assert (as_csv[1]["x-cache-status"], as_json[1]["x-cache-status"]) == ("MISS", "MISS")
+    # Other spellings land in their class: hits of the two entries, each in its own format.
+    csv_again = http_get(url, {"Accept": "text/csv, */*;q=0.1"})
+    json_again = http_get(url)
+    assert csv_again[1]["x-cache-status"] == json_again[1]["x-cache-status"] == "HIT"
+    for response in (as_csv, csv_again):
+        assert response[1]["content-type"].startswith("text/csv")
+        assert response[2].startswith(b"t,value\n")
+    for response in (as_json, json_again):
+        assert response[1]["content-type"].startswith("application/json")
+        assert json.loads(response[2])["code"] == "eth"
+
+
 def test_if_none_match_gets_304_with_the_current_etag_from_the_cache(cached: Stack) -> None:
     url = cached.url + "/api/v1/rates"
     status, headers, _ = http_get(url)

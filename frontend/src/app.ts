@@ -1,14 +1,16 @@
 // The page controller: holds the last good snapshot, asks the API on schedule, and renders.
 // Data flows one way: API → state → render. A failed request never clears what is shown.
 
-import { ApiClient, ApiError, type RatesList } from "./api/client";
+import { ApiClient, ApiError, historyPath, type RatesList } from "./api/client";
 import { formatAge, formatCountdown, formatValue } from "./lib/format";
+import { RANGE_NAMES, seriesNote } from "./lib/history-range";
 import { countByType, findRate, rebase, selectRows, type Rate, type SortKey } from "./lib/rates";
 import { RefreshSchedule, refreshSecondsFrom } from "./lib/schedule";
 import { loadViewState, saveViewState, toQuery, type KeyValueStore, type ViewState } from "./lib/view-state";
 import { HistoryChart } from "./ui/chart";
 import { Converter } from "./ui/converter";
 import { byId, fillSelect, h, setText } from "./ui/dom";
+import { RangePicker } from "./ui/range-picker";
 import { RatesTable } from "./ui/table";
 
 /** Shown under the headline: 1 BTC in a few other widely used units. */
@@ -45,6 +47,8 @@ export class App {
   private error: ApiError | null = null;
   private inFlight = false;
   private historyRequest = 0;
+  /** Which series the chart shows ("code|base|range"); another one is loaded with a loading state. */
+  private shownSeries = "";
   private bannerKey = "";
 
   private readonly table = new RatesTable(
@@ -88,6 +92,9 @@ export class App {
     this.view.quote,
   );
   private readonly chart = new HistoryChart(byId("chart"));
+  private readonly rangePicker = new RangePicker(byId("chart-range"), this.view.range, (range) => {
+    this.update({ range });
+  });
   private readonly els = {
     updated: byId("updated"),
     next: byId("next-update"),
@@ -103,6 +110,7 @@ export class App {
     chartCode: byId("chart-code", HTMLSelectElement),
     chartCaption: byId("chart-caption"),
     chartNote: byId("chart-note"),
+    chartCsv: byId("chart-csv", HTMLAnchorElement),
   };
 
   start(): void {
@@ -200,8 +208,9 @@ export class App {
     saveViewState(this.view, this.storage);
     if (this.snapshot === null) return;
     this.render();
-    if (before.chart !== this.view.chart || before.base !== this.view.base) {
+    if (before.chart !== this.view.chart || before.base !== this.view.base || before.range !== this.view.range) {
       this.els.chartCode.value = this.view.chart;
+      this.rangePicker.select(this.view.range);
       void this.loadHistory();
     }
   }
@@ -235,27 +244,35 @@ export class App {
     );
   }
 
+  /** The chosen series; a new choice shows as loading until it is drawn (a refresh's reload does not). */
   private async loadHistory(): Promise<void> {
     if (this.snapshot === null) return;
-    const { chart, base } = this.view;
+    const { chart, base, range } = this.view;
+    const series = `${chart}|${base}|${range}`;
     const request = ++this.historyRequest;
     const caption = `${chart.toUpperCase()} per 1 ${base.toUpperCase()}`;
+    if (series !== this.shownSeries) {
+      this.chart.loading();
+      setText(this.els.chartNote, `Loading ${RANGE_NAMES[range].phrase} of ${caption}…`);
+    }
     try {
-      const history = await this.client.history(chart, base);
+      const history = await this.client.history(chart, base, range);
       if (request !== this.historyRequest) return; // a newer selection won
-      this.chart.show(history.points, caption);
+      this.shownSeries = series;
+      this.chart.show(history.points, caption, range);
       setText(this.els.chartCaption, caption);
-      setText(
-        this.els.chartNote,
-        history.points.length === 0
-          ? ""
-          : history.points.length === 1
-            ? "One point recorded so far; the line grows with every refresh of the service."
-            : `${history.points.length} points since ${new Date(history.points[0]?.t ?? "").toLocaleString()}.`,
-      );
+      setText(this.els.chartNote, seriesNote(history.points, history.resolution_seconds));
+      this.els.chartCsv.href = historyPath(chart, base, range, "csv");
+      this.els.chartCsv.download = `${chart}-per-1-${base}-${range}.csv`;
     } catch (error) {
       if (request !== this.historyRequest) return;
-      setText(this.els.chartNote, error instanceof ApiError ? `History unavailable: ${error.detail}` : "History unavailable.");
+      const reason = error instanceof ApiError ? `History unavailable: ${error.detail}` : "History unavailable.";
+      // Still the chosen series' last good points, or, for a new choice, nothing that would pass for it.
+      if (series !== this.shownSeries) {
+        this.shownSeries = "";
+        this.chart.unavailable(reason);
+      }
+      setText(this.els.chartNote, reason);
     }
   }
 

@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { ApiClient, ApiError } from "../src/api/client";
+import { ApiClient, ApiError, historyPath } from "../src/api/client";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -31,8 +31,10 @@ async function serve(handler: Handler, timeoutMs = 5000): Promise<{ client: ApiC
 }
 
 afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
+  const running = server;
+  if (running === null) return; // a test without a server
+  running.closeAllConnections();
+  await new Promise((resolve) => running.close(resolve));
   server = null;
 });
 
@@ -143,13 +145,19 @@ describe("ApiClient.rates", () => {
 });
 
 describe("ApiClient.history", () => {
-  it("asks for the code in the chosen base and returns the points", async () => {
+  it("asks for the code in the chosen base and range and returns the points", async () => {
     const history = { code: "usd", base: "eur", count: 2, points: [{ t: "2026-11-26T09:00:00Z", value: 1.07 }, { t: "2026-11-26T09:05:00Z", value: 1.08 }] };
     const { client, requests } = await serve((_req, res) => {
       json(res, 200, history);
     });
-    expect(await client.history("usd", "eur")).toEqual(history);
-    expect(requests[0]?.url).toBe("/api/v1/rates/usd/history?base=eur");
+    expect(await client.history("usd", "eur", "7d")).toEqual(history);
+    expect(requests[0]?.url).toBe("/api/v1/rates/usd/history?base=eur&range=7d");
+  });
+
+  it("names the CSV form of the same series for the download link", () => {
+    expect(historyPath("usd", "eur", "1y", "csv")).toBe("/api/v1/rates/usd/history?base=eur&range=1y&format=csv");
+    expect(historyPath("usd", "eur", "1y")).toBe("/api/v1/rates/usd/history?base=eur&range=1y");
+    expect(historyPath("a/b", "c&d", "24h")).toBe("/api/v1/rates/a%2Fb/history?base=c%26d&range=24h");
   });
 
   it("maps an unknown code's 404 problem", async () => {
@@ -157,6 +165,6 @@ describe("ApiClient.history", () => {
       res.writeHead(404, { "content-type": "application/problem+json" });
       res.end(JSON.stringify({ title: "Not Found", status: 404, detail: "unknown code 'zzz'" }));
     });
-    expect(await failure(client.history("zzz", "btc"))).toMatchObject({ status: 404, detail: "unknown code 'zzz'" });
+    expect(await failure(client.history("zzz", "btc", "24h"))).toMatchObject({ status: 404, detail: "unknown code 'zzz'" });
   });
 });

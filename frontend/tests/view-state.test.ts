@@ -47,8 +47,17 @@ describe("loadViewState", () => {
   });
 
   it("ignores malformed values, keeping the defaults", () => {
-    const state = loadViewState("?base=%3Cscript%3E&type=metal&sort=price&dir=up&quote=", memoryStore());
+    const state = loadViewState("?base=%3Cscript%3E&type=metal&sort=price&dir=up&quote=&range=2w", memoryStore());
     expect(state).toEqual(DEFAULT_VIEW);
+  });
+
+  it("keeps the chart's range, one of the four the page offers", () => {
+    expect(DEFAULT_VIEW.range).toBe("24h");
+    expect(loadViewState("?range=1y", memoryStore()).range).toBe("1y");
+    expect(loadViewState("", memoryStore({ [STORAGE_KEY]: JSON.stringify({ range: "30d" }) })).range).toBe("30d");
+    // The API knows 90d and max, but the page has no button for them.
+    expect(loadViewState("?range=90d", memoryStore()).range).toBe("24h");
+    expect(loadViewState("?range=max", memoryStore()).range).toBe("24h");
   });
 
   it("caps the search text", () => {
@@ -71,12 +80,12 @@ describe("toQuery", () => {
   });
 
   it("writes only what differs from the default and keeps foreign parameters", () => {
-    const query = toQuery({ ...DEFAULT_VIEW, base: "usd", q: "dollar" }, "?refresh=5&base=eur&type=all");
-    expect(new URLSearchParams(query)).toEqual(new URLSearchParams("refresh=5&base=usd&q=dollar"));
+    const query = toQuery({ ...DEFAULT_VIEW, base: "usd", q: "dollar", range: "30d" }, "?refresh=5&base=eur&type=all&range=7d");
+    expect(new URLSearchParams(query)).toEqual(new URLSearchParams("refresh=5&base=usd&range=30d&q=dollar"));
   });
 
   it("round-trips through loadViewState", () => {
-    const state = { ...DEFAULT_VIEW, base: "xau", type: "commodity" as const, q: "gold", sort: "unit" as const, dir: "desc" as const, chart: "eth" };
+    const state = { ...DEFAULT_VIEW, base: "xau", type: "commodity" as const, q: "gold", sort: "unit" as const, dir: "desc" as const, chart: "eth", range: "7d" as const };
     expect(loadViewState(toQuery(state, ""), memoryStore())).toEqual(state);
   });
 });

@@ -7,16 +7,17 @@ points are serialised once per (snapshot, query) and spliced in as bytes.
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from crypto_rates.coingecko_payload import rates_payload
 from crypto_rates.conversion import convert, cross_rate
+from crypto_rates.history import SeriesOut, Window
 from crypto_rates.http_caching import Representation
 from crypto_rates.json_encoding import dumps, iso
 from crypto_rates.rate import Rate
 from crypto_rates.snapshot import Freshness, Snapshot
-from crypto_rates.store import HistoryPoint
 
 T = TypeVar("T")
 
@@ -152,34 +153,47 @@ def detail_body(
 
 
 def history_body(
-    cache: BodyCache,
     snapshot: Snapshot,
     fresh: Freshness,
-    history: Iterable[HistoryPoint],
     code: str,
     base: str,
+    window: Window,
+    series: SeriesOut,
+    archive_version: str,
+    csv: bool,
 ) -> Representation:
-    """The /api/v1/rates/{code}/history body: the recorded points holding both codes."""
+    """The /api/v1/rates/{code}/history body (code and base known), as JSON or as CSV."""
+    points = series.points
+    etag = etag_for(
+        snapshot,
+        "history",
+        code,
+        base,
+        csv,
+        series.resolution_seconds,
+        len(points),
+        points[0][0] if points else None,
+        points[-1][0] if points else None,
+        archive_version,
+        fresh.stale,
+    )
+    if csv:
+        rows = "".join(f"{_iso(t)},{v!r}\n" for t, v in points)
+        body = f"t,value\n{rows}".encode()
+        return Representation(body, etag, b"text/csv; charset=utf-8", b"Accept, Accept-Encoding")
+    body = (
+        b'{"code":' + dumps(code) + b',"base":' + dumps(base)
+        + b"," + freshness_fields(snapshot, fresh)
+        + b',"from":"' + _iso(window.start).encode() + b'","to":"' + _iso(window.end).encode()
+        + b'","resolution_seconds":' + str(series.resolution_seconds).encode()
+        + b',"count":' + str(len(points)).encode()
+        + b',"points":' + dumps([{"t": _iso(t), "value": v} for t, v in points]) + b"}"
+    )  # fmt: skip
+    return Representation(body, etag, vary=b"Accept, Accept-Encoding")
 
-    def points() -> tuple[bytes, int]:
-        series = [
-            {"t": iso(p.t), "value": cross_rate(p.values[code], p.values[base])}
-            for p in history
-            if code in p.values and base in p.values
-        ]
-        return dumps(series), len(series)
 
-    def render() -> Representation:
-        series, count = cache.get((snapshot.version, "points", code, base), points)
-        body = (
-            b'{"code":' + dumps(code) + b',"base":' + dumps(base)
-            + b"," + freshness_fields(snapshot, fresh)
-            + b',"count":' + str(count).encode() + b',"points":' + series + b"}"
-        )  # fmt: skip
-        return Representation(body, etag_for(snapshot, "history", code, base, fresh.stale))
-
-    key = (snapshot.version, "history", code, base, fresh.age_seconds, fresh.stale)
-    return cache.get(key, render)
+def _iso(unix: float) -> str:
+    return iso(datetime.fromtimestamp(unix, UTC))
 
 
 def conversion_body(

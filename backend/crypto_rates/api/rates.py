@@ -3,12 +3,18 @@
 import math
 import time
 from functools import partial
-from typing import Annotated, Any, get_origin
+from typing import Annotated, Any, Literal, get_origin
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
+from crypto_rates.api.history_range import (
+    DEFAULT_RANGE,
+    MOMENT_HELP,
+    RangeName,
+    requested_window,
+)
 from crypto_rates.api.responder import RateResponder
 from crypto_rates.api.schemas import Conversion, History, LegacyRates, RateDetail, RatesList
 from crypto_rates.http_caching import Representation
@@ -55,6 +61,28 @@ CodePath = Annotated[
         **example("eth"),
     ),
 ]
+
+
+RangeQuery = Query(
+    alias="range",
+    description=f"How far back from now (default {DEFAULT_RANGE}); `max`: all that is held. "
+    "Not together with `from`/`to`.",
+    **example("7d"),
+)
+FormatQuery = Annotated[
+    Literal["json", "csv"] | None,
+    Query(description="`csv` answers CSV (as `Accept: text/csv` does).", **example("csv")),
+]
+
+
+def moment_query(name: str, value: str) -> Any:
+    return Query(
+        alias=name,
+        max_length=40,
+        description=f"UTC unless an offset is given: {MOMENT_HELP}."
+        + (" Defaults to now; a date means its end." if name == "to" else ""),
+        **example(value),
+    )
 
 
 def code_query(name: str, value: str) -> Any:
@@ -213,15 +241,34 @@ def install_rate_routes(app: FastAPI, responder: RateResponder) -> None:
     @get(
         "/api/v1/rates/{code}/history",
         operation_id="rates-history",
-        summary="The recorded series of one rate (up to 24 h at the default interval)",
+        summary="The series of one rate over a range, at most 500 points",
+        description="Every refresh of the last 48 h, hourly points for 90 days, daily ones for "
+        "at least 5 years; thinned to the finest resolution that keeps 500 points at most "
+        "(`resolution_seconds`). `Accept: text/csv` or `format=csv` answers the same points as "
+        "CSV (`t,value` header row).",
         response_model=History,
-        responses={**NOT_MODIFIED, **problem_responses(404, 422, 503)},
+        responses={
+            **NOT_MODIFIED,
+            **problem_responses(404, 422, 503),
+            200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        },
     )
-    async def rate_history(request: Request, code: CodePath, base: BaseQuery = "btc") -> Response:
+    async def rate_history(
+        request: Request,
+        code: CodePath,
+        base: BaseQuery = "btc",
+        range_: Annotated[RangeName | None, RangeQuery] = None,
+        from_: Annotated[str | None, moment_query("from", "2026-11-01")] = None,
+        to: Annotated[str | None, moment_query("to", "2026-11-30T12:00:00Z")] = None,
+        format: FormatQuery = None,
+    ) -> Response:
         snapshot = current()
         code = known(snapshot, code, "code")
         base = known(snapshot, base, "base")
-        return respond(request, responder.history(snapshot, code, base))
+        earliest = responder.earliest(code) if range_ == "max" else None  # max's start only
+        window = requested_window(range_, from_, to, time.time(), earliest)
+        csv = format == "csv" if format else "text/csv" in request.headers.get("accept", "")
+        return respond(request, responder.history(snapshot, code, base, window, csv))
 
     @get(
         "/api/v1/convert",

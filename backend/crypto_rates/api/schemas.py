@@ -46,9 +46,18 @@ class History(DataFreshness):
     """Recorded CoinGecko data only (never the sample); the freshness fields describe the data
     currently served, which is also the newest point once CoinGecko has answered."""
 
+    model_config = ConfigDict(populate_by_name=True)
+
     code: str
     base: str
-    count: int = Field(ge=0)
+    from_: datetime = Field(alias="from", description="The window's start (UTC).")
+    to: datetime = Field(description="The window's end (UTC).")
+    resolution_seconds: int = Field(
+        ge=1,
+        description="At most one point per this many seconds: the refresh interval, or the "
+        "step the points were thinned to (the first point of each step is kept).",
+    )
+    count: int = Field(ge=0, le=500)
     points: list[HistoryPointOut]
 
 

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -194,14 +195,14 @@ def test_http_control_endpoints(fake: FakeCoinGecko) -> None:
     assert ok.status_code == 200
     response = get_rates(fake)
     assert (response.status_code, response.headers["retry-after"]) == (429, "11")
-    assert httpx.get(f"{control}/calls").json() == {"calls": 1}
+    assert httpx.get(f"{control}/calls").json() == {"calls": 1, "history_calls": 0}
 
     assert httpx.post(f"{control}/scale", json={"factor": 2}).status_code == 200
     httpx.post(f"{control}/mode", json={"mode": "ok"})
     assert get_rates(fake).json()["rates"]["eth"]["value"] == pytest.approx(37.602)
 
     assert httpx.post(f"{control}/reset").status_code == 200
-    assert httpx.get(f"{control}/calls").json() == {"calls": 0}
+    assert httpx.get(f"{control}/calls").json() == {"calls": 0, "history_calls": 0}
     assert get_rates(fake).json()["rates"]["eth"]["value"] == 18.801
 
 
@@ -213,6 +214,9 @@ def test_a_required_key_refuses_calls_without_it(fake: FakeCoinGecko) -> None:
     assert get_rates(fake, headers={"x-cg-demo-api-key": "new-key"}).status_code == 200
     assert get_rates(fake, headers={"x-cg-pro-api-key": "new-key"}).status_code == 200
     assert [call.mode for call in fake.call_log] == ["401", "401", "ok", "ok"]
+    supported = f"{fake.url}/simple/supported_vs_currencies"  # the backfill's endpoints too
+    assert httpx.get(supported).status_code == 401
+    assert httpx.get(supported, headers={"x-cg-demo-api-key": "new-key"}).status_code == 200
     httpx.post(f"{control}/key", json={"key": None})
     assert get_rates(fake).status_code == 200
 
@@ -295,3 +299,43 @@ def test_http_control_refuses_a_body_that_is_not_json(fake: FakeCoinGecko) -> No
     response = httpx.post(f"{control}/mode", content=b"ok please")
     assert response.status_code == 400
     assert "must be a JSON object" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("days", "step", "count"), [(1, 300, 289), (30, 3600, 721), (365, 86400, 365)]
+)
+def test_market_chart_has_coingeckos_automatic_granularity(
+    fake: FakeCoinGecko, days: int, step: int, count: int
+) -> None:
+    response = httpx.get(
+        f"{fake.url}/coins/bitcoin/market_chart", params={"vs_currency": "usd", "days": days}
+    )
+    prices = response.json()["prices"]
+    assert count <= len(prices) <= count + 2
+    times = [t / 1000 for t, _ in prices]
+    assert {round(b - a) for a, b in pairwise(times[:-1])} == {step}
+    assert abs(times[-1] - time.time()) < 60  # the last point is now
+    if step == 86400:
+        assert all(t % 86400 == 0 for t in times[:-1])  # daily at 00:00 UTC
+    usd = load_fixture()["rates"]["usd"]["value"]
+    assert all(0.97 * usd < v < 1.03 * usd for _, v in prices)
+    assert fake.history_calls[-1].startswith("/api/v3/coins/bitcoin/market_chart?")
+    assert fake.calls == 0  # /exchange_rates' count is its own
+
+
+def test_supported_units_and_the_limits_of_market_chart(fake: FakeCoinGecko) -> None:
+    units = httpx.get(f"{fake.url}/simple/supported_vs_currencies").json()
+    assert "usd" in units and "eth" in units and "xdr" not in units
+    chart = f"{fake.url}/coins/bitcoin/market_chart"
+    assert httpx.get(chart, params={"vs_currency": "usd", "days": 366}).status_code == 401
+    assert httpx.get(chart, params={"vs_currency": "xdr", "days": 1}).status_code == 400
+
+
+def test_history_faults_leave_exchange_rates_alone(fake: FakeCoinGecko) -> None:
+    fake.set_history_mode("500")
+    chart = f"{fake.url}/coins/bitcoin/market_chart"
+    assert httpx.get(chart, params={"vs_currency": "usd", "days": 2}).status_code == 500
+    assert get_rates(fake).status_code == 200
+    fake.set_mode("429", retry_after=3)  # set_mode: every endpoint
+    response = httpx.get(f"{fake.url}/simple/supported_vs_currencies")
+    assert response.status_code == 429 and response.headers["retry-after"] == "3"

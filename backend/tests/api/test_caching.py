@@ -45,7 +45,9 @@ async def test_rate_endpoints_send_etag_and_cache_control(
     assert re.fullmatch(
         rf"public, max-age=\d+, stale-if-error={stale_after}", response.headers["cache-control"]
     )
-    assert response.headers["vary"] == "Accept-Encoding"
+    # History also answers CSV for Accept: text/csv.
+    vary = "Accept, Accept-Encoding" if url.endswith("/history") else "Accept-Encoding"
+    assert response.headers["vary"] == vary
 
 
 @pytest.mark.parametrize("url", RATE_URLS)
@@ -217,3 +219,36 @@ def test_varied_amounts_are_bounded_and_leave_the_other_bodies_cached(
     assert responder.detail(snapshot, "eth", "usd") is first  # not evicted by the amounts
     again = responder.conversion(snapshot, "eth", "usd", 1199.0)
     assert again is responder.conversion(snapshot, "eth", "usd", 1199.0)  # served from cache
+
+
+def test_history_bodies_are_cached_per_second_and_follow_every_change_of_the_data(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from crypto_rates.api.responder import RateResponder
+    from crypto_rates.history import HOUR, ArchivedPoint, Window, bucket
+    from crypto_rates.store import HistoryPoint
+
+    now = int(time.time()) + 0.1
+    monkeypatch.setattr("crypto_rates.api.responder.time.time", lambda: now)  # one second of age
+    store = runtime(app).store
+    responder = RateResponder(runtime(app))
+    snapshot = load_sample()
+    day = Window(now - 86400, now)
+    first = responder.history(snapshot, "eth", "usd", day, csv=False)
+    later = Window(now - 86400 + 0.8, now + 0.8)  # a request later in the same second
+    assert responder.history(snapshot, "eth", "usd", later, csv=False) is first
+    # the same snapshot, another recent history (a replica restoring the shared database's)
+    values = {c: r.value for c, r in snapshot.rates.items()}
+    point = HistoryPoint(datetime.fromtimestamp(now - 60, UTC), values)
+    store.restore(snapshot, [point])
+    restored = responder.history(snapshot, "eth", "usd", day, csv=False)
+    assert restored is not first and b'"count":1' in restored.body
+    hour = bucket(now - 3 * HOUR, HOUR)  # a new archive (the poller loaded the backfill)
+    points = [ArchivedPoint("eth", HOUR, hour, 20.0), ArchivedPoint("usd", HOUR, hour, 4e4)]
+    store.replace_archive(store.archive.merged(points, now))
+    assert b'"count":2' in responder.history(snapshot, "eth", "usd", day, csv=False).body
+    for n in range(1, 600):  # windows are whatever a client asks: bounded
+        responder.history(snapshot, "eth", "usd", Window(now - 86400 - n, now), csv=False)
+    assert len(responder.histories) == 256

@@ -1,13 +1,21 @@
 """The fast path runs the app's routes directly: the same answers as FastAPI's own request path."""
 
+import time
+from types import SimpleNamespace
+
 import httpx
 import pytest
+from crypto_rates.api import rates
 from fastapi import FastAPI
 
 DIRECT = {
     "/api/v1/rates/eth": 200,
     "/api/v1/rates/ETH?base=%20usd": 200,
     "/api/v1/rates/eth/history?base=usd": 200,
+    "/api/v1/rates/eth/history?base=usd&range=7d": 200,
+    "/api/v1/rates/eth/history?range=max&format=csv": 200,
+    "/api/v1/rates/eth/history?from=2026-11-01&to=2026-11-30T12:00:00Z&base=usd": 200,
+    "/api/v1/rates/eth/history?from=2026-11-01T00:00:00%2B02:00&format=csv": 200,
     "/api/v1/convert?from=eth&to=usd&amount=2": 200,
     "/api/v1/rates?base=usd&type=fiat&type=crypto&q=dollar": 200,
     "/api/rates?unused=1": 200,
@@ -25,26 +33,58 @@ DIRECT = {
     "/api/v1/rates/eth?base=usd&base=eur": 422,
     "/api/v1/rates/" + "x" * 17: 422,
     "/api/v1/rates?type=x&q=" + "q" * 65: 422,
+    "/api/v1/rates/eth/history?range=2w": 422,
+    "/api/v1/rates/eth/history?range=7d&from=2026-11-01": 422,
+    "/api/v1/rates/eth/history?from=2026-11-30&to=2026-11-01": 422,
+    "/api/v1/rates/eth/history?from=yesterday": 422,
+    "/api/v1/rates/eth/history?format=xml": 422,
+    "/api/v1/rates/eth/history?range=7d&range=30d": 422,
+    "/api/v1/rates/eth/history?since=2026-11-01": 422,
 }
-COMPARED_HEADERS = ("content-type", "content-length", "cache-control", "etag", "retry-after")
+COMPARED_HEADERS = (
+    "content-type",
+    "content-length",
+    "cache-control",
+    "etag",
+    "retry-after",
+    "vary",
+)
 
 
-async def _framework_answer(app: FastAPI, url: str) -> httpx.Response:
+async def _framework_answer(
+    app: FastAPI, url: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
     """The answer of FastAPI's own request path, without the front door's layers."""
     transport = httpx.ASGITransport(app=app.framework)  # type: ignore[attr-defined]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        return await http.get(url)
+        return await http.get(url, headers=headers)
 
 
-@pytest.mark.parametrize("url", [*DIRECT, "/missing", "/api/v1/rates/eth/"])
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [
+        *((url, {}) for url in [*DIRECT, "/missing", "/api/v1/rates/eth/"]),
+        # The history negotiates CSV by Accept as well as by format=csv.
+        ("/api/v1/rates/eth/history?range=30d", {"accept": "text/csv"}),
+        ("/api/v1/rates/eth/history?from=2026-11-01", {"accept": "text/csv, */*;q=0.5"}),
+        ("/api/v1/rates/eth/history?format=json", {"accept": "text/csv"}),
+    ],
+)
 async def test_direct_answers_equal_fastapis_own(
-    app: FastAPI, client: httpx.AsyncClient, url: str
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    headers: dict[str, str],
 ) -> None:
+    # A history's window ends now, to the microsecond: the routes' clock stands still here.
+    now = time.time()
+    monkeypatch.setattr(rates, "time", SimpleNamespace(time=lambda: now))
     # Bodies carry age_seconds: retry until no second boundary fell between the two requests.
     for _ in range(5):
-        direct = await client.get(url)
-        routed = await _framework_answer(app, url)
-        if direct.content == (await client.get(url)).content:
+        direct = await client.get(url, headers=headers)
+        routed = await _framework_answer(app, url, headers)
+        if direct.content == (await client.get(url, headers=headers)).content:
             break
     assert (direct.status_code, direct.content) == (routed.status_code, routed.content)
     for name in COMPARED_HEADERS:

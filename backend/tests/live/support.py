@@ -60,6 +60,7 @@ def start_service(fake: FakeCoinGecko, log_path: Path, **env: str) -> Service:
         "SNAPSHOT_PATH": "",
         "SAMPLE_FALLBACK": "false",
         "LOG_FORMAT": "text",
+        "BACKFILL": "false",  # its calls would blur what other tests count; its tests turn it on
         **env,
     }
     # Nothing from the developer's shell (a real API key, say) leaks into the service.

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from testkit.fake_coingecko import FakeCoinGecko
 from testkit.processes import wait_until
 
@@ -50,7 +51,11 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     suppress_health_check=list(HealthCheck),
 )
 def test_every_operation_conforms_to_its_documented_schema(case: Any) -> None:
-    response = case.call_and_validate()
+    # History's windows have rules across parameters that OpenAPI cannot state (`from` before
+    # `to`; `range` or `from`/`to`): a schema-valid pair may be a 422, which the checks below
+    # still hold to the problem shape.
+    excluded = [positive_data_acceptance] if case.path.endswith("/history") else []
+    response = case.call_and_validate(excluded_checks=excluded)
     ANSWERED.add((case.operation.label, response.status_code))
     if 400 <= response.status_code < 500:
         headers = {name.lower(): values[0] for name, values in response.headers.items()}

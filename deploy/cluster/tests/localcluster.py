@@ -4,8 +4,9 @@ network namespace, built from source by deploy/cluster/build.sh and node/build.s
     ControlPlane(DIR).up()   etcd, kube-apiserver, kube-controller-manager, kube-scheduler; all
                              state under DIR; DIR/cluster.env names the kubeconfig, binaries,
                              CA and ports
-    KubeNode(DIR).up(...)    containerd + runc + CNI bridge, kubelet, kube-proxy, CoreDNS inside a
-                             network namespace, joined to the control plane
+    KubeNode(DIR).up(...)    containerd + runc + CNI bridge, kubelet, kube-proxy, CoreDNS and the
+                             NetworkPolicy engine kube-network-policies inside a network namespace,
+                             joined to the control plane
     .down()                  stops what `up` started and removes DIR; `up` calls it itself when it
                              fails, so a failed start leaves no process, namespace or mount behind
 
@@ -209,9 +210,11 @@ class Daemons:
 # ---- the control plane --------------------------------------------------------------------------
 
 
-def built_binaries() -> Path:
-    """deploy/cluster/build.sh's output (it builds once, then answers from its cache)."""
-    return Path(run(CLUSTER_DIR / "build.sh", timeout=3600).stdout.splitlines()[-1])
+def built_binaries(tool: str = "") -> Path:
+    """deploy/cluster/build.sh's output (it builds once, then answers from its cache): the
+    Kubernetes binaries, or TOOL's (kube-network-policies, cosign)."""
+    command: list[str | Path] = [CLUSTER_DIR / "build.sh", *([tool] if tool else [])]
+    return Path(run(*command, timeout=3600).stdout.splitlines()[-1])
 
 
 @dataclass
@@ -409,6 +412,7 @@ NODE_IP = "10.243.0.1"  # on a veth pair whose both ends stay inside the namespa
 NODE_POD_CIDR = "10.244.0.0/24"  # the CNI bridge cni0 (gateway 10.244.0.1) and the pods
 CLUSTER_DOMAIN = "cluster.local"
 COREDNS_READY_PORT = 18181
+POLICY_QUEUE = 100  # the NFQUEUE kube-network-policies decides on (its default)
 NODE_TOOLS = (
     "containerd", "containerd-shim-runc-v2", "runc", "ctr", "socat", "nsenter", "iptables", "ip",
     "conntrack", "curl",
@@ -424,10 +428,13 @@ class KubeNode:
     """A node for the control plane: containerd, kubelet, kube-proxy and CoreDNS in a network
     namespace of its own; everything it writes lives under `dir` (it shares the machine's file
     system). The kubelet authenticates as system:node:NAME; NAME must resolve to loopback here,
-    since the API server reaches the kubelet at NAME:<kubelet port> on the machine."""
+    since the API server reaches the kubelet at NAME:<kubelet port> on the machine.
+    NETWORK_POLICIES: run the policy engine (off: NetworkPolicies are stored but nothing enforces
+    them, as on a CNI without policy support)."""
 
     dir: Path
     name: str = "localhost"
+    network_policies: bool = True
 
     def __post_init__(self) -> None:
         self.dir = self.dir.absolute()
@@ -435,6 +442,7 @@ class KubeNode:
         self.cgroup_root = f"/{self.ns}"
         self.daemons = Daemons(self.dir, f"node {self.ns}")
         self.socket = self.dir / "containerd" / "containerd.sock"
+        self.api_port = 0  # the API server's, once `up` has opened its door into the namespace
 
     def in_ns(self, *command: str | Path) -> list[str | Path]:
         return ["nsenter", f"--net=/run/netns/{self.ns}", *command]
@@ -492,6 +500,32 @@ class KubeNode:
                 "socat", f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", f"UNIX-CONNECT:{sock}"
             ),
         )
+
+    def api_endpoint(self, address: str) -> str:
+        """The API server at ADDRESS:443 for the pods, as a cloud cluster's API endpoint sits on a
+        host in the VPC: a namespace of its own behind a veth from the node's (routed, so a
+        NetworkPolicy engine sees the pods' packets; the node's own addresses bypass it), where
+        socat passes connections on to the API server door of `reach`. Returns ADDRESS:443."""
+        host, ns = f"{self.ns}-api", self.ns
+        sock = self.dir / "run" / f"out-{self.api_port}.sock"
+        run("ip", "netns", "add", host)
+        run("ip", "-n", ns, "link", "add", "api0", "type", "veth", "peer", "api0", "netns", host)
+        gateway = str(ipaddress.ip_address(address) - 1)
+        run("ip", "-n", ns, "addr", "add", f"{gateway}/30", "dev", "api0")
+        run("ip", "-n", ns, "link", "set", "api0", "up")
+        for step in ("link set lo up", f"addr add {address}/30 dev api0", "link set api0 up",
+                     f"route add default via {gateway}"):  # fmt: skip
+            run("ip", "-n", host, *step.split())
+        self.daemons.start(
+            "api-endpoint", "nsenter", f"--net=/run/netns/{host}",
+            "socat", f"TCP-LISTEN:443,bind={address},fork,reuseaddr", f"UNIX-CONNECT:{sock}",
+        )  # fmt: skip
+        self.daemons.wait(
+            f"the API server at {address}:443",
+            lambda: succeeds(*self.in_ns("curl", "-sk", f"https://{address}/version")),
+            10,
+        )
+        return f"{address}:443"
 
     def sshd(self, host_port: int, authorized_keys: Path) -> None:
         """An sshd for root (these keys only) on 127.0.0.1:22 in the namespace, reached at
@@ -576,7 +610,8 @@ class KubeNode:
         run(*self.in_ns("sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=1"))
 
         say(f"API server 127.0.0.1:{env['API_PORT']} in; kubelet port {kubelet_port} out")
-        self.reach(int(env["API_PORT"]))
+        self.api_port = int(env["API_PORT"])
+        self.reach(self.api_port)
         self.forward(kubelet_port, f"{NODE_IP}:{kubelet_port}")
 
         for cgroup in self.cgroup_dirs():
@@ -629,8 +664,11 @@ class KubeNode:
             *self.in_ns(bin_dir / "kube-proxy", "--config", proxy_config, "--v", "1"),
         )
 
+        kubectl: list[str | Path] = [bin_dir / "kubectl", "--kubeconfig", kubeconfig]
+        if self.network_policies:
+            self._start_policy_engine(env, kubectl)
+
         ready = "jsonpath={.status.conditions[?(@.type=='Ready')].status}"
-        kubectl = [bin_dir / "kubectl", "--kubeconfig", kubeconfig]
         self.daemons.wait(
             f"node {self.name} Ready",
             lambda: subprocess.run(
@@ -643,6 +681,57 @@ class KubeNode:
         self.daemons.wait("CoreDNS", lambda: succeeds(*self.in_ns("curl", "-fs", coredns)), 60)
         say(f"node {self.name} Ready (state in {d})")
 
+    def _start_policy_engine(self, env: dict[str, str], kubectl: list[str | Path]) -> None:
+        """kube-network-policies in the namespace, as kind runs it: netfilter sends the packets of
+        new flows to NFQUEUE, where it accepts or drops each by the NetworkPolicies.
+        It only knows in-cluster configuration (a fixed token path), so it gets a mount namespace
+        of its own with a ServiceAccount token bound where that path expects it."""
+        engine = built_binaries("kube-network-policies") / "kube-network-policies"
+        run(*kubectl, "apply", "-f", TEMPLATES / "kube-network-policies.yaml")
+        token = run(
+            *kubectl, "create", "token", "kube-network-policies", "-n", "kube-system",
+            "--duration", "24h",
+        ).stdout.strip()  # fmt: skip
+        account = self.dir / "network-policies"
+        account.mkdir(mode=0o700)
+        (account / "token").write_text(token)
+        shutil.copy(env["CA_CERT"], account / "ca.crt")
+        (account / "namespace").write_text("kube-system")
+        mount = "/run/secrets/kubernetes.io/serviceaccount"
+        script = f'mount -t tmpfs tmpfs /run && mkdir -p {mount} && mount --bind "$0" {mount}'
+        script += ' && exec "$@"'
+        self.daemons.start(
+            "kube-network-policies", *self.in_ns(
+                "env", "KUBERNETES_SERVICE_HOST=127.0.0.1",
+                f"KUBERNETES_SERVICE_PORT={env['API_PORT']}",
+                "unshare", "--mount", "--propagation", "private", "sh", "-c", script, account,
+                engine, "--hostname-override", self.name, "--disable-nri",
+                "--nfqueue-id", str(POLICY_QUEUE), "--metrics-bind-address", "127.0.0.1:0",
+                "--netfilter-bug-1766-fix=false",  # fixed in kernels 6.12+; DNS is queued too
+            ),
+        )  # fmt: skip
+
+        def queue_bound() -> bool:
+            queues = subprocess.run(
+                [*map(str, self.in_ns("cat", "/proc/net/netfilter/nfnetlink_queue"))],
+                capture_output=True, text=True, check=False,
+            ).stdout  # fmt: skip
+            return any(line.split()[:1] == [str(POLICY_QUEUE)] for line in queues.splitlines())
+
+        self.daemons.wait(f"kube-network-policies on NFQUEUE {POLICY_QUEUE}", queue_bound, 60)
+        # This kernel has no nftables `queue` expression (CONFIG_NFT_QUEUE), only xtables' NFQUEUE
+        # target: the engine's own chain fails to load (it logs so and keeps deciding), so the
+        # node hooks its rules with iptables, before SNAT as the engine would: the node's root
+        # processes (kubelet probes) and established flows pass; every new flow from or to a pod
+        # goes to the engine, and with no engine listening it is dropped (no --queue-bypass).
+        for rule in (
+            "-m owner --uid-owner 0 -j RETURN",
+            "-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN",
+            f"-s {NODE_POD_CIDR} -j NFQUEUE --queue-num {POLICY_QUEUE}",
+            f"-d {NODE_POD_CIDR} -j NFQUEUE --queue-num {POLICY_QUEUE}",
+        ):
+            run(*self.in_ns("iptables", "-t", "mangle", "-A", "POSTROUTING", *rule.split()))
+
     def _ctr_args(self, *args: str | Path) -> list[str | Path]:
         return ["ctr", "--address", self.socket, "--namespace", "k8s.io", *args]
 
@@ -654,7 +743,7 @@ class KubeNode:
             return
         say(f"stopping node {self.name} ({self.ns})")
         self.daemons.stop(["kubelet"], timeout_s=15)
-        self.daemons.stop(["kube-proxy", "coredns"])
+        self.daemons.stop(["kube-proxy", "coredns", "kube-network-policies"])
         # os.walk, not rglob: a container's cgroup may vanish while the tree is walked
         for cgroup in self.cgroup_dirs():
             for parent, _, _ in os.walk(cgroup):
@@ -684,7 +773,8 @@ class KubeNode:
             for parent, _, _ in os.walk(cgroup, topdown=False):
                 with suppress(OSError):
                     Path(parent).rmdir()
-        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True, check=False)
+        for ns in (self.ns, f"{self.ns}-api"):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
         if remove:
             subprocess.run(["rm", "-rf", "--one-file-system", str(self.dir)], check=False)
         say(f"node stopped{', ' + str(self.dir) + ' removed' if remove else ''}")

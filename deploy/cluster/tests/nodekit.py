@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from clusterkit import CLUSTER_DIR, REPO, Cluster
-from localcluster import KubeNode
+from localcluster import NODE_IP, KubeNode
 from testkit.deploy import Load, Registry, ansible_inventory, make, private_registry, run, ssh_key
 from testkit.processes import free_port
 
@@ -31,6 +31,7 @@ RELEASE = "crypto-rates"
 UPSTREAM = "http://fake-coingecko:9900/api/v3"
 BACKEND_REPLICAS = 2  # so one can go away
 DB_SECRET = "crypto-rates-database-unreachable"
+VPC_CIDR = "172.31.0.0/16"  # the release's vpcCIDR, a stand-in for an EKS VPC
 
 
 _capture = None  # pytest's capture manager: the timings are printed past it, so CI's log shows them
@@ -122,7 +123,7 @@ class Node:
 
     def anonymous_pull(self, hosts_dir: Path | None = None) -> str:
         """What containerd says to a pull through the node's certs.d, without credentials."""
-        image = f"{self.registry.addr}/crypto-rates-frontend:test"
+        image = f"{self.registry.pull_addr}/crypto-rates-frontend:test"
         hosts = str(hosts_dir or self.certs_d)
         result = self.machine.ctr("images", "pull", "--hosts-dir", hosts, image, timeout=60)
         return result.stdout + result.stderr
@@ -169,8 +170,7 @@ def running_node(cluster: Cluster) -> Iterator[Node]:
             with phase("node up (namespace, containerd, kubelet, kube-proxy, CoreDNS) until Ready"):
                 machine.up(cluster.control_plane, Path(build))
             node = Node(machine, registry)
-            port = int(registry.addr.rsplit(":", 1)[1])
-            machine.reach(port)  # the registry at the same address inside the node
+            machine.reach(registry.pull_port)  # the read-only registry at its address in the node
             machine.import_images(fake_archive)
             node.pull_before_certs = node.anonymous_pull()
             with phase("make certs (Ansible over SSH to the node)"):
@@ -214,6 +214,10 @@ def own_values(node: Node) -> Path:
             # connections instead: each replica then polls alone, as the backend does whenever
             # its database is unreachable.
             "database": {"bundled": {"enabled": False}, "external": {"existingSecret": DB_SECRET}},
+            # HTTPS egress as on EKS: 0.0.0.0/0 minus the VPC (where test_policies puts the API
+            # server) and link-local. The other private ranges stay open: the fake CoinGecko is a
+            # pod on 443, so the pods' 10.244.0.0/24 stands in for the internet.
+            "networkPolicy": {"vpcCIDR": VPC_CIDR, "egressExcept": ["169.254.0.0/16"]},
         },
     }
     path = node.dir / "test-values.json"
@@ -286,6 +290,26 @@ def helm_upgrade(cluster: Cluster, *extra: str) -> None:
     cluster.helm("upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reuse-values", *extra)
 
 
+def allow_node_dns(cluster: Cluster, namespace: str) -> None:
+    """The chart lets its pods resolve names at the cluster DNS pods (kube-system,
+    k8s-app=kube-dns); the node's CoreDNS is a daemon at NODE_IP instead, so the namespace gets what
+    a cluster with node-local DNS adds: DNS egress to that address for the chart's pods
+    (NetworkPolicies add up)."""
+    dns = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    parts = {"key": "app.kubernetes.io/name", "operator": "In", "values": ["backend", "frontend"]}
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "node-dns", "namespace": namespace},
+        "spec": {
+            "podSelector": {"matchExpressions": [parts]},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": f"{NODE_IP}/32"}}], "ports": dns}],
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(policy))
+
+
 def create_namespace(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("create", "namespace", namespace)
     cluster.kubectl(
@@ -300,6 +324,7 @@ def create_namespace(cluster: Cluster, namespace: str) -> None:
         namespace,
         "--from-literal=database-url=postgresql://crypto_rates:unused@127.0.0.1:9/crypto_rates",
     )
+    allow_node_dns(cluster, namespace)
     cluster.kubectl("apply", "-n", namespace, "-f", str(NODE_DIR / "fake-coingecko.yaml"))
     cluster.kubectl(
         "rollout", "status", "-n", namespace, "deployment/fake-coingecko", "--timeout", "120s"

@@ -24,10 +24,11 @@ from typing import Any
 import pytest
 import yaml
 from clusterkit import REPO, Cluster
+from testkit.environments import environments
 from testkit.processes import wait_until
 
 CHART = REPO / "deploy" / "helm" / "crypto-rates"
-ENVS = ("dev", "staging", "prod")
+ENVS = tuple(environments())
 RELEASE = "crypto-rates"
 OPTIONAL_APIS = ["monitoring.coreos.com/v1", "gateway.networking.k8s.io/v1"]
 RESTRICTED = {

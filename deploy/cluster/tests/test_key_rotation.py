@@ -67,7 +67,7 @@ def test_a_rotated_api_key_takes_effect_without_a_restart(
                 node,
                 NAMESPACE,
                 *("--set", "backend.replicaCount=1", "--set", "backend.config.apiPlan=demo"),
-                # the Demo allowance would space the refreshes ~4 min apart for the rest of the month
+                # the Demo allowance would space refreshes ~4 min apart for the rest of the month
                 *("--set", "backend.config.monthlyCalls=1000000"),
                 *("--set", f"backend.apiKey.existingSecret={KEY_SECRET}"),
                 *("--set", "backend.database.bundled.enabled=false"),

@@ -12,6 +12,7 @@ A release whose readiness probe is broken gets its own namespace. Each phase pri
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -84,11 +85,11 @@ def test_make_certs_made_the_node_trust_the_registry(node: Node, tmp_path: Path)
     assert "401 Unauthorized" in node.pull_after_certs and "x509" not in node.pull_after_certs, (
         node.pull_after_certs
     )
-    certs = node.certs_d / node.registry.addr
+    certs = node.certs_d / node.registry.pull_addr
     assert (certs / "ca.crt").read_text() == node.registry.ca.read_text()
     hosts = (certs / "hosts.toml").read_text()
     assert f'ca = "{certs}/ca.crt"' in hosts, hosts
-    without_ca = tmp_path / node.registry.addr
+    without_ca = tmp_path / node.registry.pull_addr
     without_ca.mkdir()
     (without_ca / "hosts.toml").write_text(hosts.replace(f'ca = "{certs}/ca.crt"', ""))
     assert "ca = " not in (without_ca / "hosts.toml").read_text()
@@ -106,10 +107,10 @@ def test_pods_run_the_pinned_digests_from_the_private_registry(
     cluster: Cluster, node: Node, release: Release
 ) -> None:
     pinned = yaml.safe_load(node.registry.pinned("test").read_text())
-    assert pinned["global"]["imageRegistry"] == node.registry.addr, pinned
+    assert pinned["global"]["imageRegistry"] == node.registry.pull_addr, pinned
     for part in ("backend", "frontend"):
         digest = pinned[part]["image"]["digest"]
-        expected = f"{node.registry.addr}/crypto-rates-{part}@{digest}"
+        expected = f"{node.registry.pull_addr}/crypto-rates-{part}@{digest}"
         assert release.installed[part], f"no {part} pod after make deploy"
         for pod in release.installed[part]:
             assert pod["spec"]["containers"][0]["image"] == expected
@@ -118,12 +119,25 @@ def test_pods_run_the_pinned_digests_from_the_private_registry(
             assert image_id.endswith(digest), image_id
 
 
+def test_the_pull_secret_holds_the_read_only_pull_account(
+    cluster: Cluster, node: Node, release: Release
+) -> None:
+    """make deploy's Secret logs in to the read-only instance with the pull account, not with the
+    push account that was in its environment too; the pods pulled with it (above)."""
+    secret = cluster.get("secret", PULL_SECRET, "-n", NAMESPACE)
+    config = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+    assert list(config["auths"]) == [node.registry.pull_addr], config["auths"].keys()
+    entry = config["auths"][node.registry.pull_addr]
+    assert f"{entry['username']}:{entry['password']}" == node.registry.pull_auth
+    assert node.registry.env["REGISTRY_PASSWORD"] not in json.dumps(config)
+
+
 def test_a_pod_without_the_pull_secret_is_refused_by_the_registry(
     cluster: Cluster, node: Node, release: Release
 ) -> None:
     namespace = "crypto-rates-no-secret"
     cluster.kubectl("create", "namespace", namespace)
-    image = f"{node.registry.addr}/crypto-rates-frontend:test"
+    image = f"{node.registry.pull_addr}/crypto-rates-frontend:test"
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",

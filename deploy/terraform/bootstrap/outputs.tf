@@ -11,7 +11,7 @@ output "state_kms_key_alias" {
 output "backend_config" {
   description = "backend.hcl for each environment, ready to write to environments/<env>/backend.hcl."
   value = {
-    for env in ["dev", "staging", "prod"] : env => <<-EOT
+    for env in local.environments : env => <<-EOT
       bucket       = "${aws_s3_bucket.state.id}"
       key          = "crypto-rates/${env}/terraform.tfstate"
       region       = "${var.aws_region}"

@@ -1,6 +1,7 @@
 // The typed client for the backend API. Types come from the backend's OpenAPI schema
 // (src/api/schema.ts, generated); every failure becomes an ApiError with a message fit for a banner.
 
+import type { HistoryRange } from "../lib/history-range";
 import type { components, paths } from "./schema";
 
 type JsonOf<P extends keyof paths> = paths[P]["get"]["responses"][200]["content"]["application/json"];
@@ -59,6 +60,13 @@ export function asOfAnswer<T extends { fetched_at: string; age_seconds: number; 
   const limit = /(?:^|,)\s*stale-if-error=(\d+)\s*(?:,|$)/i.exec(cacheControl ?? "");
   const stale = body.stale || (limit !== null && age > Number(limit[1]));
   return { ...body, age_seconds: age, stale };
+}
+
+/** The history's path and query; `format=csv` for the same points as CSV (a download link). */
+export function historyPath(code: string, base: string, range: HistoryRange, format: "json" | "csv" = "json"): string {
+  const query = new URLSearchParams({ base, range });
+  if (format === "csv") query.set("format", "csv");
+  return `/api/v1/rates/${encodeURIComponent(code)}/history?${query.toString()}`;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -132,10 +140,9 @@ export class ApiClient {
     return { kind: "fresh", body: honest, etag: response.headers.get("etag"), maxAgeSeconds: maxAge };
   }
 
-  /** The recorded series of `code`, in units of `code` per 1 `base`. */
-  async history(code: string, base: string): Promise<History> {
-    const path = `/api/v1/rates/${encodeURIComponent(code)}/history?base=${encodeURIComponent(base)}`;
-    const body = await this.json(await this.get(path, { Accept: "application/json" }));
+  /** The recorded series of `code` over `range`, in units of `code` per 1 `base`. */
+  async history(code: string, base: string, range: HistoryRange): Promise<History> {
+    const body = await this.json(await this.get(historyPath(code, base, range), { Accept: "application/json" }));
     if (!isHistory(body)) throw this.invalid("The history response does not have the expected shape.");
     return body;
   }

@@ -62,7 +62,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The recorded series of one rate (up to 24 h at the default interval) */
+        /**
+         * The series of one rate over a range, at most 500 points
+         * @description Every refresh of the last 48 h, hourly points for 90 days, daily ones for at least 5 years; thinned to the finest resolution that keeps 500 points at most (`resolution_seconds`). `Accept: text/csv` or `format=csv` answers the same points as CSV (`t,value` header row).
+         */
         get: operations["rates-history"];
         put?: never;
         post?: never;
@@ -302,6 +305,23 @@ export interface components {
             code: string;
             /** Base */
             base: string;
+            /**
+             * From
+             * Format: date-time
+             * @description The window's start (UTC).
+             */
+            from: string;
+            /**
+             * To
+             * Format: date-time
+             * @description The window's end (UTC).
+             */
+            to: string;
+            /**
+             * Resolution Seconds
+             * @description At most one point per this many seconds: the refresh interval, or the step the points were thinned to (the first point of each step is kept).
+             */
+            resolution_seconds: number;
             /** Count */
             count: number;
             /** Points */
@@ -666,6 +686,14 @@ export interface operations {
             query?: {
                 /** @description Any known code; values become units of each currency per 1 `base`. */
                 base?: string;
+                /** @description How far back from now (default 24h); `max`: all that is held. Not together with `from`/`to`. */
+                range?: ("24h" | "7d" | "30d" | "90d" | "1y" | "max") | null;
+                /** @description UTC unless an offset is given: an ISO 8601 date (2026-11-01) or date-time (2026-11-01T12:00:00Z; no offset means UTC). */
+                from?: string | null;
+                /** @description UTC unless an offset is given: an ISO 8601 date (2026-11-01) or date-time (2026-11-01T12:00:00Z; no offset means UTC). Defaults to now; a date means its end. */
+                to?: string | null;
+                /** @description `csv` answers CSV (as `Accept: text/csv` does). */
+                format?: ("json" | "csv") | null;
             };
             header?: never;
             path: {
@@ -683,6 +711,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["History"];
+                    "text/csv": string;
                 };
             };
             /** @description Not Modified (the `If-None-Match` ETag is current) */

@@ -1,7 +1,8 @@
-// What the user chose (base, filter, search, sort, headline currency, chart unit) survives a reload:
-// it is written to the URL query (shareable) and to localStorage (remembered for the next visit).
-// On load the URL wins over localStorage, and anything malformed falls back to the default.
+// What the user chose (base, filter, search, sort, headline currency, chart unit and range)
+// survives a reload: it is written to the URL query (shareable) and to localStorage (remembered for
+// the next visit). On load the URL wins over localStorage, and anything malformed falls back to the default.
 
+import { HISTORY_RANGES, type HistoryRange } from "./history-range";
 import { SORT_KEYS, TYPE_FILTERS, type SortDir, type SortKey, type TypeFilter } from "./rates";
 
 export interface ViewState {
@@ -12,6 +13,7 @@ export interface ViewState {
   sort: SortKey;
   dir: SortDir;
   chart: string;
+  range: HistoryRange;
 }
 
 export const DEFAULT_VIEW: Readonly<ViewState> = {
@@ -22,6 +24,7 @@ export const DEFAULT_VIEW: Readonly<ViewState> = {
   sort: "value",
   dir: "asc",
   chart: "usd",
+  range: "24h",
 };
 
 const VIEW_KEYS = Object.keys(DEFAULT_VIEW) as (keyof ViewState)[];
@@ -61,6 +64,7 @@ function sanitize(raw: Raw): Partial<ViewState> {
   set("type", pick(raw.type, TYPE_FILTERS));
   set("sort", pick(raw.sort, SORT_KEYS));
   set("dir", pick(raw.dir, ["asc", "desc"]));
+  set("range", pick(raw.range, HISTORY_RANGES));
   if (typeof raw.q === "string") out.q = raw.q.slice(0, MAX_QUERY);
   return out;
 }

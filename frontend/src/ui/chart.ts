@@ -4,6 +4,7 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { formatValue } from "../lib/format";
+import { RANGE_NAMES, timeAxis, type HistoryRange } from "../lib/history-range";
 import { h } from "./dom";
 
 export interface ChartPoint {
@@ -12,7 +13,7 @@ export interface ChartPoint {
 }
 
 const HEIGHT = 220;
-const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+const TIME_LABEL_SPACE = 72; // CSS pixels per time label ("Dec 2026" in 12 px text and a gap)
 
 /** Axis ticks: whole numbers once they are large, so 41,800 does not read 41,800.00. */
 function formatTick(value: number): string {
@@ -27,6 +28,9 @@ export class HistoryChart {
   private plot: uPlot | null = null;
   private data: uPlot.AlignedData = [[], []];
   private label = "";
+  private range: HistoryRange = "24h";
+  /** The time labels of the last ticks uPlot asked for (see the x axis). */
+  private timeLabels = new Map<number, string>();
 
   constructor(private readonly container: HTMLElement) {
     new ResizeObserver(() => {
@@ -37,25 +41,48 @@ export class HistoryChart {
     });
   }
 
-  show(points: readonly ChartPoint[], label: string): void {
+  /** While a series is on its way: what is drawn stays, marked busy, until it arrives. */
+  loading(): void {
+    this.container.setAttribute("aria-busy", "true");
+  }
+
+  /** No series to draw: `reason` in place of the chart. */
+  unavailable(reason: string): void {
+    this.container.removeAttribute("aria-busy");
+    this.plot?.destroy();
+    this.plot = null;
+    delete this.container.dataset.points;
+    this.container.replaceChildren(h("p", { class: "chart-empty" }, reason));
+    this.container.setAttribute("aria-label", reason);
+  }
+
+  show(points: readonly ChartPoint[], label: string, range: HistoryRange): void {
+    this.container.removeAttribute("aria-busy");
     this.container.dataset.points = String(points.length);
+    this.container.dataset.range = range;
+    const phrase = RANGE_NAMES[range].phrase;
     if (points.length === 0) {
       this.plot?.destroy();
       this.plot = null;
       this.container.replaceChildren(
-        h("p", { class: "chart-empty" }, "No history recorded yet: the service adds a point at every successful refresh from CoinGecko."),
+        h(
+          "p",
+          { class: "chart-empty" },
+          `No history recorded in ${phrase} yet: the service adds a point at every successful refresh from CoinGecko.`,
+        ),
       );
-      this.container.setAttribute("aria-label", `No history of ${label} yet`);
+      this.container.setAttribute("aria-label", `No history of ${label} in ${phrase} yet`);
       return;
     }
     this.data = [points.map((p) => Date.parse(p.t) / 1000), points.map((p) => p.value)];
-    if (this.plot !== null && label === this.label) {
+    if (this.plot !== null && label === this.label && range === this.range) {
       this.plot.setData(this.data);
     } else {
       this.label = label;
+      this.range = range;
       this.rebuild();
     }
-    this.container.setAttribute("aria-label", `History of ${label}, ${points.length} points`);
+    this.container.setAttribute("aria-label", `History of ${label} over ${phrase}, ${points.length} points`);
   }
 
   private width(): number {
@@ -106,8 +133,19 @@ export class HistoryChart {
           },
         ],
         axes: [
-          // Whole seconds at the finest: test setups refresh every second or two.
-          { ...axis, incrs: TIME_STEPS },
+          // Labels that fit the range (hours, days, months), as many as the width has room for.
+          {
+            ...axis,
+            splits: (u, _axis, min, max) => {
+              const room = (u.bbox.width / uPlot.pxRatio || u.width) / TIME_LABEL_SPACE;
+              const { ticks, labels } = timeAxis(this.range, min, max, room);
+              this.timeLabels = new Map(ticks.map((t, i) => [t, labels[i] ?? ""]));
+              // The canvas hides its text from the end-to-end tests; they read the labels here.
+              this.container.dataset.timeLabels = labels.join("|");
+              return ticks;
+            },
+            values: (_u, splits) => splits.map((t) => this.timeLabels.get(t) ?? ""),
+          },
           {
             ...axis,
             // uPlot passes null before the first layout pass, whatever its types say.

@@ -1,5 +1,5 @@
-# One environment of crypto-rates on EKS. Every environment runs this file (staging's and prod's
-# *.tf are links to dev's); what differs (sizes, NAT layout, add-ons) is in environment.auto.tfvars.
+# One environment of crypto-rates on EKS: the root module of every environment. What differs (sizes,
+# NAT layout, add-ons) is in environments/<env>/environment.tfvars; run it with terraform.sh <env>.
 locals {
   name                = "crypto-rates-${var.environment}"
   app_namespace       = "crypto-rates"
@@ -9,7 +9,7 @@ locals {
   # The Secret the chart reads DATABASE_URL from (values-staging.yaml, values-prod.yaml).
   database_url_from = "crypto-rates-database"
 
-  chart_path  = "${path.module}/../../../helm/crypto-rates"
+  chart_path  = "${path.module}/../../helm/crypto-rates"
   values_file = "${local.chart_path}/values-${var.environment}.yaml"
 
   tags = merge(var.tags, {
@@ -20,7 +20,7 @@ locals {
 }
 
 module "network" {
-  source = "../../modules/network"
+  source = "../modules/network"
 
   name                    = local.name
   cluster_name            = local.name
@@ -31,7 +31,7 @@ module "network" {
 }
 
 module "cluster" {
-  source = "../../modules/cluster"
+  source = "../modules/cluster"
 
   name                         = local.name
   kubernetes_version           = var.kubernetes_version
@@ -51,7 +51,7 @@ module "cluster" {
 }
 
 module "registry" {
-  source = "../../modules/registry"
+  source = "../modules/registry"
 
   repository_names    = toset([local.backend_repository, local.frontend_repository])
   create              = var.create_ecr_repositories
@@ -60,7 +60,7 @@ module "registry" {
 }
 
 module "github_oidc" {
-  source = "../../modules/github-oidc"
+  source = "../modules/github-oidc"
 
   push_role_name       = "${local.name}-github-push"
   deploy_role_name     = "${local.name}-github-deploy"
@@ -78,7 +78,7 @@ module "github_oidc" {
 }
 
 module "addons" {
-  source = "../../modules/addons"
+  source = "../modules/addons"
 
   cluster_name                 = module.cluster.cluster_name
   region                       = var.aws_region
@@ -94,7 +94,7 @@ module "addons" {
 # The app's PostgreSQL (RDS) and the Secret with its DATABASE_URL in the app namespace. Every
 # environment on AWS uses it, dev too (the chart's bundled PostgreSQL is for clusters without one).
 module "database" {
-  source = "../../modules/database"
+  source = "../modules/database"
 
   name                      = local.name
   region                    = var.aws_region

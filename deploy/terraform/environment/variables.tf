@@ -1,16 +1,16 @@
-# The same declarations in every environment (staging's and prod's *.tf are links to dev's);
-# per-environment values are in environment.auto.tfvars, operator/site values in terraform.tfvars
+# The same declarations for every environment; per-environment values are in
+# environments/<env>/environment.tfvars, operator/site values in environments/<env>/terraform.tfvars
 # (see terraform.tfvars.example).
 
-# --- Set per environment (environment.auto.tfvars) --------------------------------------------
+# --- Set per environment (environment.tfvars) --------------------------------------------------
 
 variable "environment" {
-  description = "Environment name (the directory's name): resource name suffix and Helm values file values-<environment>.yaml."
+  description = "Environment name (its directory under environments/): resource name suffix and Helm values file values-<environment>.yaml."
   type        = string
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9]{1,9}$", var.environment))
-    error_message = "environment must be 2-10 lower-case letters or digits starting with a letter, e.g. dev, staging, prod."
+    error_message = "environment must be 2-10 lower-case letters or digits starting with a letter: the <env> of values-<env>.yaml."
   }
 }
 

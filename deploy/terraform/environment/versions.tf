@@ -21,6 +21,6 @@ terraform {
     }
   }
 
-  # Partial configuration: `terraform init -backend-config=backend.hcl` (see backend.hcl.example).
+  # Partial configuration: `terraform.sh <env> init` passes environments/<env>/backend.hcl.
   backend "s3" {}
 }
