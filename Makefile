@@ -233,10 +233,11 @@ test-registry: deps-test-registry venv lint-registry ## registry, push, certs ov
 .PHONY: cluster-build cluster-up cluster-down test-cluster test-cluster-static
 CLUSTER_DIR ?= .data/cluster
 
-cluster-build: deps-cluster-build ## build kube-apiserver & co., kubectl, kubelet, etcd, helm, the node's policy engine and cosign from Go modules (cached in .cache/cluster)
+cluster-build: deps-cluster-build ## build kube-apiserver & co., kubectl, kubelet, etcd, helm, the node's policy engine, cosign and Prometheus from Go modules (cached in .cache/cluster)
 	deploy/cluster/build.sh >/dev/null
 	deploy/cluster/build.sh kube-network-policies >/dev/null
 	deploy/cluster/build.sh cosign >/dev/null
+	deploy/cluster/node/build-prometheus.sh >/dev/null
 
 CLUSTER_PY = PYTHONPATH=backend:deploy/cluster/tests $(PY) -m localcluster
 

@@ -613,6 +613,12 @@ def test_environment_sizes(env: str, replicas: tuple[int, int]) -> None:
             "/monitoring/serviceMonitor/interval",
         ),
         ({"monitoring": {"prometheusRule": {"availabilityObjective": 1}}}, "availabilityObjective"),
+        ({"monitoring": {"prometheusRule": {"dataStaleFor": "5 min"}}}, "/dataStaleFor"),
+        (
+            {"monitoring": {"prometheusRule": {"upstreamFailing": {"window": 900}}}},
+            "/upstreamFailing/window",
+        ),
+        ({"monitoring": {"prometheusRule": {"interval": "often"}}}, "/prometheusRule/interval"),
         ({"ingress": {"enabled": True}}, "/ingress/hosts"),
         ({"ingress": {"enabled": "yes"}}, "/ingress/enabled"),
         ({"httpRoute": {"enabled": True}}, "/httpRoute/parentRefs"),
@@ -1333,6 +1339,30 @@ def test_alert_rules_pass_promtool_check_and_unit_tests(tmp_path: Path) -> None:
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alert_durations_and_evaluation_interval_come_from_values() -> None:
+    # What the cluster test sets to see alerts fire within minutes: the same rules otherwise.
+    quick = {
+        "enabled": True,
+        "interval": "5s",
+        "dataStaleFor": "30s",
+        "upstreamFailing": {"window": "2m", "for": "45s"},
+    }
+    docs = manifests(deep_merge(WITH_APIS, {"monitoring": {"prometheusRule": quick}}))
+    spec = one(docs, "PrometheusRule", "crypto-rates")["spec"]
+    assert [g.get("interval") for g in spec["groups"]] == ["5s", "5s"]
+    alerts = {r["alert"]: r for g in spec["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts["CryptoRatesDataStale"]["for"] == "30s"
+    failing = alerts["CryptoRatesUpstreamFailing"]
+    assert failing["for"] == "45s" and failing["expr"].count("[2m]") == 2
+    assert "over 2m" in failing["annotations"]["description"]
+    defaults = rules_spec()
+    assert all("interval" not in g for g in defaults["groups"])  # the Prometheus' own
+    alerts = {r["alert"]: r for g in defaults["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts["CryptoRatesDataStale"]["for"] == "5m"
+    assert alerts["CryptoRatesUpstreamFailing"]["for"] == "15m"
+    assert alerts["CryptoRatesUpstreamFailing"]["expr"].count("[15m]") == 2
 
 
 def test_every_alert_has_a_unit_test_and_uses_known_metrics() -> None:

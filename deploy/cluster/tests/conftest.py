@@ -67,5 +67,6 @@ def node(cluster: Cluster) -> Iterator[Node]:
 
 
 @pytest.fixture(scope="session")
-def release(cluster: Cluster, node: Node) -> Release:
+def release(cluster: Cluster, crds: list[str], node: Node) -> Release:
+    """make deploy renders the ServiceMonitor and PrometheusRule: their CRDs come first."""
     return deploy_release(cluster, node)

@@ -252,14 +252,32 @@ def running_node(cluster: Cluster) -> Iterator[Node]:
             shutil.rmtree(fake_archive.parent, ignore_errors=True)
 
 
+# Monitoring on, with the durations test_monitoring.py's Prometheus needs to see alerts fire in
+# minutes: the same rules, shorter windows. Stale: older than 2 refresh intervals (120 s), 30 s
+# long; the upstream-failure window holds two refresh intervals (a failing backend retries at
+# most one interval apart).
+MONITORING = {
+    "serviceMonitor": {"enabled": True, "interval": "5s", "scrapeTimeout": "4s"},
+    "prometheusRule": {
+        "enabled": True,
+        "interval": "5s",
+        "staleAfterIntervals": 2,
+        "dataStaleFor": "30s",
+        "upstreamFailing": {"window": "2m", "for": "30s"},
+    },
+    "dashboard": {"enabled": True},
+}
+
+
 def own_values(node: Node) -> Path:
     """The test's values, after values-dev.yaml and the pinned digests: the fake upstream, three
     backend replicas sharing values-dev.yaml's bundled PostgreSQL (its image pinned from the
-    private registry, its claim for the volume of database_volume) and the shortest refresh
+    private registry, its claim for the volume of database_volume), the shortest refresh
     interval the backend accepts (its retries after a failed refresh back off up to the interval:
-    15, 30, 60 s)."""
+    15, 30, 60 s) and MONITORING."""
     image = {"repository": DATABASE_IMAGE, "digest": node.registry.digests[DATABASE_IMAGE]}
     values = {
+        "monitoring": MONITORING,
         "backend": {
             "replicaCount": BACKEND_REPLICAS,
             "config": {
@@ -274,7 +292,7 @@ def own_values(node: Node) -> Path:
             # server) and link-local. The other private ranges stay open: the fake CoinGecko is a
             # pod on 443, so the pods' 10.244.0.0/24 stands in for the internet.
             "networkPolicy": {"vpcCIDR": VPC_CIDR, "egressExcept": ["169.254.0.0/16"]},
-        }
+        },
     }
     path = node.dir / "test-values.json"
     path.write_text(json.dumps(values))
