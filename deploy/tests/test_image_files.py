@@ -128,24 +128,28 @@ def unhashed_pins(lock: str) -> list[str]:
     return [pin.group(0) for pin, block in pins if pin and "--hash=sha256:" not in block]
 
 
+def hashed_lock_problems(lock: str, wanted: list[str]) -> list[str]:
+    """lock_problems, plus every pin without a hash (pip --require-hashes would refuse it)."""
+    return lock_problems(lock, wanted) + [f"{pin} has no hash" for pin in unhashed_pins(lock)]
+
+
+def pip_installs(target: str) -> list[str]:
+    """The pip install lines of make TARGET's recipe (make -n -B: printed, not run)."""
+    recipe = subprocess.run(
+        ["make", "-n", "-B", "-C", str(ROOT), target], capture_output=True, text=True, check=True
+    ).stdout
+    return [line for line in recipe.splitlines() if " install " in line]
+
+
 def test_dev_lock_pins_every_tool_with_hashes_and_make_venv_requires_them() -> None:
     # CI's Python tools (zizmor, helm-python-sdk, checkers, pytest, ...) are make venv's: the lock
     # pins them and their dependencies with hashes, and make venv installs nothing else.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
     dependencies = [*project["dependencies"], *extras["dev"], *extras["deploy"], *extras["bench"]]
-    lock = DEV_LOCK.read_text()
-    problems = lock_problems(lock, dependencies) + [
-        f"{pin} has no hash" for pin in unhashed_pins(lock)
-    ]
+    problems = hashed_lock_problems(DEV_LOCK.read_text(), dependencies)
     assert problems == [], "run scripts/lock-dev.sh: " + "; ".join(problems)
-    recipe = subprocess.run(
-        ["make", "-n", "-B", "-C", str(ROOT), ".venv/.installed"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    installs = [line for line in recipe.splitlines() if " install " in line]
+    installs = pip_installs(".venv/.installed")
     assert installs == [
         ".venv/bin/pip install --quiet --require-hashes -r requirements-dev.lock",
         ".venv/bin/pip install --quiet --no-deps --no-build-isolation -e .",
@@ -159,16 +163,9 @@ def test_checkov_lock_pins_it_with_hashes_and_its_venv_requires_them() -> None:
         for line in (ROOT / "requirements-checkov.in").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    lock = (ROOT / "requirements-checkov.lock").read_text()
-    problems = lock_problems(lock, wanted) + [f"{pin} has no hash" for pin in unhashed_pins(lock)]
+    problems = hashed_lock_problems((ROOT / "requirements-checkov.lock").read_text(), wanted)
     assert problems == [], "run scripts/lock-dev.sh: " + "; ".join(problems)
-    recipe = subprocess.run(
-        ["make", "-n", "-B", "-C", str(ROOT), ".venv-checkov/bin/checkov"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    installs = [line for line in recipe.splitlines() if " install " in line]
+    installs = pip_installs(".venv-checkov/bin/checkov")
     assert installs == [
         ".venv-checkov/bin/pip install --quiet --require-hashes -r requirements-checkov.lock"
     ], installs
