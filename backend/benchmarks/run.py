@@ -19,6 +19,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
@@ -108,14 +109,17 @@ def _env(**overrides: str) -> dict[str, str]:
 
 
 def ours(fake: FakeCoinGecko, log_dir: Path, name: str = "ours", **extra: str) -> ServerProcess:
-    """Our service as deployed: `python -m crypto_rates`, production middleware and defaults."""
+    """Our service as deployed: `python -m crypto_rates`, production middleware and defaults,
+    its database the default SQLite file (in a directory of its own: each server starts empty)."""
     port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix=f"{name}-data-", dir=log_dir))
     env = _env(
         HOST="127.0.0.1",
         PORT=str(port),
         COINGECKO_BASE_URL=fake.url,
         CRYPTO_RATES_ALLOW_TEST_UPSTREAM="1",  # the fake speaks plain http
-        SNAPSHOT_PATH="",
+        SNAPSHOT_PATH=str(data_dir / "snapshot.json"),
         SAMPLE_FALLBACK="false",
         **extra,
     )

@@ -1,6 +1,7 @@
 """Health (the old service's shape), liveness, readiness and the Prometheus endpoint."""
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
@@ -17,7 +18,7 @@ from crypto_rates.runtime import Runtime
 NO_STORE = {"cache-control": "no-store"}
 
 
-def coordination(runtime: Runtime, now: float) -> dict[str, object]:
+def coordination(runtime: Runtime, engine: str, now: float) -> dict[str, object]:
     """The database and the call budget as /health shows them (never the URL: it has secrets)."""
     poller = runtime.poller
     up = poller.database_up if poller is not None else None
@@ -25,7 +26,7 @@ def coordination(runtime: Runtime, now: float) -> dict[str, object]:
     in_force = runtime.budget.interval(interval, now)
     return {
         "database": {
-            "engine": runtime.settings.database.engine,
+            "engine": engine,
             "status": "unknown" if up is None else ("up" if up else "down"),
             "role": poller.role if poller is not None else None,
         },
@@ -38,20 +39,23 @@ def coordination(runtime: Runtime, now: float) -> dict[str, object]:
     }
 
 
+@dataclass
+class LastAnswer:
+    """The last /health answer and what it was made from."""
+
+    key: tuple[object, ...] = ()
+    body: bytes = b""
+    status: int = 200
+
+
 def install_health_routes(app: FastAPI, runtime: Runtime) -> None:
     get = partial(app.get, tags=["health"])
     interval = runtime.settings.refresh_interval
     stale_after = runtime.settings.effective_stale_after
+    engine = runtime.settings.database.engine  # parsed from the settings once, not per request
+    last = LastAnswer()
 
-    @get(
-        "/health",
-        operation_id="health",
-        summary="Service health with data age (503 when there is nothing to serve)",
-        response_model=Health,
-        responses={503: {"description": "Unhealthy", "model": Health}},
-    )
-    async def health() -> Response:
-        now = time.time()
+    def health_body(now: float) -> tuple[bytes, int]:
         snapshot = runtime.store.current
         outcome = runtime.poller.last_outcome if runtime.poller is not None else None
         api_status = "unknown" if outcome is None else ("ok" if outcome.ok else "failing")
@@ -72,9 +76,31 @@ def install_health_routes(app: FastAPI, runtime: Runtime) -> None:
             "api_status": api_status,
             "snapshot_age_seconds": None if age is None else round(age, 3),
         }
-        body |= coordination(runtime, now)
-        code = 503 if status == "unhealthy" else 200
-        return Response(dumps(body), code, NO_STORE, media_type="application/json")
+        body |= coordination(runtime, engine, now)
+        return dumps(body), 503 if status == "unhealthy" else 200
+
+    @get(
+        "/health",
+        operation_id="health",
+        summary="Service health with data age (503 when there is nothing to serve)",
+        response_model=Health,
+        responses={503: {"description": "Unhealthy", "model": Health}},
+    )
+    async def health() -> Response:
+        # Probes and monitors call it constantly: its body is made once a second (its times as of
+        # the first request in that second), and again as soon as anything else it shows changes.
+        now = time.time()
+        poller = runtime.poller
+        key = (
+            int(now),
+            runtime.store.current,
+            poller and (poller.last_outcome, poller.database_up, poller.role),
+            (runtime.budget.month, runtime.budget.used),
+        )
+        if last.key != key:
+            last.key = key
+            last.body, last.status = health_body(now)
+        return Response(last.body, last.status, NO_STORE, media_type="application/json")
 
     @get(
         "/health/live",

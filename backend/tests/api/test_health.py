@@ -1,5 +1,6 @@
 """Health, liveness, readiness and metrics."""
 
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -76,6 +77,36 @@ async def test_health_is_degraded_when_refreshes_fail(app: FastAPI, fixture_body
     rt.poller = FailingPoller()  # type: ignore[assignment]
     body = (await get(app, "/health")).json()
     assert body["status"] == "degraded" and body["api_status"] == "failing"
+
+
+async def test_health_body_is_made_once_a_second_and_anew_on_any_change(
+    app: FastAPI, fixture_body: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Poller:
+        last_outcome = RefreshOutcome(ok=True)
+        database_up = True
+        role = "poller"
+
+    rt = runtime(app)
+    rt.store.replace(live_snapshot(fixture_body))
+    rt.poller = Poller()  # type: ignore[assignment]
+    clock = [int(datetime.now(UTC).timestamp()) + 0.25]  # the snapshots' ages are real
+    monkeypatch.setattr("crypto_rates.api.health.time.time", lambda: clock[0])
+    first = (await get(app, "/health")).content
+    clock[0] += 0.5  # the same second: the same answer, uptime and timestamp included
+    assert (await get(app, "/health")).content == first
+    clock[0] += 0.5  # the next second: made anew
+    assert (await get(app, "/health")).json()["uptime"] != json.loads(first)["uptime"]
+    # Within the second, what it shows changes: it shows the change at once.
+    Poller.last_outcome = RefreshOutcome(ok=False, error="server_error: HTTP 500")
+    assert (await get(app, "/health")).json()["api_status"] == "failing"
+    Poller.database_up = False
+    assert (await get(app, "/health")).json()["database"]["status"] == "down"
+    rt.budget.record(clock[0], 7)
+    assert (await get(app, "/health")).json()["upstream_budget"]["calls_this_month"] == 7
+    rt.store.replace(live_snapshot(fixture_body, age=3600))
+    assert (await get(app, "/health")).json()["snapshot_age_seconds"] > 3000
+    assert json.loads(first)["snapshot_age_seconds"] < 60
 
 
 async def test_health_is_degraded_on_stale_data(app: FastAPI, fixture_body: bytes) -> None:
