@@ -1348,6 +1348,7 @@ def test_alert_durations_and_evaluation_interval_come_from_values() -> None:
         "interval": "5s",
         "dataStaleFor": "30s",
         "upstreamFailing": {"window": "2m", "for": "45s"},
+        "callBudget": {"for": "20s"},
     }
     docs = manifests(deep_merge(WITH_APIS, {"monitoring": {"prometheusRule": quick}}))
     spec = one(docs, "PrometheusRule", "crypto-rates")["spec"]
@@ -1357,12 +1358,14 @@ def test_alert_durations_and_evaluation_interval_come_from_values() -> None:
     failing = alerts["CryptoRatesUpstreamFailing"]
     assert failing["for"] == "45s" and failing["expr"].count("[2m]") == 2
     assert "over 2m" in failing["annotations"]["description"]
+    assert alerts["CryptoRatesCallBudgetLimiting"]["for"] == "20s"
     defaults = rules_spec()
     assert all("interval" not in g for g in defaults["groups"])  # the Prometheus' own
     alerts = {r["alert"]: r for g in defaults["groups"] for r in g["rules"] if "alert" in r}
     assert alerts["CryptoRatesDataStale"]["for"] == "5m"
     assert alerts["CryptoRatesUpstreamFailing"]["for"] == "15m"
     assert alerts["CryptoRatesUpstreamFailing"]["expr"].count("[15m]") == 2
+    assert alerts["CryptoRatesCallBudgetLimiting"]["for"] == "1h"
 
 
 def test_every_alert_has_a_unit_test_and_uses_known_metrics() -> None:
@@ -1374,6 +1377,7 @@ def test_every_alert_has_a_unit_test_and_uses_known_metrics() -> None:
         "CryptoRatesUpstreamFailing",
         "CryptoRatesDataStale",
         "CryptoRatesNoSnapshot",
+        "CryptoRatesCallBudgetLimiting",
         "CryptoRatesErrorBudgetBurnFast",
         "CryptoRatesErrorBudgetBurnSlow",
         "CryptoRatesLatencyBudgetBurnFast",
