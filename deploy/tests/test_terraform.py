@@ -126,20 +126,51 @@ def test_terraform_fmt_check_passes() -> None:
     assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}{result.stderr}"
 
 
-@pytest.mark.parametrize("directory", configurations(), ids=rel)
-def test_configuration_pins_terraform_and_providers_with_pessimistic_constraints(
-    directory: Path,
-) -> None:
+# The configurations Terraform runs in. The local modules are called by the environment root only
+# (test below), so its constraints are theirs: versions have one home per root.
+ROOTS = (ROOT_MODULE, TERRAFORM / "bootstrap")
+
+
+def terraform_settings(directory: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The terraform {} blocks of one configuration and its required_providers by name."""
     blocks = [b for p in directory.glob("*.tf") for b in load(p).get("terraform", [])]
-    assert blocks, f"{rel(directory)} has no terraform {{}} block"
-    assert all(re.fullmatch(r">= 1\.\d+, < 2\.0", b.get("required_version", "")) for b in blocks)
     providers = {
         k: v for b in blocks for p in b.get("required_providers", []) for k, v in p.items()
     }
+    return blocks, providers
+
+
+@pytest.mark.parametrize("directory", configurations(), ids=rel)
+def test_roots_pin_terraform_and_providers_with_pessimistic_constraints_for_their_modules(
+    directory: Path,
+) -> None:
+    blocks, providers = terraform_settings(directory)
+    assert blocks, f"{rel(directory)} has no terraform {{}} block"
     assert providers, f"{rel(directory)} declares no required_providers"
     for name, spec in providers.items():
         assert spec["source"] == f"hashicorp/{name}", f"{name}: unexpected source {spec['source']}"
-        assert re.fullmatch(r"~> \d+\.\d+", spec["version"]), f"{name}: pin with ~> X.Y"
+    if directory in ROOTS:
+        assert all(
+            re.fullmatch(r">= 1\.\d+, < 2\.0", b.get("required_version", "")) for b in blocks
+        )
+        for name, spec in providers.items():
+            assert re.fullmatch(r"~> \d+\.\d+", spec.get("version", "")), f"{name}: pin with ~> X.Y"
+    else:
+        assert not any("required_version" in b for b in blocks), "the root's constraint applies"
+        assert [n for n, spec in providers.items() if "version" in spec] == [], "pin in the root"
+        _, pinned = terraform_settings(ROOT_MODULE)
+        assert set(providers) - set(pinned) == set(), (
+            "the root must pin every provider of its modules"
+        )
+
+
+def test_local_modules_are_called_by_the_environment_root_only() -> None:
+    callers: dict[Path, set[Path]] = {}
+    for path in tf_files():
+        for call in named(path, "module").values():
+            if is_local(call["source"]):
+                callers.setdefault(module_dir(path.parent, call["source"]), set()).add(path.parent)
+    assert callers == {directory: {ROOT_MODULE} for directory in MODULES.iterdir()}
 
 
 def test_each_provider_has_one_version_constraint_everywhere() -> None:
@@ -148,7 +179,9 @@ def test_each_provider_has_one_version_constraint_everywhere() -> None:
         for block in load(path).get("terraform", []):
             for providers in block.get("required_providers", []):
                 for name, spec in providers.items():
-                    seen.setdefault(name, set()).add(spec["version"])
+                    if "version" in spec:
+                        seen.setdefault(name, set()).add(spec["version"])
+    assert seen
     assert {n: v for n, v in seen.items() if len(v) > 1} == {}
 
 
@@ -386,6 +419,15 @@ def app_release() -> dict[str, Any]:
     return in_dir(ROOT_MODULE, "resource", labels=2)[("helm_release", "crypto_rates")]
 
 
+def app_release_sets() -> dict[str, Any]:
+    """The release's --set values: one dynamic "set" block over a map of name => value."""
+    release = app_release()
+    assert "set" not in release, "set the chart values in the one dynamic block"
+    [dynamic] = [d["set"] for d in release.get("dynamic", []) if "set" in d]
+    assert dynamic["content"] == [{"name": "${set.key}", "value": "${set.value}"}]
+    return {name.strip('"'): value for name, value in dynamic["for_each"].items()}
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_app_release_uses_the_repository_chart_and_the_environment_values_file(env: str) -> None:
     release = app_release()
@@ -419,7 +461,7 @@ def test_app_release_is_installed_once_then_left_to_the_deploy_workflow() -> Non
 
 
 def test_app_release_sets_image_keys_that_the_chart_declares() -> None:
-    sets = {s["name"]: s["value"] for s in app_release()["set"]}
+    sets = app_release_sets()
     assert {
         "global.imageRegistry",
         "backend.image.repository",
@@ -607,25 +649,55 @@ def oidc_scope(env: str) -> Scope:
     return module_scope(env, "github_oidc")
 
 
-def policy_document(env: str, name: str) -> list[dict[str, Any]]:
-    """The statements of one aws_iam_policy_document of the module, computed for one environment."""
+# The module renders both roles' trust policies from one template, the dynamic statement of
+# data.aws_iam_policy_document.trust, over local.trust_statements (role => sid => claim => test
+# and values). The template is compared as written; the statements are rendered from it here.
+TRUST_STATEMENT_FILTER = (
+    "${{for sid, claims in each.value : sid => claims if alltrue([for claim in values(claims) : "
+    "length(claim.values) > 0])}}"
+)
+TRUST_CLAIM_CONDITION = {
+    "test": "${condition.value.test}",
+    "variable": "${local.issuer}:${condition.key}",
+    "values": "${condition.value.values}",
+}
+
+
+def trust_policy(env: str, role: str) -> list[dict[str, Any]]:
+    """The statements of one role's trust policy (push or deploy), computed for one environment."""
     scope = oidc_scope(env)
-    document = typed(OIDC / "main.tf", "data")[("aws_iam_policy_document", name)]
-    bodies = list(document.get("statement", []))
-    for dynamic in document.get("dynamic", []):
-        block = dynamic["statement"]
-        bodies += [block["content"][0] for _ in evaluate(block["for_each"], scope)]
+    document = typed(OIDC / "main.tf", "data")[("aws_iam_policy_document", "trust")]
+    assert document["for_each"] == "${local.trust_statements}"
+    assert "statement" not in document, "every trust statement comes from the one template"
+    [block] = [d["statement"] for d in document["dynamic"]]
+    assert block["for_each"] == TRUST_STATEMENT_FILTER, "update trust_policy() for the new filter"
+    [content] = block["content"]
+    [claim_block] = [d["condition"] for d in content["dynamic"]]
+    assert claim_block["for_each"] == "${statement.value}"
+    assert claim_block["content"] == [TRUST_CLAIM_CONDITION]
+    assert content["sid"] == "${statement.key}"
+    fixed = [
+        {k: evaluate(v, scope) for k, v in c.items() if k != "__comments__"}
+        for c in content.get("condition", [])
+    ]
+    issuer = evaluate("${local.issuer}", scope)
     statements = []
-    for body in bodies:
+    for sid, claims in evaluate("${local.trust_statements}", scope)[role].items():
+        if not all(claim["values"] for claim in claims.values()):
+            continue  # the filter: a claim that admits no value leaves the statement out
         conditions = [
-            {
-                "test": c["test"],
-                "variable": evaluate(c["variable"], scope),
-                "values": evaluate(c["values"], scope),
-            }
-            for c in body.get("condition", [])
+            {"test": c["test"], "variable": f"{issuer}:{name}", "values": c["values"]}
+            for name, c in claims.items()
         ]
-        statements.append({**body, "condition": conditions})
+        statements.append(
+            {
+                "sid": sid,
+                "effect": content["effect"],
+                "actions": content["actions"],
+                "principals": content["principals"],
+                "condition": fixed + conditions,
+            }
+        )
     return statements
 
 
@@ -666,8 +738,8 @@ def job_claims(repository: str, subject: str, workflow: str, ref: str) -> dict[s
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_trust_policy_checks_the_audience_and_names_this_repository(env: str) -> None:
     repository = root_inputs(env)["github_repository"]
-    for name in ("push_trust", "deploy_trust"):
-        statements = policy_document(env, name)
+    for name in ("push", "deploy"):
+        statements = trust_policy(env, name)
         assert statements, f"{env}: {name} has no statement"
         for statement in statements:
             conditions = {c["variable"]: c for c in statement["condition"]}
@@ -684,7 +756,7 @@ def test_every_trust_policy_checks_the_audience_and_names_this_repository(env: s
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_deploy_role_trusts_only_its_environment_running_the_deploy_workflow(env: str) -> None:
     repository = root_inputs(env)["github_repository"]
-    [statement] = policy_document(env, "deploy_trust")
+    [statement] = trust_policy(env, "deploy")
     conditions = {c["variable"].rpartition(":")[2]: c for c in statement["condition"]}
     assert conditions["sub"] == {
         "test": "StringEquals",
@@ -705,7 +777,7 @@ def test_push_role_trusts_protected_refs_only_and_never_an_environment(env: str)
     repository = root_inputs(env)["github_repository"]
     subjects = [
         value
-        for statement in policy_document(env, "push_trust")
+        for statement in trust_policy(env, "push")
         for c in statement["condition"]
         if c["variable"].endswith(":sub")
         for value in c["values"]
@@ -732,7 +804,7 @@ def deploy_job(env: str, ref: str, workflow: str = "deploy.yml") -> tuple[str, s
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_only_the_deploy_workflow_in_the_environment_may_assume_its_deploy_role(env: str) -> None:
     repository = root_inputs(env)["github_repository"]
-    push, deploy = policy_document(env, "push_trust"), policy_document(env, "deploy_trust")
+    push, deploy = trust_policy(env, "push"), trust_policy(env, "deploy")
     others = [e for e in ENVIRONMENTS if e != env]
     cases = {
         **{name: (job, set()) for name, job in JOBS.items()},
@@ -784,22 +856,51 @@ def test_github_repository_must_name_exactly_one_repository(
     assert bool(terraform_regex_of(variable).search(repository)) is accepted
 
 
+def permission_policy(role: str) -> list[dict[str, Any]]:
+    """The statements of one role's permission policy (push or deploy): the template's fixed ones
+    and its dynamic statement over local.permission_statements (role => sid => actions, resources).
+    Actions are computed; resources stay expressions ("*" only where written as a literal)."""
+    scope = oidc_scope(ENVIRONMENTS[0])  # the actions do not depend on the environment
+    document = typed(OIDC / "main.tf", "data")[("aws_iam_policy_document", "permissions")]
+    assert document["for_each"] == "${local.permission_statements}"
+    [block] = [d["statement"] for d in document["dynamic"]]
+    assert block["for_each"] == "${each.value}"
+    assert block["content"] == [
+        {
+            "sid": "${statement.key}",
+            "effect": "Allow",
+            "actions": "${statement.value.actions}",
+            "resources": "${statement.value.resources}",
+        }
+    ]
+    dynamic = [
+        {
+            "sid": sid,
+            "effect": "Allow",
+            "actions": evaluate(body["actions"], scope),
+            "resources": body["resources"],
+        }
+        for sid, body in locals_of(OIDC)["permission_statements"][role].items()
+    ]
+    return list(document["statement"]) + dynamic
+
+
 def test_push_role_has_no_cluster_access_and_the_deploy_role_one_namespace_and_no_push() -> None:
     resources = typed(OIDC / "main.tf", "resource")
-    documents = typed(OIDC / "main.tf", "data")
-    push = {
-        a for s in documents[("aws_iam_policy_document", "push")]["statement"] for a in s["actions"]
-    }
-    deploy = {
-        a
-        for s in documents[("aws_iam_policy_document", "deploy")]["statement"]
-        for a in s["actions"]
-    }
+    for role in ("push", "deploy"):
+        body = resources[("aws_iam_role", role)]
+        assert (
+            body["assume_role_policy"] == f'${{data.aws_iam_policy_document.trust["{role}"].json}}'
+        )
+        policy = resources[("aws_iam_role_policy", role)]["policy"]
+        assert policy == f'${{data.aws_iam_policy_document.permissions["{role}"].json}}'
+    push = {a for s in permission_policy("push") for a in s["actions"]}
+    deploy = {a for s in permission_policy("deploy") for a in s["actions"]}
     assert "ecr:PutImage" in push and not any(a.startswith("eks:") for a in push)
     assert "eks:DescribeCluster" in deploy
     assert deploy & {"ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:BatchDeleteImage"} == set()
     for name in ("push", "deploy"):
-        for statement in documents[("aws_iam_policy_document", name)]["statement"]:
+        for statement in permission_policy(name):
             if statement["resources"] == ["*"]:
                 assert statement["actions"] == ["ecr:GetAuthorizationToken"]
             assert not any(a.endswith(":*") or a == "*" for a in statement["actions"])
@@ -1049,7 +1150,7 @@ def test_database_url_reaches_the_secret_the_chart_reads_without_terraform_seein
     assert "{{ .Values.secretKey }}:" in template
     assert "{{ .password | urlquery }}" in template and "sslmode=require" in template
     # Every environment on AWS uses the RDS database, dev too.
-    sets = {s["name"]: s["value"] for s in app_release()["set"]}
+    sets = app_release_sets()
     assert sets["backend.database.bundled.enabled"] == "false"
     assert sets["backend.database.external.existingSecret"] == (
         "${module.database.kubernetes_secret_name}"

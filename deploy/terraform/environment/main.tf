@@ -142,38 +142,24 @@ resource "helm_release" "crypto_rates" {
   atomic    = true
   timeout   = 600
 
-  set {
-    name  = "global.imageRegistry"
-    value = module.registry.registry_url
-  }
-  set {
-    name  = "backend.image.repository"
-    value = local.backend_repository
-  }
-  set {
-    name  = "backend.image.tag"
-    value = var.backend_image_tag
-  }
-  set {
-    name  = "frontend.image.repository"
-    value = local.frontend_repository
-  }
-  set {
-    name  = "frontend.image.tag"
-    value = var.frontend_image_tag
-  }
-  # The RDS database in every environment (values-dev.yaml's bundled one is for other clusters).
-  set {
-    name  = "backend.database.bundled.enabled"
-    value = "false"
-  }
-  set {
-    name  = "backend.database.external.existingSecret"
-    value = module.database.kubernetes_secret_name
-  }
-  set {
-    name  = "backend.networkPolicy.databaseCIDR"
-    value = var.vpc_cidr
+  # Image registry, repositories and tags from ECR; the RDS database in every environment
+  # (values-dev.yaml's bundled one is for other clusters).
+  dynamic "set" {
+    for_each = {
+      "global.imageRegistry"                     = module.registry.registry_url
+      "backend.image.repository"                 = local.backend_repository
+      "backend.image.tag"                        = var.backend_image_tag
+      "frontend.image.repository"                = local.frontend_repository
+      "frontend.image.tag"                       = var.frontend_image_tag
+      "backend.database.bundled.enabled"         = "false"
+      "backend.database.external.existingSecret" = module.database.kubernetes_secret_name
+      "backend.networkPolicy.databaseCIDR"       = var.vpc_cidr
+    }
+
+    content {
+      name  = set.key
+      value = set.value
+    }
   }
 
   # Terraform installs the first release; from then on the Deploy workflow owns upgrades (helm

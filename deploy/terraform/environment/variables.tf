@@ -180,7 +180,7 @@ variable "db_backup_retention_days" {
 
   validation {
     condition     = var.db_backup_retention_days >= 1 && var.db_backup_retention_days <= 35
-    error_message = "db_backup_retention_days must be from 1 to 35."
+    error_message = "db_backup_retention_days must be from 1 to 35 (RDS's range; 0 would turn backups off)."
   }
 }
 

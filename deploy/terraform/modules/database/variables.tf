@@ -1,3 +1,6 @@
+# The database settings (engine_version to password_rotation_days) are validated where the operator
+# sets them, in the environment root (environment/variables.tf, db_*), the only caller of this module.
+
 variable "name" {
   description = "Name of the environment's resources (crypto-rates-<environment>): the RDS identifier and the prefix of the security group and IAM names."
   type        = string
@@ -51,41 +54,21 @@ variable "kubernetes_secret_name" {
 variable "engine_version" {
   description = "PostgreSQL version, major or major.minor (e.g. 17 or 17.6); minor upgrades are applied automatically."
   type        = string
-
-  validation {
-    condition     = can(regex("^1[4-9](\\.[0-9]+)?$", var.engine_version))
-    error_message = "engine_version must be a PostgreSQL major from 14 to 19, optionally with a minor, e.g. 17 or 17.6."
-  }
 }
 
 variable "instance_class" {
   description = "RDS instance class, e.g. db.t4g.micro (dev) or db.m7g.large (prod)."
   type        = string
-
-  validation {
-    condition     = can(regex("^db\\.[a-z0-9]+\\.[a-z0-9]+$", var.instance_class))
-    error_message = "instance_class must be an RDS instance class such as db.t4g.micro."
-  }
 }
 
 variable "allocated_storage_gib" {
   description = "Initial storage in GiB (20-1000); it grows automatically up to max_allocated_storage_gib."
   type        = number
-
-  validation {
-    condition     = var.allocated_storage_gib >= 20 && var.allocated_storage_gib <= 1000
-    error_message = "allocated_storage_gib must be from 20 to 1000."
-  }
 }
 
 variable "max_allocated_storage_gib" {
   description = "Ceiling of storage autoscaling in GiB (at least allocated_storage_gib, at most 2000)."
   type        = number
-
-  validation {
-    condition     = var.max_allocated_storage_gib >= var.allocated_storage_gib && var.max_allocated_storage_gib <= 2000
-    error_message = "max_allocated_storage_gib must be from allocated_storage_gib to 2000."
-  }
 }
 
 variable "multi_az" {
@@ -101,21 +84,11 @@ variable "deletion_protection" {
 variable "backup_retention_days" {
   description = "Days of automated backups and point-in-time recovery (1-35)."
   type        = number
-
-  validation {
-    condition     = var.backup_retention_days >= 1 && var.backup_retention_days <= 35
-    error_message = "backup_retention_days must be from 1 to 35 (RDS's range; 0 would turn backups off)."
-  }
 }
 
 variable "password_rotation_days" {
   description = "Days between rotations of the master password by Secrets Manager (1-365); restart the backends after one."
   type        = number
-
-  validation {
-    condition     = var.password_rotation_days >= 1 && var.password_rotation_days <= 365
-    error_message = "password_rotation_days must be from 1 to 365."
-  }
 }
 
 variable "log_retention_days" {

@@ -1,14 +1,7 @@
+# Versions are constrained once, by the root that calls this module (environment/versions.tf).
 terraform {
-  required_version = ">= 1.10, < 2.0"
-
   required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = "~> 5.95"
-    }
-    helm = {
-      source  = "hashicorp/helm"
-      version = "~> 2.17"
-    }
+    aws  = { source = "hashicorp/aws" }
+    helm = { source = "hashicorp/helm" }
   }
 }

@@ -23,6 +23,49 @@ locals {
   )
 
   oidc_provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : data.aws_iam_openid_connect_provider.github[0].arn
+
+  # Each role's trust policy, statement by statement (sid): the claims of GitHub's token (besides
+  # the audience, which every statement checks) and the test and values each must pass.
+  trust_statements = {
+    push = {
+      ProtectedBranchesOfThisRepository = {
+        sub = { test = "StringEquals", values = local.push_branch_subjects }
+      }
+      ReleaseTagsOfThisRepository = {
+        sub = { test = "StringLike", values = local.push_tag_subjects }
+      }
+    }
+    deploy = {
+      DeployWorkflowInOneEnvironment = {
+        sub = { test = "StringEquals", values = [local.deploy_subject] }
+        # STS validates GitHub's job_workflow_ref claim (since January 2026): the job must run the
+        # deploy workflow file of a protected ref, not any workflow that names the environment.
+        job_workflow_ref = { test = "StringLike", values = local.deploy_workflow_refs }
+      }
+    }
+  }
+
+  # What each role may do besides logging in to ECR, statement by statement (sid): the push role
+  # pushes images and has no cluster access; the deploy role reads the images (digests, cosign
+  # signatures) and the cluster's endpoint, and pushes nothing.
+  ecr_read_actions = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:DescribeImages",
+    "ecr:GetDownloadUrlForLayer",
+  ]
+  permission_statements = {
+    push = {
+      EcrPush = {
+        actions   = concat(local.ecr_read_actions, ["ecr:CompleteLayerUpload", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"])
+        resources = var.ecr_repository_arns
+      }
+    }
+    deploy = {
+      EcrRead       = { actions = local.ecr_read_actions, resources = var.ecr_repository_arns }
+      EksKubeconfig = { actions = ["eks:DescribeCluster"], resources = [var.cluster_arn] }
+    }
+  }
 }
 
 # AWS verifies GitHub's certificate against its trusted CAs, so no thumbprint is pinned.
@@ -41,37 +84,15 @@ data "aws_iam_openid_connect_provider" "github" {
   url = "https://${local.issuer}"
 }
 
-# --- push role: protected branches and release tags, ECR push only ----------------------------
-
-data "aws_iam_policy_document" "push_trust" {
-  statement {
-    sid     = "ProtectedBranchesOfThisRepository"
-    effect  = "Allow"
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [local.oidc_provider_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.issuer}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.issuer}:sub"
-      values   = local.push_branch_subjects
-    }
-  }
+# Both roles' trust: a statement whose claims admit no value (no release tag patterns) is left out.
+data "aws_iam_policy_document" "trust" {
+  for_each = local.trust_statements
 
   dynamic "statement" {
-    for_each = length(local.push_tag_subjects) > 0 ? [1] : []
+    for_each = { for sid, claims in each.value : sid => claims if alltrue([for claim in values(claims) : length(claim.values) > 0]) }
 
     content {
-      sid     = "ReleaseTagsOfThisRepository"
+      sid     = statement.key
       effect  = "Allow"
       actions = ["sts:AssumeRoleWithWebIdentity"]
 
@@ -86,27 +107,23 @@ data "aws_iam_policy_document" "push_trust" {
         values   = ["sts.amazonaws.com"]
       }
 
-      condition {
-        test     = "StringLike"
-        variable = "${local.issuer}:sub"
-        values   = local.push_tag_subjects
+      dynamic "condition" {
+        for_each = statement.value
+
+        content {
+          test     = condition.value.test
+          variable = "${local.issuer}:${condition.key}"
+          values   = condition.value.values
+        }
       }
     }
   }
 }
 
-resource "aws_iam_role" "push" {
-  count = var.create_push_role ? 1 : 0
+# Both roles' permissions.
+data "aws_iam_policy_document" "permissions" {
+  for_each = local.permission_statements
 
-  name                 = var.push_role_name
-  description          = "GitHub Actions of ${var.github_repository} on protected refs: push images to ECR (no cluster access)"
-  assume_role_policy   = data.aws_iam_policy_document.push_trust.json
-  max_session_duration = 3600
-
-  tags = var.tags
-}
-
-data "aws_iam_policy_document" "push" {
   statement {
     sid       = "EcrLogin"
     effect    = "Allow"
@@ -114,21 +131,29 @@ data "aws_iam_policy_document" "push" {
     resources = ["*"] # this action has no resource-level scoping
   }
 
-  statement {
-    sid    = "EcrPush"
-    effect = "Allow"
-    actions = [
-      "ecr:BatchCheckLayerAvailability",
-      "ecr:BatchGetImage",
-      "ecr:CompleteLayerUpload",
-      "ecr:DescribeImages",
-      "ecr:GetDownloadUrlForLayer",
-      "ecr:InitiateLayerUpload",
-      "ecr:PutImage",
-      "ecr:UploadLayerPart",
-    ]
-    resources = var.ecr_repository_arns
+  dynamic "statement" {
+    for_each = each.value
+
+    content {
+      sid       = statement.key
+      effect    = "Allow"
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
   }
+}
+
+# --- push role: protected branches and release tags, ECR push only ----------------------------
+
+resource "aws_iam_role" "push" {
+  count = var.create_push_role ? 1 : 0
+
+  name                 = var.push_role_name
+  description          = "GitHub Actions of ${var.github_repository} on protected refs: push images to ECR (no cluster access)"
+  assume_role_policy   = data.aws_iam_policy_document.trust["push"].json
+  max_session_duration = 3600
+
+  tags = var.tags
 }
 
 resource "aws_iam_role_policy" "push" {
@@ -136,86 +161,24 @@ resource "aws_iam_role_policy" "push" {
 
   name   = "push-images"
   role   = aws_iam_role.push[0].id
-  policy = data.aws_iam_policy_document.push.json
+  policy = data.aws_iam_policy_document.permissions["push"].json
 }
 
 # --- deploy role: one GitHub environment, the deploy workflow only --------------------------
 
-data "aws_iam_policy_document" "deploy_trust" {
-  statement {
-    sid     = "DeployWorkflowInOneEnvironment"
-    effect  = "Allow"
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [local.oidc_provider_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.issuer}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.issuer}:sub"
-      values   = [local.deploy_subject]
-    }
-
-    # STS validates GitHub's job_workflow_ref claim (since January 2026): the job must run the
-    # deploy workflow file of a protected ref, not any workflow that names the environment.
-    condition {
-      test     = "StringLike"
-      variable = "${local.issuer}:job_workflow_ref"
-      values   = local.deploy_workflow_refs
-    }
-  }
-}
-
 resource "aws_iam_role" "deploy" {
   name                 = var.deploy_role_name
   description          = "GitHub Actions of ${var.github_repository}, environment ${var.environment}: deploy to ${var.cluster_name}"
-  assume_role_policy   = data.aws_iam_policy_document.deploy_trust.json
+  assume_role_policy   = data.aws_iam_policy_document.trust["deploy"].json
   max_session_duration = 3600
 
   tags = var.tags
 }
 
-# Read the images (digests, cosign signatures); no push.
-data "aws_iam_policy_document" "deploy" {
-  statement {
-    sid       = "EcrLogin"
-    effect    = "Allow"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"] # this action has no resource-level scoping
-  }
-
-  statement {
-    sid    = "EcrRead"
-    effect = "Allow"
-    actions = [
-      "ecr:BatchCheckLayerAvailability",
-      "ecr:BatchGetImage",
-      "ecr:DescribeImages",
-      "ecr:GetDownloadUrlForLayer",
-    ]
-    resources = var.ecr_repository_arns
-  }
-
-  statement {
-    sid       = "EksKubeconfig"
-    effect    = "Allow"
-    actions   = ["eks:DescribeCluster"]
-    resources = [var.cluster_arn]
-  }
-}
-
 resource "aws_iam_role_policy" "deploy" {
   name   = "read-images-and-deploy"
   role   = aws_iam_role.deploy.id
-  policy = data.aws_iam_policy_document.deploy.json
+  policy = data.aws_iam_policy_document.permissions["deploy"].json
 }
 
 # Inside the cluster the deploy role is admin of the app namespace only (helm upgrade of the chart).

@@ -1,10 +1,6 @@
+# Versions are constrained once, by the root that calls this module (environment/versions.tf).
 terraform {
-  required_version = ">= 1.10, < 2.0"
-
   required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = "~> 5.95"
-    }
+    aws = { source = "hashicorp/aws" }
   }
 }
