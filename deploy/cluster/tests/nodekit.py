@@ -264,6 +264,7 @@ MONITORING = {
         "staleAfterIntervals": 2,
         "dataStaleFor": "30s",
         "upstreamFailing": {"window": "2m", "for": "30s"},
+        "callBudget": {"for": "30s"},
     },
     "dashboard": {"enabled": True},
 }
