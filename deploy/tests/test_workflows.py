@@ -367,22 +367,12 @@ if sys.argv[1] == "public-key" and os.environ.get("COSIGN_PASSWORD") != "right":
 def run_verify(
     tmp_path: Path, *images: str, verdict: str = "ok", **env: str
 ) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
-    cosign, calls = fake_cosign(tmp_path)
-    result = subprocess.run(
+    result, calls = run_with_fake_cosign(
+        tmp_path,
         [str(VERIFY), *images],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "COSIGN": str(cosign),
-            "COSIGN_CALLS": str(calls),
-            "COSIGN_VERIFY": verdict,
-            "SIGNED_BY": "my-org/crypto.rates",
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        check=False,
+        {"COSIGN_VERIFY": verdict, "SIGNED_BY": "my-org/crypto.rates", **env},
     )
-    return result, [json.loads(line) for line in calls.read_text().splitlines()]
+    return result, [json.loads(line) for line in calls.splitlines()]
 
 
 def option(argv: list[str], name: str) -> str:
@@ -451,14 +441,21 @@ def test_signature_check_logs_in_with_the_registry_credentials_through_stdin(
     assert not Path(login["docker_config"]).exists(), "the login is removed afterwards"
 
 
-def fake_cosign(tmp_path: Path) -> tuple[Path, Path]:
-    """FAKE_COSIGN in TMP_PATH and the file it records its calls in."""
+def run_with_fake_cosign(
+    tmp_path: Path, command: list[str], env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """COMMAND with FAKE_COSIGN as $COSIGN, a bare PATH and ENV; its result and the calls the fake
+    recorded (JSON lines)."""
     cosign = tmp_path / "cosign"
     cosign.write_text(FAKE_COSIGN)
     cosign.chmod(0o755)
     calls = tmp_path / "calls.jsonl"
     calls.write_text("")
-    return cosign, calls
+    base = {"PATH": "/usr/bin:/bin", "COSIGN": str(cosign), "COSIGN_CALLS": str(calls)}
+    result = subprocess.run(
+        command, env={**base, **env}, capture_output=True, text=True, check=False
+    )
+    return result, calls.read_text()
 
 
 def run_deploy(
@@ -480,26 +477,19 @@ frontend:
     digest: "{DIGEST.replace("ab", "cd")}"
 """
     )
-    cosign, calls = fake_cosign(tmp_path)
-    result = subprocess.run(
+    return run_with_fake_cosign(
+        tmp_path,
         [str(ROOT / "deploy" / "registry" / "deploy.sh")],
-        env={
-            "PATH": "/usr/bin:/bin",
+        {
             "ENV": "dev",
             "PINNED_VALUES": str(pinned),
             "REGISTRY_PULL_USER": "puller",
             "REGISTRY_PULL_PASSWORD": "pull-pass",
             "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
-            "COSIGN": str(cosign),
-            "COSIGN_CALLS": str(calls),
             "COSIGN_VERIFY": verdict,
             **env,
         },
-        capture_output=True,
-        text=True,
-        check=False,
     )
-    return result, calls.read_text()
 
 
 def test_make_deploy_with_signed_by_refuses_unsigned_images_before_the_cluster(
@@ -560,25 +550,18 @@ def test_signature_check_takes_one_trust_anchor_and_an_existing_key(tmp_path: Pa
 
 def run_push(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], str]:
     """deploy/registry/push.sh with the fake cosign and no Docker: only its first checks pass."""
-    cosign, calls = fake_cosign(tmp_path)
-    result = subprocess.run(
+    return run_with_fake_cosign(
+        tmp_path,
         [str(ROOT / "deploy" / "registry" / "push.sh")],
-        env={
-            "PATH": "/usr/bin:/bin",
+        {
             "REGISTRY": "127.0.0.1:5000",
             "REGISTRY_USER": "pusher",
             "REGISTRY_PASSWORD": "push-pass",
             "REGISTRY_DIR": str(tmp_path / "no-registry"),
             "DOCKER": str(tmp_path / "no-docker"),
-            "COSIGN": str(cosign),
-            "COSIGN_CALLS": str(calls),
             **env,
         },
-        capture_output=True,
-        text=True,
-        check=False,
     )
-    return result, calls.read_text()
 
 
 def test_make_push_checks_the_signing_key_before_anything_is_pushed(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ prometheus-operator and Gateway API CRDs, read from their Go modules, installed 
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,9 @@ def crds(cluster: Cluster) -> list[str]:
 
 @pytest.fixture(scope="session")
 def node(cluster: Cluster) -> Iterator[Node]:
+    """Every test on the node depends on this: without root they are skipped, here, once."""
+    if os.geteuid() != 0:
+        pytest.skip("the node needs root (network namespace, containerd)")
     with running_node(cluster) as machine:
         yield machine
 

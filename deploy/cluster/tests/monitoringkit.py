@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ import yaml
 from clusterkit import CLUSTER_DIR, Cluster
 from nodekit import Node
 from testkit.deploy import run
+from testkit.processes import http_get
 
 BUILD = CLUSTER_DIR / "node" / "build-prometheus.sh"  # Prometheus with Kubernetes discovery
 # The namespace of the monitoring stack: the backend's NetworkPolicy admits scrapes from it
@@ -211,14 +210,12 @@ class Prometheus:
         url = f"{self.url}/api/v1/{path}"
         if params:
             url += "?" + urllib.parse.urlencode(params)
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                body = json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            body = json.loads(error.read() or b"{}")
+        status, _, raw = http_get(url, timeout=10)
+        body = json.loads(raw or b"{}")
+        if status != 200:
             raise PrometheusError(
-                f"{path} {params}: {error.code} {body.get('errorType')}: {body.get('error')}"
-            ) from None
+                f"{path} {params}: {status} {body.get('errorType')}: {body.get('error')}"
+            )
         return body["data"]
 
     def query(self, expr: str) -> list[dict[str, Any]]:
@@ -305,15 +302,8 @@ def running_prometheus(cluster: Cluster, node: Node, namespace: str) -> Iterator
     try:
         log = partial(machine.daemons.log, "prometheus")
         prometheus = Prometheus(node.forward(LISTEN), config, groups, log)
-        machine.daemons.wait("Prometheus ready", lambda: ready(prometheus.url), 60)
+        ready = prometheus.url + "/-/ready"
+        machine.daemons.wait("Prometheus ready", lambda: http_get(ready, timeout=2)[0] == 200, 60)
         yield prometheus
     finally:
         machine.daemons.stop(["prometheus"])
-
-
-def ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/-/ready", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False

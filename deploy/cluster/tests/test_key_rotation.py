@@ -9,18 +9,12 @@ CoinGecko, which refuses every call without the key it is told to require.
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from datetime import UTC, datetime
 
-import pytest
 from clusterkit import Cluster
 from nodekit import RELEASE, Node, Release, create_namespace, get, helm_install, phase, pods, say
 from testkit.processes import wait_until
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="the node needs root (network namespace, containerd)"
-)
 
 NAMESPACE = "crypto-rates-key-rotation"
 KEY_SECRET = "crypto-rates-coingecko"

@@ -13,7 +13,6 @@ values set by nodekit.MONITORING; the rules are the ones the chart ships.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -35,10 +34,6 @@ from nodekit import (
     set_upstream,
 )
 from testkit.processes import wait_until
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="the node needs root (network namespace, containerd)"
-)
 
 SELECTOR = f'namespace="{NAMESPACE}"'
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
 import time
@@ -44,11 +43,6 @@ from nodekit import (
     tag,
 )
 from testkit.processes import wait_until
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="the node needs root (network namespace, containerd)"
-)
-
 
 # ---- the tests ---------------------------------------------------------------------------------
 

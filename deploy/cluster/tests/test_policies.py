@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +21,6 @@ import yaml
 from clusterkit import Cluster
 from nodekit import CHART, NAMESPACE, RELEASE, VPC_CIDR, Node, Release, get, pods, rates_answered
 from testkit.processes import wait_until
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="the node needs root (network namespace, containerd)"
-)
 
 OUTSIDE = "crypto-rates-outsider"  # a namespace without policies, as another team's would be
 DATABASE_NS = "crypto-rates-policy-db"  # the chart's database policy around a stand-in PostgreSQL

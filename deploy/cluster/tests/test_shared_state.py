@@ -16,13 +16,11 @@ the database once a second (backend/crypto_rates/poller.py). Each test prints it
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import pytest
 from clusterkit import Cluster
 from nodekit import (
     BACKEND_REPLICAS,
@@ -42,10 +40,6 @@ from nodekit import (
     tag,
 )
 from testkit.processes import http_get, wait_until
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="the node needs root (network namespace, containerd)"
-)
 
 BACKEND_PORT = 8000
 # A follower adopts a new snapshot on its next look at the database (once a second, TICK).

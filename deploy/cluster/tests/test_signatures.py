@@ -25,10 +25,6 @@ from clusterkit import Cluster
 from nodekit import RELEASE, Node, Release, SigningKey, deploy_env, say, signing_key
 from testkit.deploy import make, run
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="the node needs root (network namespace, containerd)"
-)
-
 REFUSED_NAMESPACE = "crypto-rates-unsigned"  # where a refused deploy would have gone
 BACKEND = "crypto-rates-backend"
 MANIFEST_TYPES = (
